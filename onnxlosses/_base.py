@@ -1,0 +1,50 @@
+"""The user-facing loss object: one configured loss, callable, differentiable."""
+import numpy as np
+
+
+class Loss:
+    """Base class of every configured loss.
+
+    Subclasses set `spec` (a LossSpec) and implement `_evaluate(input, target, mask,
+    want_grad, grad_output, out) -> (value, grad)`.
+    """
+
+    spec = None
+
+    def __init__(self, **params):
+        self._config = self.spec.bind(params)
+
+    def __getattr__(self, name):
+        config = self.__dict__.get("_config", {})
+        if name in config:
+            return config[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def config(self):
+        """The validated parameters, as a new dict."""
+        return dict(self._config)
+
+    def __repr__(self):
+        changed = []
+        for name, value in self._config.items():
+            default = self.spec.defaults[name]
+            same = (value is None and default is None) if isinstance(value, np.ndarray) \
+                else value == default
+            if not same:
+                shown = np.array2string(value, separator=", ") \
+                    if isinstance(value, np.ndarray) else repr(value)
+                changed.append(f"{name}={shown}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __call__(self, input, target, *, mask=None):
+        """The loss value: a NumPy scalar of the input's dtype, or an array for "none"."""
+        return self._evaluate(input, target, mask, False, None, None)[0]
+
+    def value_and_grad(self, input, target, grad_output=None, out=None, *, mask=None):
+        """`(value, grad)`: grad is d sum(grad_output * loss) / d input.
+
+        `grad_output` defaults to 1; for reduction "none" it has the target's shape.  The
+        gradient has the input's shape and dtype and is written into `out` when given.
+        """
+        return self._evaluate(input, target, mask, True, grad_output, out)

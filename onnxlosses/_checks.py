@@ -1,0 +1,73 @@
+"""Argument checks shared by every loss: one function per kind of constraint, so every error
+message has the same form ("<name> must be ..., got ...") and names the argument."""
+import numbers
+import operator
+
+import numpy as np
+
+REDUCTIONS = ("none", "mean", "sum")
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+INDEX_DTYPES = (np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
+
+
+def reduction(name, value):
+    if not isinstance(value, str) or value not in REDUCTIONS:
+        raise ValueError(f"{name} must be one of 'none', 'mean', 'sum', got {value!r}")
+    return value
+
+
+def integer(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+
+
+def real(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def unit_interval(name, value):
+    value = real(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return value
+
+
+def class_weight(name, value):
+    """None, or a 1-D array of finite, non-negative per-class weights (kept as float64)."""
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one value per class), got shape {arr.shape}")
+    arr = np.array(arr, dtype=np.float64, order="C")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be finite and >= 0, got {arr[i]!r} at index {i}")
+    arr.flags.writeable = False
+    return arr
+
+
+def float_array(name, value):
+    """An ndarray of float16/32/64 (lists are converted; ints are refused, not guessed)."""
+    arr = np.asarray(value)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float16, float32 or float64, got dtype {arr.dtype}")
+    return arr
+
+
+def bool_mask(name, value, shape):
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean array, got dtype {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have the target's shape {tuple(shape)}, got {arr.shape}")
+    return arr.view(np.uint8)

@@ -1,0 +1,30 @@
+"""show_config(): what this build of onnxlosses is and how it will run here."""
+import platform
+import sysconfig
+
+import numpy as np
+
+from . import _openmp
+from ._threads import get_num_threads
+
+
+def build_info():
+    """The facts show_config prints, as a dict (also recorded by the benchmarks)."""
+    return {
+        "onnxlosses": __import__("onnxlosses").__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "compiler": sysconfig.get_config_var("CC") or "unknown",
+        "openmp": _openmp.openmp_enabled,
+        "omp_max_threads": _openmp.max_threads(),
+        "threads": get_num_threads(),
+        "vector_exp": "libmvec (AVX-512 / AVX2 / SSE clones, chosen at load)"
+        if _openmp.vector_exp else "scalar libm",
+        "machine": platform.machine(),
+    }
+
+
+def show_config():
+    """Print the build: compiler, OpenMP on/off, threads, how the exponential is vectorised."""
+    for key, value in build_info().items():
+        print(f"{key:>16}: {value}")

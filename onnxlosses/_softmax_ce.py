@@ -1,0 +1,196 @@
+"""Drives the fused cross-entropy / NLL kernel: checks the arrays, scans the targets, runs
+the kernel, applies the reduction.  Everything that can be wrong is found before the kernel
+reads a logit."""
+import math
+
+import numpy as np
+
+from . import _checks, _cross_entropy, _index_targets
+from ._layout import element_strides, walk
+from ._threads import get_num_threads
+
+SCAN_TILE = 4096
+ROW_TILE = 64
+
+
+def _tile_for(C):
+    """Positions per tile for the class-strided loops: keep a [C][tile] block of each of the
+    four per-thread buffers in L2, with tile a multiple of the 16-lane vector width."""
+    return max(16, min(1024, (8192 // max(C, 1)) // 16 * 16))
+
+
+class _Call:
+    """The checked arrays of one call, in the kernel's terms."""
+
+    def __init__(self, config, input, target, mask, log_probs, want_grad, grad_output, out):
+        x = _checks.float_array("input", input)
+        if x.ndim == 0:
+            raise ValueError("input must be (C,), (N, C) or (N, C, d1, ..., dk), got a scalar")
+        t = np.asarray(target)
+        self.input_dtype = x.dtype
+        self.unbatched = x.ndim == 1
+        # Shape of the per-position losses as the user sees it: the input without its class
+        # axis (for index targets that is the target's shape).
+        self.loss_shape = np.shape(input)[:1] + np.shape(input)[2:] if x.ndim > 1 else ()
+        if self.unbatched:
+            x = x[None]
+            if t.ndim in (0, 1):
+                t = t[None]
+        C = x.shape[1]
+        if C == 0:
+            raise ValueError(f"input must have at least one class, got shape {np.shape(input)}")
+        pos_shape = (x.shape[0],) + x.shape[2:]
+        compute = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+
+        if t.dtype in _checks.INDEX_DTYPES:
+            if t.shape != pos_shape:
+                raise ValueError(f"target must have shape {self.loss_shape} for input of shape "
+                                 f"{np.shape(input)}, got {np.shape(target)}")
+            self.hard = True
+        elif t.dtype.kind == "f" and not log_probs:
+            if t.shape != x.shape:
+                raise ValueError(
+                    "float targets are class probabilities and must have the input's shape "
+                    f"{np.shape(input)}, got {np.shape(target)}")
+            if config["ignore_index"] >= 0:
+                raise ValueError("ignore_index is not supported with class-probability targets, "
+                                 f"got ignore_index={config['ignore_index']}; use mask")
+            self.hard = False
+            t = t.astype(compute, copy=False)
+        else:
+            wanted = "uint8, int16, int32 or int64 class indices"
+            if not log_probs:
+                wanted += ", or float class probabilities"
+            raise TypeError(f"target must be {wanted}, got dtype {t.dtype}")
+
+        weight = config["weight"]
+        if weight is not None and weight.shape[0] != C:
+            raise ValueError(f"weight must have one value per class (C={C}), "
+                             f"got length {weight.shape[0]}")
+        if mask is not None:
+            mask = _checks.bool_mask("mask", mask, self.loss_shape)
+            if self.unbatched:
+                mask = mask.reshape(pos_shape)
+
+        reduction = config["reduction"]
+        go = None
+        g0 = 1.0
+        if want_grad and grad_output is not None:
+            if reduction == "none":
+                go = _checks.float_array("grad_output", grad_output)
+                if go.shape != self.loss_shape:
+                    raise ValueError(f"grad_output must have the loss's shape {self.loss_shape} "
+                                     f"for reduction 'none', got {go.shape}")
+                go = go.astype(compute, copy=False).reshape(pos_shape)
+            else:
+                if np.ndim(grad_output) != 0:
+                    raise ValueError(f"grad_output must be a scalar for reduction "
+                                     f"{reduction!r}, got shape {np.shape(grad_output)}")
+                g0 = _checks.real("grad_output", np.asarray(grad_output).item())
+        if out is not None:
+            if not isinstance(out, np.ndarray):
+                raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+            if out.shape != np.shape(input) or out.dtype != self.input_dtype:
+                raise ValueError(f"out must have the input's shape {np.shape(input)} and dtype "
+                                 f"{self.input_dtype}, got {out.shape} {out.dtype}")
+            if not out.flags.writeable:
+                raise ValueError("out must be writeable")
+            if np.may_share_memory(out, input):
+                raise ValueError("out must not share memory with input")
+
+        self.x = x.astype(compute, copy=False)
+        self.target = t
+        self.mask = mask
+        self.C = C
+        self.pos_shape = pos_shape
+        self.grad_output = go
+        self.g0 = g0
+        self.out = out
+        self.want_grad = want_grad
+
+
+def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, out):
+    """(value, grad or None) of cross-entropy (log_probs=False) or NLL (log_probs=True)."""
+    call = _Call(config, input, target, mask, log_probs, want_grad, grad_output, out)
+    x, C, reduction = call.x, call.C, config["reduction"]
+    nthreads = get_num_threads()
+
+    grad = None
+    if want_grad:
+        direct = out is not None and out.dtype == x.dtype
+        grad = (out[None] if call.unbatched else out) if direct else np.empty_like(x)
+    loss_out = np.empty(call.pos_shape, dtype=x.dtype) if reduction == "none" else None
+    go = call.grad_output if reduction == "none" else None
+
+    xs = element_strides(x)
+    pos = lambda s: (s[0],) + s[2:]
+    strides = [
+        pos(xs),
+        element_strides(call.target) if call.hard else None,
+        None if call.hard else pos(element_strides(call.target)),
+        element_strides(call.mask) if call.mask is not None else None,
+        pos(element_strides(grad)) if grad is not None else None,
+        element_strides(go) if go is not None else None,
+        element_strides(loss_out) if loss_out is not None else None,
+    ]
+    n_pos = math.prod(call.pos_shape)
+    w = walk(call.pos_shape, strides) if n_pos else None
+
+    # Pass 1: targets only.  Validates, and gives the mean's denominator before any logit.
+    if not n_pos:
+        count, weight_total = 0, 0.0
+    elif call.hard:
+        count, weight_total, n_bad, first_bad = _index_targets.scan(
+            call.target, w.offsets[1], w.strides[1], call.mask, w.offsets[3], w.strides[3],
+            w.inner, SCAN_TILE, C, config["ignore_index"], config["weight"], nthreads)
+        if n_bad:
+            raise ValueError(
+                f"target has {n_bad} value{'s' if n_bad > 1 else ''} outside [0, {C}) other "
+                f"than ignore_index={config['ignore_index']}, e.g. {first_bad}")
+    else:
+        count = int(np.count_nonzero(call.mask)) if call.mask is not None else n_pos
+        weight_total = float(count)  # probability targets: the mean is over positions
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = np.float64(weight_total)
+        scale = np.float64(call.g0) / denom if reduction == "mean" else np.float64(call.g0)
+
+    # Pass 2: the fused kernel.
+    if n_pos:
+        rows = xs[1] == 1 and C > 1
+        total = _cross_entropy.run(
+            x, w.offsets[0], w.strides[0], xs[1],
+            call.target if call.hard else None, w.offsets[1], w.strides[1],
+            None if call.hard else call.target, w.offsets[2], w.strides[2],
+            element_strides(call.target)[1] if not call.hard else 0,
+            call.mask, w.offsets[3], w.strides[3],
+            grad, w.offsets[4], w.strides[4], element_strides(grad)[1] if grad is not None else 0,
+            go, w.offsets[5], w.strides[5],
+            loss_out, w.offsets[6], w.strides[6],
+            w.inner, ROW_TILE if rows else _tile_for(C), rows,
+            config["ignore_index"], config["weight"], config.get("label_smoothing", 0.0),
+            float(scale), log_probs, nthreads)
+    else:
+        total = 0.0
+        if grad is not None:
+            grad.fill(0)
+
+    out_type = call.input_dtype.type
+    if reduction == "none":
+        value = loss_out.reshape(call.loss_shape).astype(call.input_dtype, copy=False)
+    elif reduction == "sum":
+        value = out_type(total)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = out_type(np.float64(total) / denom)
+
+    if grad is not None:
+        if call.unbatched:
+            grad = grad[0]
+        if out is not None:
+            if not direct:
+                out[...] = grad
+            grad = out
+        else:
+            grad = grad.astype(call.input_dtype, copy=False)
+    return value, grad

@@ -1,0 +1,58 @@
+"""Thread control for every kernel: one setting instead of a num_threads keyword everywhere.
+
+The process-wide default is OpenMP's own (OMP_NUM_THREADS when set, else the cores OpenMP
+sees).  `threads(n)` overrides it for the calling Python thread only, so concurrent callers
+with different settings do not step on each other.  Results never depend on the setting:
+kernels reduce in fixed tiles combined in a fixed order.
+"""
+import contextlib
+import operator
+import threading
+
+from . import _openmp
+
+_default = [None]
+_local = threading.local()
+
+
+def _checked(n):
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return n
+
+
+def get_num_threads():
+    """Number of threads the next kernel call on this Python thread will use."""
+    n = getattr(_local, "n", None)
+    if n is not None:
+        return n
+    if _default[0] is None:
+        _default[0] = max(1, _openmp.max_threads())
+    return _default[0]
+
+
+def set_num_threads(n):
+    """Set the process-wide number of kernel threads (n >= 1)."""
+    _default[0] = _checked(n)
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Context manager: kernels called inside it on this Python thread use `n` threads.
+
+    >>> import onnxlosses
+    >>> with onnxlosses.threads(1):
+    ...     onnxlosses.get_num_threads()
+    1
+    """
+    n = _checked(n)
+    previous = getattr(_local, "n", None)
+    _local.n = n
+    try:
+        yield n
+    finally:
+        _local.n = previous

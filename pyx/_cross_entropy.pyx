@@ -1,0 +1,392 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Fused cross-entropy / NLL kernel: value, per-position losses and gradient in one pass.
+
+Layout.  The Python layer describes every array by the same decomposition of the positions
+(N, d1, ..., dk): `n_outer` outer indices, each with an element offset per array, times
+`inner` positions with a per-array stride.  Logits (and probability targets, gradients) also
+have a class stride.  Nothing is copied: any memory order, negative strides included.
+
+Work split.  Positions are cut into fixed tiles of `tile` positions along the inner axis
+(never across outer indices).  prange hands tiles to threads; every tile writes its own loss
+partial, and the partials are added serially in tile order afterwards.  Tiles do not depend
+on the thread count, so neither does any bit of the result.
+
+Two loop shapes.  Classes contiguous (channels-last, (N, C) matrices): per position, loops
+over the C classes (row_* in softmax_loops.h).  Otherwise: per tile, loops over positions
+for each class (tile_*), on the logits in place when positions are contiguous (NCHW) or on a
+gathered copy of the tile.  The exponentials of the first pass stay in a per-thread buffer
+for the gradient, so each logit is read from memory once and exp'd once.
+
+The caller guarantees: every counted target lies in [0, C) (checked by _index_targets), all
+offsets and strides address inside their arrays, `scale` is the gradient of the reduction.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython cimport floating
+from cython.parallel cimport prange, parallel, threadid
+from libc.math cimport log
+from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+
+from softmax_loops cimport (
+    tile_max, tile_sumexp, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
+    row_max, row_sumexp, row_wdot, row_qdot, row_grad,
+)
+
+cnp.import_array()
+
+ctypedef fused index_t:
+    uint8_t
+    int16_t
+    int32_t
+    int64_t
+
+
+cdef struct Plan:
+    Py_ssize_t C, inner, tile, tiles_per_outer, n_tiles, scratch_stride
+    const int64_t *x_off     # logits
+    Py_ssize_t x_ps, x_cs
+    const int64_t *t_off     # integer targets
+    Py_ssize_t t_ps
+    const int64_t *q_off     # probability targets
+    Py_ssize_t q_ps, q_cs
+    const int64_t *m_off     # mask
+    Py_ssize_t m_ps
+    const int64_t *g_off     # gradient
+    Py_ssize_t g_ps, g_cs
+    const int64_t *go_off    # grad_output per position (reduction "none")
+    Py_ssize_t go_ps
+    const int64_t *lo_off    # per-position losses (reduction "none")
+    Py_ssize_t lo_ps
+    int64_t ignore_index
+    const double *weight     # NULL: all ones
+    double weight_total      # sum of weight over classes
+    double eps               # label smoothing
+    double scale             # d(reduction)/d(per-position loss) when go is NULL
+    bint nll                 # logits are log-probabilities already: no softmax
+    bint rows                # classes contiguous: row loops
+
+
+cdef inline Py_ssize_t _align(Py_ssize_t n) noexcept nogil:
+    return (n + 63) & ~(<Py_ssize_t>63)
+
+
+def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize):
+    """Bytes of per-thread scratch the kernel carves in _tile / _rows."""
+    cdef Py_ssize_t block = _align(C * tile * itemsize)
+    return 4 * _align(tile * itemsize) + 3 * _align(tile * 8) + _align(tile * 8) \
+        + _align(tile) + 4 * block
+
+
+cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
+                  const uint8_t *mk, const floating *go, floating *lo, floating *g,
+                  const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
+                  Py_ssize_t L) noexcept nogil:
+    cdef Py_ssize_t C = p.C, i, c, pos, xcs, qcs = 0, gcs
+    cdef Py_ssize_t isz = sizeof(floating), blk = _align(C * p.tile * sizeof(floating))
+    # Scratch, carved in the order scratch_bytes counts it.
+    cdef floating *m = <floating *> scr
+    cdef floating *s = <floating *> (scr + _align(p.tile * isz))
+    cdef floating *a = <floating *> (scr + 2 * _align(p.tile * isz))
+    cdef floating *b = <floating *> (scr + 3 * _align(p.tile * isz))
+    cdef char *rest = scr + 4 * _align(p.tile * isz)
+    cdef double *acc1 = <double *> rest
+    cdef double *acc2 = <double *> (rest + _align(p.tile * 8))
+    cdef double *fix = <double *> (rest + 2 * _align(p.tile * 8))
+    cdef int64_t *tt = <int64_t *> (rest + 3 * _align(p.tile * 8))
+    cdef uint8_t *cnt = <uint8_t *> (rest + 4 * _align(p.tile * 8))
+    rest = rest + 4 * _align(p.tile * 8) + _align(p.tile)
+    cdef floating *e = <floating *> rest
+    cdef floating *xbuf = <floating *> (rest + blk)
+    cdef floating *qbuf = <floating *> (rest + 2 * blk)
+    cdef floating *gbuf = <floating *> (rest + 3 * blk)
+
+    cdef bint hard = prob == NULL, want_grad = g != NULL
+    cdef const floating *xb = x + p.x_off[o] + j0 * p.x_ps
+    cdef const floating *xt
+    cdef const floating *qt = NULL
+    cdef floating *gout
+    cdef floating *gb
+    cdef int64_t t
+    cdef uint8_t ok
+    cdef double lse, gi, wt, loss, coef, total = 0.0
+    cdef double eps = p.eps, qa = 1.0 - p.eps, qb = p.eps / C
+    cdef int kind = 0 if hard and eps == 0 else (1 if hard else 2)
+
+    if p.x_ps == 1:
+        xt = xb
+        xcs = p.x_cs
+    else:
+        tile_gather(xb, p.x_cs, p.x_ps, C, L, xbuf)
+        xt = xbuf
+        xcs = L
+
+    for i in range(L):
+        pos = j0 + i
+        ok = 1
+        if mk != NULL and mk[p.m_off[o] + pos * p.m_ps] == 0:
+            ok = 0
+        if hard:
+            t = <int64_t> tgt[p.t_off[o] + pos * p.t_ps]
+            if t == p.ignore_index:
+                ok = 0
+            tt[i] = t
+        cnt[i] = ok
+
+    if not p.nll:
+        tile_max(xt, xcs, C, L, m)
+        tile_sumexp(xt, xcs, C, L, m, s, e if want_grad else NULL)
+    if hard and eps > 0:
+        tile_wdot(xt, xcs, C, L, p.weight, acc1)
+    if not hard:
+        if p.q_ps == 1:
+            qt = prob + p.q_off[o] + j0 * p.q_ps
+            qcs = p.q_cs
+        else:
+            tile_gather(prob + p.q_off[o] + j0 * p.q_ps, p.q_cs, p.q_ps, C, L, qbuf)
+            qt = qbuf
+            qcs = L
+        tile_qdot(xt, xcs, qt, qcs, C, L, p.weight, qa, qb, acc1, acc2)
+
+    for i in range(L):
+        pos = j0 + i
+        if not cnt[i]:
+            if lo != NULL:
+                lo[p.lo_off[o] + pos * p.lo_ps] = 0
+            a[i] = 0
+            b[i] = 0
+            continue
+        lse = 0.0 if p.nll else m[i] + log(<double> s[i])
+        gi = go[p.go_off[o] + pos * p.go_ps] if go != NULL else p.scale
+        if hard:
+            t = tt[i]
+            wt = p.weight[t] if p.weight != NULL else 1.0
+            loss = wt * (lse - <double> xt[t * xcs + i])
+            coef = wt
+            fix[i] = gi * wt
+            if eps > 0:
+                loss = qa * loss + qb * (p.weight_total * lse - acc1[i])
+                coef = qa * wt + qb * p.weight_total
+                fix[i] = gi * qa * wt
+                b[i] = <floating> (gi * qb)
+        else:
+            loss = acc2[i] * lse - acc1[i]
+            coef = acc2[i]
+            b[i] = <floating> gi
+        a[i] = <floating> (0.0 if p.nll else gi * coef / s[i])
+        if lo != NULL:
+            lo[p.lo_off[o] + pos * p.lo_ps] = <floating> loss
+        total += loss
+
+    if want_grad:
+        gb = g + p.g_off[o] + j0 * p.g_ps
+        if p.g_ps == 1:
+            gout = gb
+            gcs = p.g_cs
+        else:
+            gout = gbuf
+            gcs = L
+        if p.nll:
+            for c in range(C):
+                for i in range(L):
+                    gout[c * gcs + i] = 0
+        else:
+            tile_grad(e, C, L, a, b, kind, p.weight, qt, qcs, qa, qb, gout, gcs)
+        for i in range(L):
+            if not cnt[i]:
+                for c in range(C):
+                    gout[c * gcs + i] = 0
+            elif hard:
+                gout[tt[i] * gcs + i] -= <floating> fix[i]
+        if p.g_ps != 1:
+            tile_scatter(gbuf, C, L, gb, p.g_cs, p.g_ps)
+    return total
+
+
+cdef double _rows(const floating *x, const index_t *tgt, const floating *prob,
+                  const uint8_t *mk, const floating *go, floating *lo, floating *g,
+                  const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
+                  Py_ssize_t L) noexcept nogil:
+    cdef Py_ssize_t C = p.C, i, c, pos
+    cdef floating *e = <floating *> scr
+    cdef bint hard = prob == NULL, want_grad = g != NULL
+    cdef const floating *xr
+    cdef const floating *qr = NULL
+    cdef floating *gr = NULL
+    cdef floating mx, sx = 1
+    cdef int64_t t = 0
+    cdef bint ok
+    cdef double lse, gi, wt, loss, coef, kx, k, fix = 0.0, bcoef = 0.0, total = 0.0
+    cdef double eps = p.eps, qa = 1.0 - p.eps, qb = p.eps / C
+    cdef int kind = 0 if hard and eps == 0 else (1 if hard else 2)
+
+    for i in range(L):
+        pos = j0 + i
+        xr = x + p.x_off[o] + pos * p.x_ps
+        if want_grad:
+            gr = g + p.g_off[o] + pos * p.g_ps
+        ok = mk == NULL or mk[p.m_off[o] + pos * p.m_ps] != 0
+        if hard:
+            t = <int64_t> tgt[p.t_off[o] + pos * p.t_ps]
+            ok = ok and t != p.ignore_index
+        if not ok:
+            if lo != NULL:
+                lo[p.lo_off[o] + pos * p.lo_ps] = 0
+            if want_grad:
+                for c in range(C):
+                    gr[c * p.g_cs] = 0
+            continue
+        if p.nll:
+            lse = 0.0
+        else:
+            mx = row_max(xr, C)
+            sx = row_sumexp(xr, C, mx, e)  # always via e: one summation order
+            lse = mx + log(<double> sx)
+        gi = go[p.go_off[o] + pos * p.go_ps] if go != NULL else p.scale
+        if hard:
+            wt = p.weight[t] if p.weight != NULL else 1.0
+            loss = wt * (lse - <double> xr[t])
+            coef = wt
+            fix = gi * wt
+            if eps > 0:
+                loss = qa * loss + qb * (p.weight_total * lse - row_wdot(xr, C, p.weight))
+                coef = qa * wt + qb * p.weight_total
+                fix = gi * qa * wt
+                bcoef = gi * qb
+        else:
+            qr = prob + p.q_off[o] + pos * p.q_ps
+            row_qdot(xr, qr, p.q_cs, C, p.weight, qa, qb, &kx, &k)
+            loss = k * lse - kx
+            coef = k
+            bcoef = gi
+        if lo != NULL:
+            lo[p.lo_off[o] + pos * p.lo_ps] = <floating> loss
+        total += loss
+        if want_grad:
+            if p.nll:
+                for c in range(C):
+                    gr[c * p.g_cs] = 0
+            else:
+                row_grad(e, C, <floating> (gi * coef / sx), <floating> bcoef, kind, p.weight,
+                         qr, p.q_cs, qa, qb, gr, p.g_cs)
+            if hard:
+                gr[t * p.g_cs] -= <floating> fix
+    return total
+
+
+cdef void _run(const floating *x, const index_t *tgt, const floating *prob, const uint8_t *mk,
+               const floating *go, floating *lo, floating *g, const Plan *p, char *scratch,
+               double *partial, int nthreads) noexcept nogil:
+    cdef Py_ssize_t k, o, j0, L
+    with parallel(num_threads=nthreads):
+        for k in prange(p.n_tiles, schedule="static"):
+            o = k // p.tiles_per_outer
+            j0 = (k - o * p.tiles_per_outer) * p.tile
+            L = min(p.tile, p.inner - j0)
+            if p.rows:
+                partial[k] = _rows(x, tgt, prob, mk, go, lo, g, p,
+                                   scratch + threadid() * p.scratch_stride, o, j0, L)
+            else:
+                partial[k] = _tile(x, tgt, prob, mk, go, lo, g, p,
+                                   scratch + threadid() * p.scratch_stride, o, j0, L)
+
+
+cdef inline const int64_t *_offsets(object off):
+    return NULL if off is None else <const int64_t *> cnp.PyArray_DATA(off)
+
+
+cdef inline void *_data(object arr):
+    return NULL if arr is None else cnp.PyArray_DATA(arr)
+
+
+def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
+        target, t_off, Py_ssize_t t_ps,
+        prob, q_off, Py_ssize_t q_ps, Py_ssize_t q_cs,
+        mask, m_off, Py_ssize_t m_ps,
+        grad, g_off, Py_ssize_t g_ps, Py_ssize_t g_cs,
+        grad_output, go_off, Py_ssize_t go_ps,
+        loss_out, lo_off, Py_ssize_t lo_ps,
+        Py_ssize_t inner, Py_ssize_t tile, bint rows,
+        int64_t ignore_index, weight, double eps, double scale, bint nll, int nthreads):
+    """Run the fused kernel; returns the sum of the counted per-position losses (float64).
+
+    Arrays are passed whole with element offsets (int64, one per outer index) and element
+    strides; `None` for an absent one.  `x`, `prob`, `grad`, `grad_output` and `loss_out`
+    share one float dtype; `target` is uint8/int16/int32/int64 (or None with `prob`);
+    `mask` is uint8.  `weight` is float64 of length C or None.
+    """
+    cdef Plan p
+    cdef Py_ssize_t n_outer = len(x_off), C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    cdef cnp.ndarray partial, scratch
+    cdef double total = 0.0
+    cdef Py_ssize_t k
+    p.C = C
+    p.inner = inner
+    p.tile = tile
+    p.tiles_per_outer = (inner + tile - 1) // tile
+    p.n_tiles = n_outer * p.tiles_per_outer
+    p.x_off, p.x_ps, p.x_cs = _offsets(x_off), x_ps, x_cs
+    p.t_off, p.t_ps = _offsets(t_off), t_ps
+    p.q_off, p.q_ps, p.q_cs = _offsets(q_off), q_ps, q_cs
+    p.m_off, p.m_ps = _offsets(m_off), m_ps
+    p.g_off, p.g_ps, p.g_cs = _offsets(g_off), g_ps, g_cs
+    p.go_off, p.go_ps = _offsets(go_off), go_ps
+    p.lo_off, p.lo_ps = _offsets(lo_off), lo_ps
+    p.ignore_index = ignore_index
+    p.weight = <const double *> _data(weight)
+    p.weight_total = float(weight.sum()) if weight is not None else <double> C
+    p.eps = eps
+    p.scale = scale
+    p.nll = nll
+    p.rows = rows
+    p.scratch_stride = _align(C * x.itemsize) if rows else scratch_bytes(C, tile, x.itemsize)
+    partial = np.zeros(p.n_tiles, dtype=np.float64)
+    scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, dtype=np.uint8)
+    cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
+    scr = scr + ((64 - (<size_t> scr) % 64) % 64)
+    cdef double *part = <double *> cnp.PyArray_DATA(partial)
+    cdef void *xp = _data(x)
+    cdef void *tp = _data(target)
+    cdef void *qp = _data(prob)
+    cdef const uint8_t *mp = <const uint8_t *> _data(mask)
+    cdef void *gp = _data(grad)
+    cdef void *gop = _data(grad_output)
+    cdef void *lop = _data(loss_out)
+    # Integer targets were validated to uint8/int16/int32/int64: the width names the type.
+    cdef int twidth = target.itemsize if target is not None else 8
+    cdef bint single = x.dtype == np.float32
+
+    with nogil:
+        if single:
+            if twidth == 1:
+                _run(<const float *> xp, <const uint8_t *> tp, <const float *> qp, mp,
+                     <const float *> gop, <float *> lop, <float *> gp, &p, scr, part, nthreads)
+            elif twidth == 2:
+                _run(<const float *> xp, <const int16_t *> tp, <const float *> qp, mp,
+                     <const float *> gop, <float *> lop, <float *> gp, &p, scr, part, nthreads)
+            elif twidth == 4:
+                _run(<const float *> xp, <const int32_t *> tp, <const float *> qp, mp,
+                     <const float *> gop, <float *> lop, <float *> gp, &p, scr, part, nthreads)
+            else:
+                _run(<const float *> xp, <const int64_t *> tp, <const float *> qp, mp,
+                     <const float *> gop, <float *> lop, <float *> gp, &p, scr, part, nthreads)
+        else:
+            if twidth == 1:
+                _run(<const double *> xp, <const uint8_t *> tp, <const double *> qp, mp,
+                     <const double *> gop, <double *> lop, <double *> gp, &p, scr, part,
+                     nthreads)
+            elif twidth == 2:
+                _run(<const double *> xp, <const int16_t *> tp, <const double *> qp, mp,
+                     <const double *> gop, <double *> lop, <double *> gp, &p, scr, part,
+                     nthreads)
+            elif twidth == 4:
+                _run(<const double *> xp, <const int32_t *> tp, <const double *> qp, mp,
+                     <const double *> gop, <double *> lop, <double *> gp, &p, scr, part,
+                     nthreads)
+            else:
+                _run(<const double *> xp, <const int64_t *> tp, <const double *> qp, mp,
+                     <const double *> gop, <double *> lop, <double *> gp, &p, scr, part,
+                     nthreads)
+        # Fixed order: tile 0, 1, 2, ... whatever thread computed each.
+        for k in range(p.n_tiles):
+            total += part[k]
+    return total

@@ -1,0 +1,103 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""One pass over integer class targets, before any logits are read.
+
+It checks every counted target (mask True, not ignore_index) against [0, C), so that a bad
+target raises in Python before work starts and no kernel ever indexes out of bounds, and it
+sums the class weight of every counted position: the denominator of PyTorch's weighted mean,
+which the fused pass needs up front to write the gradient in the same pass as the value.
+
+Positions are split into the same fixed tiles as the kernels; per-tile partials are added in
+tile order, so the weight total does not depend on the thread count.  Targets are read in
+their own dtype, never widened into a copy.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, parallel
+from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+
+cnp.import_array()
+
+ctypedef fused index_t:
+    uint8_t
+    int16_t
+    int32_t
+    int64_t
+
+
+cdef void _scan(const index_t *tgt, const int64_t *t_off, Py_ssize_t t_ps,
+                const uint8_t *mk, const int64_t *m_off, Py_ssize_t m_ps,
+                Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t n_tiles, Py_ssize_t C,
+                int64_t ignore_index, const double *weight,
+                double *wsum, int64_t *count, int64_t *bad, int64_t *first_bad,
+                int nthreads) noexcept nogil:
+    cdef Py_ssize_t tpo = (inner + tile - 1) // tile
+    cdef Py_ssize_t k, o, j0, j, j1
+    cdef int64_t t, nb, nc, fb
+    cdef double ws
+    with parallel(num_threads=nthreads):
+        for k in prange(n_tiles, schedule="static"):
+            o = k // tpo
+            j0 = (k - o * tpo) * tile
+            j1 = min(j0 + tile, inner)
+            ws = 0.0
+            nb = 0
+            nc = 0
+            fb = 0
+            for j in range(j0, j1):
+                if mk != NULL and mk[m_off[o] + j * m_ps] == 0:
+                    continue
+                t = <int64_t> tgt[t_off[o] + j * t_ps]
+                if t == ignore_index:
+                    continue
+                if t < 0 or t >= C:
+                    if nb == 0:
+                        fb = t
+                    nb = nb + 1
+                    continue
+                nc = nc + 1
+                ws = ws + (weight[t] if weight != NULL else 1.0)
+            wsum[k] = ws
+            count[k] = nc
+            bad[k] = nb
+            first_bad[k] = fb
+
+
+def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
+         Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t C, int64_t ignore_index, weight,
+         int nthreads):
+    """Return (count, weight_total, n_bad, first_bad) over the counted targets."""
+    cdef Py_ssize_t n_tiles = len(t_off) * ((inner + tile - 1) // tile)
+    cdef cnp.ndarray wsum = np.zeros(n_tiles, dtype=np.float64)
+    cdef cnp.ndarray count = np.zeros(n_tiles, dtype=np.int64)
+    cdef cnp.ndarray bad = np.zeros(n_tiles, dtype=np.int64)
+    cdef cnp.ndarray first = np.zeros(n_tiles, dtype=np.int64)
+    cdef void *tp = cnp.PyArray_DATA(target)
+    cdef const int64_t *to = <const int64_t *> cnp.PyArray_DATA(t_off)
+    cdef const uint8_t *mp = NULL if mask is None else <const uint8_t *> cnp.PyArray_DATA(mask)
+    cdef const int64_t *mo = NULL if m_off is None else <const int64_t *> cnp.PyArray_DATA(m_off)
+    cdef const double *wp = NULL if weight is None else <const double *> cnp.PyArray_DATA(weight)
+    cdef double *ws = <double *> cnp.PyArray_DATA(wsum)
+    cdef int64_t *cn = <int64_t *> cnp.PyArray_DATA(count)
+    cdef int64_t *bd = <int64_t *> cnp.PyArray_DATA(bad)
+    cdef int64_t *fb = <int64_t *> cnp.PyArray_DATA(first)
+    cdef int width = target.itemsize
+    cdef double total = 0.0
+    cdef Py_ssize_t k
+    with nogil:
+        if width == 1:
+            _scan(<const uint8_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
+                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+        elif width == 2:
+            _scan(<const int16_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
+                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+        elif width == 4:
+            _scan(<const int32_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
+                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+        else:
+            _scan(<const int64_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
+                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+        for k in range(n_tiles):
+            total += ws[k]
+    n_bad = int(bad.sum())
+    first_bad = int(first[np.flatnonzero(bad)[0]]) if n_bad else None
+    return int(count.sum()), total, n_bad, first_bad

@@ -1,0 +1,12 @@
+# cython: language_level=3
+"""What the build knows about OpenMP and the vector exponential (see show_config)."""
+from openmp cimport ONNXL_OPENMP, omp_get_max_threads
+from softmax_loops cimport ONNXL_VECTOR_EXP
+
+openmp_enabled = bool(ONNXL_OPENMP)
+vector_exp = bool(ONNXL_VECTOR_EXP)
+
+
+def max_threads():
+    """OpenMP's default team size (OMP_NUM_THREADS when set, else the cores it sees)."""
+    return omp_get_max_threads()

@@ -1,0 +1,188 @@
+/* Hot loops of the softmax-family kernels, in C so that the exponential vectorises.
+ *
+ * Two shapes of work, both over float or double (suffix _f32 / _f64):
+ *   tile_*: a [C][L] block, class stride `cs` elements, L positions contiguous (stride 1).
+ *           NCHW logits are used in place; other layouts are gathered into a buffer first.
+ *           The loops run over positions, so they vectorise across positions.
+ *   row_*:  one position whose C classes are contiguous (channels-last, (N, C) matrices).
+ *           The loops run over classes.
+ *
+ * glibc only attaches its vector exp (libmvec) under -ffast-math, which we do not use: it
+ * breaks NaN and inf.  Declaring `omp declare simd` on expf/exp ourselves and building with
+ * -fopenmp(-simd) lets gcc call _ZGVeN16v_expf & co. inside `omp simd` loops, and
+ * target_clones picks the AVX-512, AVX2 or SSE variant when the module loads.  Elsewhere
+ * (musl, macOS, non-x86) the same loops call scalar libm: slower, equally correct.
+ *
+ * Per-class sums over one position are accumulated in T (as PyTorch does); anything that is
+ * later summed over positions is double.  A class whose coefficient is exactly 0 is skipped
+ * so that 0 * (-inf) never turns a finite loss into NaN.
+ */
+#ifndef ONNXLOSSES_SOFTMAX_LOOPS_H
+#define ONNXLOSSES_SOFTMAX_LOOPS_H
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#pragma omp declare simd notinbranch
+extern float expf(float);
+#pragma omp declare simd notinbranch
+extern double exp(double);
+#define ONNXL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define ONNXL_VECTOR_EXP 1
+#else
+#define ONNXL_CLONES
+#define ONNXL_VECTOR_EXP 0
+#endif
+
+#define ONNXL_SIMD _Pragma("omp simd")
+
+#define ONNXL_DEFINE_LOOPS(T, SFX, EXP)                                                       \
+/* m[i] = max_c x[c, i].  NaN is passed over here and resurfaces through exp in sumexp. */   \
+static ONNXL_CLONES void tile_max_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C, ptrdiff_t L,   \
+                                        T *restrict m) {                                     \
+    for (ptrdiff_t i = 0; i < L; i++) m[i] = -INFINITY;                                      \
+    for (ptrdiff_t c = 0; c < C; c++) {                                                      \
+        const T *xc = x + c * cs;                                                            \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) m[i] = xc[i] > m[i] ? xc[i] : m[i];     \
+    }                                                                                        \
+}                                                                                            \
+/* s[i] = sum_c exp(x[c, i] - m[i]); the exponentials go to e[c*L + i] when e != NULL. */    \
+static ONNXL_CLONES void tile_sumexp_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C,            \
+                                           ptrdiff_t L, const T *restrict m,                 \
+                                           T *restrict s, T *restrict e) {                   \
+    for (ptrdiff_t i = 0; i < L; i++) s[i] = 0;                                              \
+    for (ptrdiff_t c = 0; c < C; c++) {                                                      \
+        const T *xc = x + c * cs;                                                            \
+        if (e) {                                                                             \
+            T *ec = e + c * L;                                                               \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                   \
+                T v = EXP(xc[i] - m[i]);                                                     \
+                ec[i] = v;                                                                   \
+                s[i] += v;                                                                   \
+            }                                                                                \
+        } else {                                                                             \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) s[i] += EXP(xc[i] - m[i]);          \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+/* acc[i] = sum_c k_c x[c, i] with k_c = w[c] (1 when w == NULL), classes with k_c == 0       \
+ * skipped.  The label-smoothing term. */                                                    \
+static ONNXL_CLONES void tile_wdot_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C, ptrdiff_t L,  \
+                                         const double *w, double *restrict acc) {            \
+    for (ptrdiff_t i = 0; i < L; i++) acc[i] = 0;                                            \
+    for (ptrdiff_t c = 0; c < C; c++) {                                                      \
+        const double k = w ? w[c] : 1.0;                                                     \
+        if (k == 0) continue;                                                                \
+        const T *xc = x + c * cs;                                                            \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) acc[i] += k * (double)xc[i];            \
+    }                                                                                        \
+}                                                                                            \
+/* Probability targets q (class stride qcs, positions contiguous), smoothed to               \
+ * q' = qa*q + qb:  kx[i] = sum_c w_c q'_c x_c  and  k[i] = sum_c w_c q'_c,                  \
+ * terms with w_c q'_c == 0 skipped. */                                                      \
+static ONNXL_CLONES void tile_qdot_##SFX(const T *x, ptrdiff_t cs, const T *q, ptrdiff_t qcs, \
+                                         ptrdiff_t C, ptrdiff_t L, const double *w,          \
+                                         double qa, double qb, double *restrict kx,          \
+                                         double *restrict k) {                               \
+    for (ptrdiff_t i = 0; i < L; i++) { kx[i] = 0; k[i] = 0; }                               \
+    for (ptrdiff_t c = 0; c < C; c++) {                                                      \
+        const double wc = w ? w[c] : 1.0;                                                    \
+        if (wc == 0) continue;                                                               \
+        const T *xc = x + c * cs, *qc = q + c * qcs;                                         \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                       \
+            double kc = wc * (qa * (double)qc[i] + qb);                                      \
+            k[i] += kc;                                                                      \
+            kx[i] += kc != 0 ? kc * (double)xc[i] : 0.0;                                     \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+/* out[c, i] = a[i] e[c, i] - b[i] k_c[i], with k_c[i] = 0 (kind 0), w_c (kind 1) or          \
+ * w_c (qa q[c, i] + qb) (kind 2); out has class stride ocs and contiguous positions. */      \
+static ONNXL_CLONES void tile_grad_##SFX(const T *e, ptrdiff_t C, ptrdiff_t L,                \
+                                         const T *restrict a, const T *restrict b, int kind, \
+                                         const double *w, const T *q, ptrdiff_t qcs,         \
+                                         double qa, double qb, T *out, ptrdiff_t ocs) {      \
+    for (ptrdiff_t c = 0; c < C; c++) {                                                      \
+        const T *ec = e + c * L;                                                             \
+        T *oc = out + c * ocs;                                                               \
+        const T wc = (T)(w ? w[c] : 1.0);                                                    \
+        if (kind == 0) {                                                                     \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i];               \
+        } else if (kind == 1) {                                                              \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i] - b[i] * wc;   \
+        } else {                                                                             \
+            const T *qc = q + c * qcs;                                                       \
+            const T ta = (T)qa, tb = (T)qb;                                                  \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++)                                     \
+                oc[i] = a[i] * ec[i] - b[i] * (wc * (ta * qc[i] + tb));                      \
+        }                                                                                    \
+    }                                                                                        \
+}                                                                                            \
+/* Copy a [C][L] block between strided storage (class stride cs, position stride ps) and a   \
+ * contiguous buffer (class stride L). */                                                    \
+static void tile_gather_##SFX(const T *src, ptrdiff_t cs, ptrdiff_t ps, ptrdiff_t C,         \
+                              ptrdiff_t L, T *restrict dst) {                                \
+    for (ptrdiff_t c = 0; c < C; c++)                                                        \
+        for (ptrdiff_t i = 0; i < L; i++) dst[c * L + i] = src[c * cs + i * ps];             \
+}                                                                                            \
+static void tile_scatter_##SFX(const T *restrict src, ptrdiff_t C, ptrdiff_t L, T *dst,      \
+                               ptrdiff_t cs, ptrdiff_t ps) {                                 \
+    for (ptrdiff_t c = 0; c < C; c++)                                                        \
+        for (ptrdiff_t i = 0; i < L; i++) dst[c * cs + i * ps] = src[c * L + i];             \
+}                                                                                            \
+/* Row forms: one position, classes contiguous. */                                           \
+static ONNXL_CLONES T row_max_##SFX(const T *x, ptrdiff_t C) {                               \
+    T m = -INFINITY;                                                                         \
+    for (ptrdiff_t c = 0; c < C; c++) m = x[c] > m ? x[c] : m;                               \
+    return m;                                                                                \
+}                                                                                            \
+/* e (length C) receives the exponentials; the sum order is the same with or without a  \
+ * gradient to follow. */                                                                    \
+static ONNXL_CLONES T row_sumexp_##SFX(const T *x, ptrdiff_t C, T m, T *restrict e) {        \
+    T s = 0;                                                                                 \
+    _Pragma("omp simd reduction(+:s)") for (ptrdiff_t c = 0; c < C; c++) {                   \
+        e[c] = EXP(x[c] - m);                                                                \
+        s += e[c];                                                                           \
+    }                                                                                        \
+    return s;                                                                                \
+}                                                                                            \
+static ONNXL_CLONES double row_wdot_##SFX(const T *x, ptrdiff_t C, const double *w) {        \
+    double acc = 0;                                                                          \
+    _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t c = 0; c < C; c++) {                 \
+        const double k = w ? w[c] : 1.0;                                                     \
+        acc += k != 0 ? k * (double)x[c] : 0.0;                                              \
+    }                                                                                        \
+    return acc;                                                                              \
+}                                                                                            \
+static ONNXL_CLONES void row_qdot_##SFX(const T *x, const T *q, ptrdiff_t qcs, ptrdiff_t C,   \
+                                        const double *w, double qa, double qb,               \
+                                        double *kx_out, double *k_out) {                     \
+    double kx = 0, k = 0;                                                                    \
+    _Pragma("omp simd reduction(+:kx, k)") for (ptrdiff_t c = 0; c < C; c++) {               \
+        const double kc = (w ? w[c] : 1.0) * (qa * (double)q[c * qcs] + qb);                 \
+        k += kc;                                                                             \
+        kx += kc != 0 ? kc * (double)x[c] : 0.0;                                             \
+    }                                                                                        \
+    *kx_out = kx;                                                                            \
+    *k_out = k;                                                                              \
+}                                                                                            \
+static ONNXL_CLONES void row_grad_##SFX(const T *e, ptrdiff_t C, T a, T b, int kind,          \
+                                        const double *w, const T *q, ptrdiff_t qcs,          \
+                                        double qa, double qb, T *out, ptrdiff_t ocs) {       \
+    const T ta = (T)qa, tb = (T)qb;                                                          \
+    if (kind == 0) {                                                                         \
+        ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++) out[c * ocs] = a * e[c];                \
+    } else if (kind == 1) {                                                                  \
+        ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++)                                         \
+            out[c * ocs] = a * e[c] - b * (T)(w ? w[c] : 1.0);                               \
+    } else {                                                                                 \
+        ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++)                                         \
+            out[c * ocs] = a * e[c] - b * ((T)(w ? w[c] : 1.0) * (ta * q[c * qcs] + tb));    \
+    }                                                                                        \
+}
+
+ONNXL_DEFINE_LOOPS(float, f32, expf)
+ONNXL_DEFINE_LOOPS(double, f64, exp)
+
+#endif

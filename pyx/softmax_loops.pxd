@@ -1,0 +1,140 @@
+# Typed front ends to the C loops in softmax_loops.h: one name per loop, specialised on the
+# float type at compile time, so kernels are written once for float and double.
+from cython cimport floating
+
+cdef extern from "softmax_loops.h" nogil:
+    int ONNXL_VECTOR_EXP
+    void tile_max_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, float *m)
+    void tile_max_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, double *m)
+    void tile_sumexp_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                         const float *m, float *s, float *e)
+    void tile_sumexp_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                         const double *m, double *s, double *e)
+    void tile_wdot_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                       const double *w, double *acc)
+    void tile_wdot_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                       const double *w, double *acc)
+    void tile_qdot_f32(const float *x, Py_ssize_t cs, const float *q, Py_ssize_t qcs,
+                       Py_ssize_t C, Py_ssize_t L, const double *w, double qa, double qb,
+                       double *kx, double *k)
+    void tile_qdot_f64(const double *x, Py_ssize_t cs, const double *q, Py_ssize_t qcs,
+                       Py_ssize_t C, Py_ssize_t L, const double *w, double qa, double qb,
+                       double *kx, double *k)
+    void tile_grad_f32(const float *e, Py_ssize_t C, Py_ssize_t L, const float *a,
+                       const float *b, int kind, const double *w, const float *q,
+                       Py_ssize_t qcs, double qa, double qb, float *out, Py_ssize_t ocs)
+    void tile_grad_f64(const double *e, Py_ssize_t C, Py_ssize_t L, const double *a,
+                       const double *b, int kind, const double *w, const double *q,
+                       Py_ssize_t qcs, double qa, double qb, double *out, Py_ssize_t ocs)
+    void tile_gather_f32(const float *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
+                         Py_ssize_t L, float *dst)
+    void tile_gather_f64(const double *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
+                         Py_ssize_t L, double *dst)
+    void tile_scatter_f32(const float *src, Py_ssize_t C, Py_ssize_t L, float *dst,
+                          Py_ssize_t cs, Py_ssize_t ps)
+    void tile_scatter_f64(const double *src, Py_ssize_t C, Py_ssize_t L, double *dst,
+                          Py_ssize_t cs, Py_ssize_t ps)
+    float row_max_f32(const float *x, Py_ssize_t C)
+    double row_max_f64(const double *x, Py_ssize_t C)
+    float row_sumexp_f32(const float *x, Py_ssize_t C, float m, float *e)
+    double row_sumexp_f64(const double *x, Py_ssize_t C, double m, double *e)
+    double row_wdot_f32(const float *x, Py_ssize_t C, const double *w)
+    double row_wdot_f64(const double *x, Py_ssize_t C, const double *w)
+    void row_qdot_f32(const float *x, const float *q, Py_ssize_t qcs, Py_ssize_t C,
+                      const double *w, double qa, double qb, double *kx, double *k)
+    void row_qdot_f64(const double *x, const double *q, Py_ssize_t qcs, Py_ssize_t C,
+                      const double *w, double qa, double qb, double *kx, double *k)
+    void row_grad_f32(const float *e, Py_ssize_t C, float a, float b, int kind,
+                      const double *w, const float *q, Py_ssize_t qcs, double qa, double qb,
+                      float *out, Py_ssize_t ocs)
+    void row_grad_f64(const double *e, Py_ssize_t C, double a, double b, int kind,
+                      const double *w, const double *q, Py_ssize_t qcs, double qa, double qb,
+                      double *out, Py_ssize_t ocs)
+
+
+cdef inline void tile_max(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                          floating *m) noexcept nogil:
+    if floating is float:
+        tile_max_f32(x, cs, C, L, m)
+    else:
+        tile_max_f64(x, cs, C, L, m)
+
+cdef inline void tile_sumexp(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                             const floating *m, floating *s, floating *e) noexcept nogil:
+    if floating is float:
+        tile_sumexp_f32(x, cs, C, L, m, s, e)
+    else:
+        tile_sumexp_f64(x, cs, C, L, m, s, e)
+
+cdef inline void tile_wdot(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                           const double *w, double *acc) noexcept nogil:
+    if floating is float:
+        tile_wdot_f32(x, cs, C, L, w, acc)
+    else:
+        tile_wdot_f64(x, cs, C, L, w, acc)
+
+cdef inline void tile_qdot(const floating *x, Py_ssize_t cs, const floating *q, Py_ssize_t qcs,
+                           Py_ssize_t C, Py_ssize_t L, const double *w, double qa, double qb,
+                           double *kx, double *k) noexcept nogil:
+    if floating is float:
+        tile_qdot_f32(x, cs, q, qcs, C, L, w, qa, qb, kx, k)
+    else:
+        tile_qdot_f64(x, cs, q, qcs, C, L, w, qa, qb, kx, k)
+
+cdef inline void tile_grad(const floating *e, Py_ssize_t C, Py_ssize_t L, const floating *a,
+                           const floating *b, int kind, const double *w, const floating *q,
+                           Py_ssize_t qcs, double qa, double qb, floating *out,
+                           Py_ssize_t ocs) noexcept nogil:
+    if floating is float:
+        tile_grad_f32(e, C, L, a, b, kind, w, q, qcs, qa, qb, out, ocs)
+    else:
+        tile_grad_f64(e, C, L, a, b, kind, w, q, qcs, qa, qb, out, ocs)
+
+cdef inline void tile_gather(const floating *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
+                             Py_ssize_t L, floating *dst) noexcept nogil:
+    if floating is float:
+        tile_gather_f32(src, cs, ps, C, L, dst)
+    else:
+        tile_gather_f64(src, cs, ps, C, L, dst)
+
+cdef inline void tile_scatter(const floating *src, Py_ssize_t C, Py_ssize_t L, floating *dst,
+                              Py_ssize_t cs, Py_ssize_t ps) noexcept nogil:
+    if floating is float:
+        tile_scatter_f32(src, C, L, dst, cs, ps)
+    else:
+        tile_scatter_f64(src, C, L, dst, cs, ps)
+
+cdef inline floating row_max(const floating *x, Py_ssize_t C) noexcept nogil:
+    if floating is float:
+        return row_max_f32(x, C)
+    else:
+        return row_max_f64(x, C)
+
+cdef inline floating row_sumexp(const floating *x, Py_ssize_t C, floating m,
+                                floating *e) noexcept nogil:
+    if floating is float:
+        return row_sumexp_f32(x, C, m, e)
+    else:
+        return row_sumexp_f64(x, C, m, e)
+
+cdef inline double row_wdot(const floating *x, Py_ssize_t C, const double *w) noexcept nogil:
+    if floating is float:
+        return row_wdot_f32(x, C, w)
+    else:
+        return row_wdot_f64(x, C, w)
+
+cdef inline void row_qdot(const floating *x, const floating *q, Py_ssize_t qcs, Py_ssize_t C,
+                          const double *w, double qa, double qb, double *kx,
+                          double *k) noexcept nogil:
+    if floating is float:
+        row_qdot_f32(x, q, qcs, C, w, qa, qb, kx, k)
+    else:
+        row_qdot_f64(x, q, qcs, C, w, qa, qb, kx, k)
+
+cdef inline void row_grad(const floating *e, Py_ssize_t C, floating a, floating b, int kind,
+                          const double *w, const floating *q, Py_ssize_t qcs, double qa,
+                          double qb, floating *out, Py_ssize_t ocs) noexcept nogil:
+    if floating is float:
+        row_grad_f32(e, C, a, b, kind, w, q, qcs, qa, qb, out, ocs)
+    else:
+        row_grad_f64(e, C, a, b, kind, w, q, qcs, qa, qb, out, ocs)
