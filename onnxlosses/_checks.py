@@ -51,7 +51,7 @@ def class_weight(name, value):
     bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite and >= 0, got {arr[i]!r} at index {i}")
+        raise ValueError(f"{name} must be finite and >= 0, got {float(arr[i])!r} at index {i}")
     arr.flags.writeable = False
     return arr
 

@@ -28,7 +28,7 @@ from libc.math cimport log
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
-    tile_max, tile_sumexp, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
+    tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
     row_max, row_sumexp, row_wdot, row_qdot, row_grad,
 )
 
@@ -73,8 +73,7 @@ cdef inline Py_ssize_t _align(Py_ssize_t n) noexcept nogil:
 def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize):
     """Bytes of per-thread scratch the kernel carves in _tile / _rows."""
     cdef Py_ssize_t block = _align(C * tile * itemsize)
-    return 4 * _align(tile * itemsize) + 3 * _align(tile * 8) + _align(tile * 8) \
-        + _align(tile) + 4 * block
+    return 4 * _align(tile * itemsize) + 5 * _align(tile * 8) + _align(tile) + 4 * block
 
 
 cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
@@ -92,9 +91,10 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     cdef double *acc1 = <double *> rest
     cdef double *acc2 = <double *> (rest + _align(p.tile * 8))
     cdef double *fix = <double *> (rest + 2 * _align(p.tile * 8))
-    cdef int64_t *tt = <int64_t *> (rest + 3 * _align(p.tile * 8))
-    cdef uint8_t *cnt = <uint8_t *> (rest + 4 * _align(p.tile * 8))
-    rest = rest + 4 * _align(p.tile * 8) + _align(p.tile)
+    cdef double *lse = <double *> (rest + 3 * _align(p.tile * 8))
+    cdef int64_t *tt = <int64_t *> (rest + 4 * _align(p.tile * 8))
+    cdef uint8_t *cnt = <uint8_t *> (rest + 5 * _align(p.tile * 8))
+    rest = rest + 5 * _align(p.tile * 8) + _align(p.tile)
     cdef floating *e = <floating *> rest
     cdef floating *xbuf = <floating *> (rest + blk)
     cdef floating *qbuf = <floating *> (rest + 2 * blk)
@@ -108,7 +108,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     cdef floating *gb
     cdef int64_t t
     cdef uint8_t ok
-    cdef double lse, gi, wt, loss, coef, total = 0.0
+    cdef double li, gi, wt, loss, coef, total = 0.0
     cdef double eps = p.eps, qa = 1.0 - p.eps, qb = p.eps / C
     cdef int kind = 0 if hard and eps == 0 else (1 if hard else 2)
 
@@ -135,6 +135,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     if not p.nll:
         tile_max(xt, xcs, C, L, m)
         tile_sumexp(xt, xcs, C, L, m, s, e if want_grad else NULL)
+        tile_lse(m, s, L, lse)
     if hard and eps > 0:
         tile_wdot(xt, xcs, C, L, p.weight, acc1)
     if not hard:
@@ -147,35 +148,45 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
             qcs = L
         tile_qdot(xt, xcs, qt, qcs, C, L, p.weight, qa, qb, acc1, acc2)
 
+    # Per position: the loss, and the gradient coefficients a (times e), b (times k_c) and
+    # fix (at the target class).  Struct fields go to locals so the compiler can keep them
+    # in registers across the stores.
+    cdef const double *w = p.weight
+    cdef double W = p.weight_total, scale = p.scale
+    cdef bint nll = p.nll
+    cdef floating *lo_b = lo + p.lo_off[o] + j0 * p.lo_ps if lo != NULL else NULL
+    cdef const floating *go_b = go + p.go_off[o] + j0 * p.go_ps if go != NULL else NULL
+    cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps
     for i in range(L):
-        pos = j0 + i
         if not cnt[i]:
-            if lo != NULL:
-                lo[p.lo_off[o] + pos * p.lo_ps] = 0
+            if lo_b != NULL:
+                lo_b[i * lo_ps] = 0
             a[i] = 0
             b[i] = 0
             continue
-        lse = 0.0 if p.nll else m[i] + log(<double> s[i])
-        gi = go[p.go_off[o] + pos * p.go_ps] if go != NULL else p.scale
+        li = 0.0 if nll else lse[i]
         if hard:
             t = tt[i]
-            wt = p.weight[t] if p.weight != NULL else 1.0
-            loss = wt * (lse - <double> xt[t * xcs + i])
+            wt = w[t] if w != NULL else 1.0
+            loss = wt * (li - <double> xt[t * xcs + i])
             coef = wt
-            fix[i] = gi * wt
             if eps > 0:
-                loss = qa * loss + qb * (p.weight_total * lse - acc1[i])
-                coef = qa * wt + qb * p.weight_total
+                loss = qa * loss + qb * (W * li - acc1[i])
+                coef = qa * wt + qb * W
+        else:
+            loss = acc2[i] * li - acc1[i]
+            coef = acc2[i]
+        if lo_b != NULL:
+            lo_b[i * lo_ps] = <floating> loss
+        total += loss
+        if want_grad:
+            gi = go_b[i * go_ps] if go_b != NULL else scale
+            a[i] = <floating> (0.0 if nll else gi * coef / s[i])
+            if hard:
                 fix[i] = gi * qa * wt
                 b[i] = <floating> (gi * qb)
-        else:
-            loss = acc2[i] * lse - acc1[i]
-            coef = acc2[i]
-            b[i] = <floating> gi
-        a[i] = <floating> (0.0 if p.nll else gi * coef / s[i])
-        if lo != NULL:
-            lo[p.lo_off[o] + pos * p.lo_ps] = <floating> loss
-        total += loss
+            else:
+                b[i] = <floating> gi
 
     if want_grad:
         gb = g + p.g_off[o] + j0 * p.g_ps

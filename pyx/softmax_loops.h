@@ -28,6 +28,8 @@
 extern float expf(float);
 #pragma omp declare simd notinbranch
 extern double exp(double);
+#pragma omp declare simd notinbranch
+extern double log(double);
 #define ONNXL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define ONNXL_VECTOR_EXP 1
 #else
@@ -65,6 +67,12 @@ static ONNXL_CLONES void tile_sumexp_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) s[i] += EXP(xc[i] - m[i]);          \
         }                                                                                    \
     }                                                                                        \
+}                                                                                            \
+/* lse[i] = m[i] + log(s[i]) in double: one vector log per tile instead of a scalar call   \
+ * per position. */                                                                         \
+static ONNXL_CLONES void tile_lse_##SFX(const T *restrict m, const T *restrict s,            \
+                                        ptrdiff_t L, double *restrict lse) {                 \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) lse[i] = (double)m[i] + log((double)s[i]);  \
 }                                                                                            \
 /* acc[i] = sum_c k_c x[c, i] with k_c = w[c] (1 when w == NULL), classes with k_c == 0       \
  * skipped.  The label-smoothing term. */                                                    \

@@ -10,6 +10,8 @@ cdef extern from "softmax_loops.h" nogil:
                          const float *m, float *s, float *e)
     void tile_sumexp_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
                          const double *m, double *s, double *e)
+    void tile_lse_f32(const float *m, const float *s, Py_ssize_t L, double *lse)
+    void tile_lse_f64(const double *m, const double *s, Py_ssize_t L, double *lse)
     void tile_wdot_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
                        const double *w, double *acc)
     void tile_wdot_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
@@ -65,6 +67,13 @@ cdef inline void tile_sumexp(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_
         tile_sumexp_f32(x, cs, C, L, m, s, e)
     else:
         tile_sumexp_f64(x, cs, C, L, m, s, e)
+
+cdef inline void tile_lse(const floating *m, const floating *s, Py_ssize_t L,
+                          double *lse) noexcept nogil:
+    if floating is float:
+        tile_lse_f32(m, s, L, lse)
+    else:
+        tile_lse_f64(m, s, L, lse)
 
 cdef inline void tile_wdot(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
                            const double *w, double *acc) noexcept nogil:
