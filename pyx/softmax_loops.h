@@ -142,7 +142,8 @@ static void tile_scatter_##SFX(const T *restrict src, ptrdiff_t C, ptrdiff_t L, 
 /* Row forms: one position, classes contiguous. */                                           \
 static ONNXL_CLONES T row_max_##SFX(const T *x, ptrdiff_t C) {                               \
     T m = -INFINITY;                                                                         \
-    for (ptrdiff_t c = 0; c < C; c++) m = x[c] > m ? x[c] : m;                               \
+    _Pragma("omp simd reduction(max:m)") for (ptrdiff_t c = 0; c < C; c++)                   \
+        m = x[c] > m ? x[c] : m;                                                             \
     return m;                                                                                \
 }                                                                                            \
 /* e (length C) receives the exponentials; the sum order is the same with or without a  \
