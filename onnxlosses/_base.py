@@ -32,7 +32,7 @@ class Loss:
             same = (value is None and default is None) if isinstance(value, np.ndarray) \
                 else value == default
             if not same:
-                shown = np.array2string(value, separator=", ") \
+                shown = np.array2string(value, separator=", ", threshold=8, edgeitems=2) \
                     if isinstance(value, np.ndarray) else repr(value)
                 changed.append(f"{name}={shown}")
         return f"{type(self).__name__}({', '.join(changed)})"
