@@ -1,22 +1,84 @@
-"""Command line: `python -m onnxlosses demo`."""
+"""Command line:
+
+    python -m onnxlosses demo
+    python -m onnxlosses config
+    python -m onnxlosses parity [--json FILE] [--dtypes ...] [--ranks ...] [--opsets ...]
+                                [--providers ...]
+    python -m onnxlosses export NAME [--weight W,W,..] [--ignore-index I] [--reduction R]
+                                [--label-smoothing E] [--opset K] [--dtype D]
+                                [--target-dtype T] [--ndim K] [--grad] [--impl I] [--mask]
+                                -o FILE.onnx
+"""
 import argparse
 import sys
+
+LOSSES = {"cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss"}
+
+
+def _export(args):
+    import numpy as np
+
+    import onnxlosses
+    params = {"ignore_index": args.ignore_index, "reduction": args.reduction}
+    if args.weight:
+        params["weight"] = np.array([float(v) for v in args.weight.split(",")])
+    if args.label_smoothing:
+        if args.name != "cross_entropy":
+            raise SystemExit("--label-smoothing applies to cross_entropy only")
+        params["label_smoothing"] = args.label_smoothing
+    loss = getattr(onnxlosses, LOSSES[args.name])(**params)
+    model = loss.to_onnx(opset=args.opset, dtype=args.dtype, target_dtype=args.target_dtype,
+                         ndim=args.ndim, grad=args.grad, impl=args.impl, mask=args.mask)
+    with open(args.output, "wb") as fh:
+        fh.write(model.SerializeToString())
+    print(f"wrote {args.output}: {loss!r}, opset {model.opset_import[0].version}, "
+          f"{len(model.graph.node)} nodes")
+    return 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m onnxlosses")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="compute losses and gradients and check them against PyTorch")
+    sub.add_parser("demo", help="compute, export and parity-check the losses")
     sub.add_parser("config", help="print the build configuration")
+    par = sub.add_parser("parity", help="parity grid over every loss and path")
+    par.add_argument("--json", help="write every report here")
+    par.add_argument("--dtypes", nargs="+", default=["float32", "float64", "float16"])
+    par.add_argument("--ranks", nargs="+", type=int, default=[2, 4, 5])
+    par.add_argument("--opsets", nargs="+", type=int)
+    par.add_argument("--providers", nargs="+",
+                     help="onnxruntime providers (default: CPU, and CUDA when listed)")
+    exp = sub.add_parser("export", help="write one configured loss as an ONNX model")
+    exp.add_argument("name", choices=sorted(LOSSES))
+    exp.add_argument("-o", "--output", required=True)
+    exp.add_argument("--weight", help="comma-separated class weights")
+    exp.add_argument("--ignore-index", type=int, default=-100)
+    exp.add_argument("--reduction", default="mean", choices=["mean", "sum", "none"])
+    exp.add_argument("--label-smoothing", type=float, default=0.0)
+    exp.add_argument("--opset", type=int)
+    exp.add_argument("--dtype", default="float32")
+    exp.add_argument("--target-dtype", default="int64")
+    exp.add_argument("--ndim", type=int)
+    exp.add_argument("--grad", action="store_true")
+    exp.add_argument("--impl", default="composed", choices=["composed", "native"])
+    exp.add_argument("--mask", action="store_true")
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        from ._demo import demo
-        return demo()
-    if args.command == "config":
-        from ._config import show_config
-        show_config()
-        return 0
-    return 2
+    try:
+        if args.command == "demo":
+            from ._demo import demo
+            return demo()
+        if args.command == "config":
+            from ._config import show_config
+            show_config()
+            return 0
+        if args.command == "parity":
+            from ._parity_grid import run
+            return run(dtypes=args.dtypes, ranks=args.ranks, opsets=args.opsets,
+                       providers=args.providers, json_path=args.json)
+        return _export(args)
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

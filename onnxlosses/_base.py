@@ -48,3 +48,21 @@ class Loss:
         gradient has the input's shape and dtype and is written into `out` when given.
         """
         return self._evaluate(input, target, mask, True, grad_output, out)
+
+    def to_onnx(self, opset=None, dtype="float32", target_dtype="int64", shape=None, *,
+                ndim=None, grad=False, impl="composed", mask=False):
+        """This loss as a checked `onnx.ModelProto` with inputs `input`, `target` (and
+        `mask` when mask=True) and output `loss` (and `grad`, d sum(loss) / d input, when
+        grad=True).
+
+        opset: 13 up to the newest the installed onnxruntime runs (default 18, IR 8).
+        dtype: the input's float type; float16 is computed in float32 inside the graph.
+        target_dtype: int64/int32/int16/uint8 class indices, or the input's float type for
+        class probabilities.  shape: the input's shape, ints or names; by default
+        ("N", C, "H", "W") with C fixed by the weight when there is one; `ndim` picks
+        another rank.  impl: "composed" (elementary ops, default) or "native" (the ONNX
+        loss operators, where they can express the configuration).
+        """
+        from .onnx import to_onnx
+        return to_onnx(self, opset=opset, dtype=dtype, target_dtype=target_dtype, shape=shape,
+                       ndim=ndim, grad=grad, impl=impl, mask=mask)

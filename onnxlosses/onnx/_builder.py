@@ -1,0 +1,82 @@
+"""A small ONNX graph builder: owns its nodes, initializers and name counter.
+
+Builds are re-entrant and byte-reproducible: names come from this builder's own counter
+(`xent/logsoftmax`, `xent/logsoftmax_1`, ...), never from global state, and nothing depends
+on time or memory addresses.
+"""
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+NP_TO_ONNX = {
+    np.dtype(np.float16): TensorProto.FLOAT16,
+    np.dtype(np.float32): TensorProto.FLOAT,
+    np.dtype(np.float64): TensorProto.DOUBLE,
+    np.dtype(np.uint8): TensorProto.UINT8,
+    np.dtype(np.int16): TensorProto.INT16,
+    np.dtype(np.int32): TensorProto.INT32,
+    np.dtype(np.int64): TensorProto.INT64,
+    np.dtype(np.bool_): TensorProto.BOOL,
+}
+
+
+class GraphBuilder:
+    """Collects nodes; every op returns the name of its (first) output."""
+
+    def __init__(self, scope, compute_dtype):
+        self.scope = scope
+        self.compute_dtype = np.dtype(compute_dtype)   # float type the loss math runs in
+        self.nodes = []
+        self.initializers = []
+        self._used = {}
+
+    def fresh(self, base):
+        """A new name `scope/base`, suffixed _1, _2, ... on reuse."""
+        n = self._used.get(base, 0)
+        self._used[base] = n + 1
+        return f"{self.scope}/{base}" + (f"_{n}" if n else "")
+
+    def op(self, op_type, *inputs, name=None, outputs=1, **attrs):
+        node_name = self.fresh(name or op_type.lower())
+        outs = [node_name] if outputs == 1 else [f"{node_name}:{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=node_name, **attrs))
+        return outs[0] if outputs == 1 else outs
+
+    def const(self, value, name, dtype=None):
+        """An initializer; floats default to the compute dtype (constants follow the math)."""
+        arr = np.asarray(value)
+        if dtype is not None:
+            arr = arr.astype(dtype)
+        elif arr.dtype.kind == "f":
+            arr = arr.astype(self.compute_dtype)
+        full = self.fresh(name)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), full))
+        return full
+
+    def cast(self, x, dtype, name="cast"):
+        return self.op("Cast", x, name=name, to=NP_TO_ONNX[np.dtype(dtype)])
+
+    def model(self, inputs, outputs, opset, ir_version, metadata, doc):
+        # Emitters declare constants where they read best; keep only those a node uses.
+        used = {name for node in self.nodes for name in node.input}
+        initializers = [init for init in self.initializers if init.name in used]
+        graph = helper.make_graph(self.nodes, self.scope, inputs, outputs,
+                                  initializer=initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                  ir_version=ir_version, producer_name="onnxlosses",
+                                  doc_string=doc)
+        for key, value in metadata.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        return model
+
+
+def value_info(name, dtype, shape):
+    return helper.make_tensor_value_info(name, NP_TO_ONNX[np.dtype(dtype)], list(shape))
+
+
+def check(model):
+    """onnx's full check plus strict shape inference; returns the model."""
+    onnx.checker.check_model(model, full_check=True)
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    return model

@@ -1,0 +1,162 @@
+"""loss.to_onnx(): one configured loss as a checked ONNX model."""
+import functools
+import json
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from . import _cross_entropy
+from ._builder import NP_TO_ONNX, GraphBuilder, check, value_info
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 13
+FLOAT_NAMES = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
+INDEX_NAMES = {"int64": np.int64, "int32": np.int32, "int16": np.int16, "uint8": np.uint8}
+
+
+@functools.lru_cache(maxsize=None)
+def newest_onnxruntime_opset():
+    """The newest default-domain opset the installed onnxruntime loads (probed once)."""
+    import onnxruntime as ort
+    for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET - 1, -1):
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["y"])], "probe",
+            [value_info("x", np.float32, [1])], [value_info("y", np.float32, [1])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                  ir_version=ir_version_for(opset))
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            return opset
+        except Exception:
+            continue
+    return MIN_OPSET
+
+
+def ir_version_for(opset):
+    return 8 if opset == DEFAULT_OPSET else helper.find_min_ir_version_for(
+        [helper.make_opsetid("", opset)])
+
+
+def supported_opsets():
+    """Opsets to_onnx emits: 13 up to the newest the installed onnxruntime runs."""
+    return list(range(MIN_OPSET, newest_onnxruntime_opset() + 1))
+
+
+def _dtype(name, table, what):
+    key = np.dtype(name).name if not isinstance(name, str) else name
+    if key not in table:
+        raise ValueError(f"{what} must be one of {sorted(table)}, got {name!r}")
+    return np.dtype(table[key])
+
+
+def _input_shape(shape, ndim, n_classes):
+    if shape is not None:
+        if ndim is not None and len(shape) != ndim:
+            raise ValueError(f"ndim={ndim} disagrees with shape={shape!r}")
+        if len(shape) < 2:
+            raise ValueError(f"shape must be (N, C, d1, ...) with rank >= 2, got {shape!r}")
+        shape = [d if isinstance(d, (int, np.integer)) else (d or f"d{i}")
+                 for i, d in enumerate(shape)]
+        if n_classes is not None and isinstance(shape[1], (int, np.integer)) \
+                and shape[1] != n_classes:
+            raise ValueError(f"shape[1]={shape[1]} disagrees with the weight's {n_classes} classes")
+        return shape
+    ndim = 4 if ndim is None else ndim
+    if ndim < 2:
+        raise ValueError(f"ndim must be >= 2, got {ndim}")
+    spatial = ["H", "W"] if ndim == 4 else [f"d{i + 1}" for i in range(ndim - 2)]
+    return ["N", n_classes if n_classes is not None else "C"] + spatial
+
+
+EMITTERS = {"cross_entropy": dict(log_probs=False), "nll_loss": dict(log_probs=True)}
+
+
+def to_onnx(loss, opset=None, dtype="float32", target_dtype="int64", shape=None, *, ndim=None,
+            grad=False, impl="composed", mask=False, ir_version=None):
+    """Export `loss` as a checked ModelProto; see Loss.to_onnx."""
+    spec = loss.spec
+    if spec.name not in EMITTERS:
+        raise NotImplementedError(f"{type(loss).__name__} has no ONNX emitter yet")
+    config = loss.config
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    newest = newest_onnxruntime_opset()
+    if not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset must be in [{MIN_OPSET}, {newest}] (the newest the installed "
+                         f"onnxruntime runs), got {opset}")
+    if impl not in ("composed", "native"):
+        raise ValueError(f"impl must be 'composed' or 'native', got {impl!r}")
+    dt = _dtype(dtype, FLOAT_NAMES, "dtype")
+    log_probs = EMITTERS[spec.name]["log_probs"]
+    probabilities = isinstance(target_dtype, str) and target_dtype in FLOAT_NAMES or \
+        not isinstance(target_dtype, str) and np.dtype(target_dtype).kind == "f"
+    if probabilities:
+        tdt = _dtype(target_dtype, FLOAT_NAMES, "target_dtype")
+        if log_probs:
+            raise ValueError("nll_loss takes class indices: target_dtype must be one of "
+                             f"{sorted(INDEX_NAMES)}, got {target_dtype!r}")
+        if tdt != dt:
+            raise ValueError(f"probability targets come in the input's float type: "
+                             f"target_dtype must be {dt.name!r}, got {target_dtype!r}")
+        if config["ignore_index"] >= 0:
+            raise ValueError("ignore_index is not supported with class-probability targets")
+    else:
+        tdt = _dtype(target_dtype, INDEX_NAMES, "target_dtype")
+    weight = config["weight"]
+    in_shape = _input_shape(shape, ndim, None if weight is None else len(weight))
+    rank = len(in_shape)
+    pos_shape = [in_shape[0]] + in_shape[2:]
+    reduction = config["reduction"]
+    if impl == "native":
+        reasons = [why for cond, why in [
+            (probabilities, "probability targets"),
+            (config.get("label_smoothing", 0.0) > 0, "label_smoothing"),
+            (grad, "grad=True")] if cond]
+        if reasons:
+            raise ValueError(f"impl='native' cannot express {', '.join(reasons)}; "
+                             "use impl='composed'")
+
+    compute = np.dtype(np.float32) if dt == np.float16 else dt
+    b = GraphBuilder(spec.name, compute)
+    x = "input" if compute == dt else b.cast("input", compute, name="input_f32")
+    t = "target"
+    if probabilities and compute != tdt:
+        t = b.cast(t, compute, name="target_f32")
+    elif not probabilities and tdt != np.int64:
+        t = b.cast(t, np.int64, name="target_i64")
+    m = "mask" if mask else None
+    if impl == "native":
+        loss_name = _cross_entropy.emit_native(b, config, x, t, m, log_probs=log_probs,
+                                               reduction=reduction)
+        grad_name = None
+    else:
+        loss_name, grad_name = _cross_entropy.emit(
+            b, config, x, t, m, rank=rank, log_probs=log_probs, probabilities=probabilities,
+            reduction=reduction, grad=grad)
+
+    outputs = [("loss", loss_name, pos_shape if reduction == "none" else [])]
+    if grad:
+        outputs.append(("grad", grad_name, in_shape))
+    for name, src, _ in outputs:
+        if compute == dt:
+            b.nodes.append(helper.make_node("Identity", [src], [name], name=b.fresh(f"out_{name}")))
+        else:
+            b.nodes.append(helper.make_node("Cast", [src], [name], name=b.fresh(f"out_{name}"),
+                                            to=NP_TO_ONNX[dt]))
+    inputs = [value_info("input", dt, in_shape),
+              value_info("target", tdt, in_shape if probabilities else pos_shape)]
+    if mask:
+        inputs.append(value_info("mask", np.bool_, pos_shape))
+    meta = {
+        "onnxlosses.loss": type(loss).__name__,
+        "onnxlosses.config": json.dumps(
+            {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in config.items()},
+            sort_keys=True),
+        "onnxlosses.impl": impl,
+        "onnxlosses.grad": str(bool(grad)).lower(),
+        "onnxlosses.target": "probabilities" if probabilities else "indices",
+    }
+    model = b.model(inputs, [value_info(n, dt, s) for n, _, s in outputs], opset,
+                    ir_version if ir_version is not None else ir_version_for(opset), meta,
+                    doc=f"{repr(loss)}\n{spec.formula}")
+    return check(model)
