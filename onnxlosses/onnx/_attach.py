@@ -46,8 +46,10 @@ def attach(model, output_name, loss, target_name="target", *, target_dtype="int6
         model, loss_model, io_map=[(output_name, "input")],
         outputs=[o.name for o in model.graph.output] + [o.name for o in loss_model.graph.output],
         producer_name="onnxlosses")
-    for prop in loss_model.metadata_props:
-        entry = merged.metadata_props.add()
-        entry.key, entry.value = prop.key, prop.value
+    present = {p.key for p in merged.metadata_props}
+    for prop in loss_model.metadata_props:  # merge_models keeps them in some onnx versions
+        if prop.key not in present:
+            entry = merged.metadata_props.add()
+            entry.key, entry.value = prop.key, prop.value
     onnx.checker.check_model(merged, full_check=True)
     return merged

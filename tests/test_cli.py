@@ -1,0 +1,47 @@
+"""python -m onnxlosses: export, parity, demo."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+pytest.importorskip("torch", reason="the demo and the parity grid compare with PyTorch")
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "onnxlosses", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_export_writes_a_model(tmp_path):
+    path = tmp_path / "ce.onnx"
+    res = run("export", "cross_entropy", "--weight", "1,2,3", "--ignore-index", "255",
+              "--label-smoothing", "0.1", "--target-dtype", "uint8", "--grad", "-o", str(path))
+    assert res.returncode == 0, res.stderr
+    model = onnx.load(str(path))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["onnxlosses.config"])["weight"] == [1.0, 2.0, 3.0]
+    assert [o.name for o in model.graph.output] == ["loss", "grad"]
+
+
+def test_export_reports_bad_options():
+    res = run("export", "nll_loss", "--opset", "12", "-o", "/dev/null")
+    assert res.returncode == 2 and "opset must be in [13," in res.stderr
+
+
+def test_parity_grid_writes_json_and_exits_zero(tmp_path):
+    path = tmp_path / "parity.json"
+    res = run("parity", "--dtypes", "float32", "--ranks", "2", "--opsets", "18",
+              "--json", str(path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    reports = json.loads(path.read_text())
+    assert len(reports) >= 8 and all(r["ok"] for r in reports)
+    assert "0 of" in res.stdout and "had a mismatch" in res.stdout
+
+
+def test_demo_runs():
+    res = run("demo")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "CrossEntropyLoss" in res.stdout

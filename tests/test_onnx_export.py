@@ -1,0 +1,239 @@
+"""ONNX export: every configuration, at the lowest, default and newest opsets, run under
+onnxruntime CPU and onnx.reference, against the kernel and PyTorch."""
+import itertools
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx.reference import ReferenceEvaluator
+
+from onnxlosses import CrossEntropyLoss, NLLLoss
+from onnxlosses.onnx import DEFAULT_OPSET, newest_onnxruntime_opset, supported_opsets
+
+torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
+F = torch.nn.functional
+
+OPSETS = sorted({13, DEFAULT_OPSET, newest_onnxruntime_opset()})
+W5 = np.array([0.5, 1.0, 2.0, 0.0, 1.5])  # a zero weight on purpose
+
+CONFIGS = {
+    "plain": (CrossEntropyLoss, dict(), "index"),
+    "weight-ignore255": (CrossEntropyLoss, dict(weight=W5, ignore_index=255), "index255"),
+    "smoothing": (CrossEntropyLoss, dict(label_smoothing=0.2), "index"),
+    "smoothing-weight-sum": (CrossEntropyLoss, dict(label_smoothing=0.1, weight=W5,
+                                                    reduction="sum"), "index"),
+    "none-ignore1": (CrossEntropyLoss, dict(reduction="none", ignore_index=1), "index"),
+    "probabilities": (CrossEntropyLoss, dict(weight=W5, label_smoothing=0.3), "probabilities"),
+    "probabilities-none": (CrossEntropyLoss, dict(reduction="none"), "probabilities"),
+    "nll": (NLLLoss, dict(ignore_index=-1), "index-1"),
+    "nll-weight-sum": (NLLLoss, dict(weight=W5, reduction="sum"), "index"),
+}
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def make(kind, shape, dtype, seed=0, log_probs=False):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if log_probs:
+        x64 = x.astype(np.float64)
+        x = (x64 - np.log(np.exp(x64).sum(axis=1, keepdims=True))).astype(dtype)
+    pos = (shape[0],) + shape[2:]
+    if kind == "probabilities":
+        q = rng.random(shape)
+        return x, (q / q.sum(axis=1, keepdims=True)).astype(dtype)
+    t = rng.integers(0, shape[1], pos)
+    if kind == "index255":
+        t[rng.random(pos) < 0.2] = 255
+        return x, t.astype(np.uint8)
+    if kind == "index-1":
+        t[rng.random(pos) < 0.2] = -1
+        return x, t.astype(np.int32)
+    return x, t.astype(np.int64)
+
+
+def run_ort(model, **feeds):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = {i.name for i in model.graph.input}
+    return sess.run(None, {k: v for k, v in feeds.items() if k in names})
+
+
+def torch_value(cls, cfg, x, t):
+    xt = torch.tensor(x.astype(np.float64))
+    tt = torch.tensor(t.astype(np.float64) if t.dtype.kind == "f" else t.astype(np.int64))
+    w = None if cfg.get("weight") is None else torch.tensor(cfg["weight"])
+    kw = dict(weight=w, ignore_index=cfg.get("ignore_index", -100),
+              reduction=cfg.get("reduction", "mean"))
+    if cls is NLLLoss:
+        return F.nll_loss(xt, tt, **kw).numpy()
+    return F.cross_entropy(xt, tt, label_smoothing=cfg.get("label_smoothing", 0.0), **kw).numpy()
+
+
+CASES = list(itertools.product(sorted(CONFIGS), OPSETS, [np.float32, np.float64], [2, 4]))
+
+
+@pytest.mark.parametrize("config,opset,dtype,rank", CASES,
+                         ids=[f"{c}-op{o}-{np.dtype(d).name}-r{r}" for c, o, d, r in CASES])
+def test_export_matches_kernel_and_torch(config, opset, dtype, rank):
+    cls, cfg, kind = CONFIGS[config]
+    shape = (6, 5) if rank == 2 else (2, 5, 4, 3)
+    x, t = make(kind, shape, dtype, seed=opset + rank, log_probs=cls is NLLLoss)
+    loss = cls(**cfg)
+    target_dtype = np.dtype(dtype).name if kind == "probabilities" else t.dtype.name
+    model = loss.to_onnx(opset=opset, dtype=np.dtype(dtype).name, target_dtype=target_dtype,
+                         ndim=rank, grad=True)
+    assert model.opset_import[0].version == opset
+    value, grad = run_ort(model, input=x, target=t)
+    want_v, want_g = loss.value_and_grad(x, t)
+    np.testing.assert_allclose(value, want_v, **TOL[dtype])
+    np.testing.assert_allclose(grad, want_g, **TOL[dtype])
+    np.testing.assert_allclose(value, torch_value(cls, cfg, x, t), rtol=TOL[dtype]["rtol"],
+                               atol=10 * TOL[dtype]["atol"])
+    ref_v, ref_g = ReferenceEvaluator(model).run(None, {"input": x, "target": t})
+    np.testing.assert_allclose(ref_v, want_v, **TOL[dtype])
+    np.testing.assert_allclose(ref_g, want_g, **TOL[dtype])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_native_operators_match_kernel(reduction):
+    for cls, kind in ((CrossEntropyLoss, "index255"), (NLLLoss, "index255")):
+        loss = cls(weight=W5, ignore_index=255, reduction=reduction)
+        x, t = make(kind, (3, 5, 4, 4), np.float32, log_probs=cls is NLLLoss)
+        model = loss.to_onnx(impl="native", target_dtype="uint8")
+        ops = {n.op_type for n in model.graph.node}
+        assert ("SoftmaxCrossEntropyLoss" in ops) or ("NegativeLogLikelihoodLoss" in ops)
+        np.testing.assert_allclose(run_ort(model, input=x, target=t)[0], loss(x, t), rtol=2e-5)
+
+
+def test_one_model_serves_every_image_size():
+    loss = CrossEntropyLoss(ignore_index=255)
+    model = loss.to_onnx(target_dtype="uint8")
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["N", "C", "H", "W"]
+    for shape in [(1, 3, 2, 2), (2, 7, 9, 5)]:
+        x, t = make("index255", shape, np.float32)
+        np.testing.assert_allclose(run_ort(model, input=x, target=t)[0], loss(x, t), rtol=2e-5)
+
+
+@pytest.mark.parametrize("target_dtype", ["uint8", "int16", "int32", "int64"])
+def test_target_dtypes_cast_inside_the_graph(target_dtype):
+    loss = CrossEntropyLoss(ignore_index=255 if target_dtype == "uint8" else -100)
+    x, t = make("index", (2, 4, 3, 3), np.float32)
+    t = t.astype(target_dtype)
+    model = loss.to_onnx(target_dtype=target_dtype)
+    assert model.graph.input[1].type.tensor_type.elem_type == \
+        onnx.helper.np_dtype_to_tensor_dtype(np.dtype(target_dtype))
+    np.testing.assert_allclose(run_ort(model, input=x, target=t)[0], loss(x, t), rtol=2e-5)
+
+
+def test_mask_input():
+    loss = CrossEntropyLoss(label_smoothing=0.1)
+    x, t = make("index", (2, 4, 3, 3), np.float32)
+    mask = np.random.default_rng(0).random((2, 3, 3)) < 0.6
+    model = loss.to_onnx(mask=True, grad=True)
+    assert [i.name for i in model.graph.input] == ["input", "target", "mask"]
+    v, g = run_ort(model, input=x, target=t, mask=mask)
+    kv, kg = loss.value_and_grad(x, t, mask=mask)
+    np.testing.assert_allclose(v, kv, rtol=2e-5)
+    np.testing.assert_allclose(g, kg, rtol=2e-5, atol=2e-7)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_empty_batch(reduction):
+    loss = CrossEntropyLoss(reduction=reduction)
+    x = np.zeros((0, 4, 3, 3), np.float32)
+    t = np.zeros((0, 3, 3), np.int64)
+    v, g = run_ort(loss.to_onnx(grad=True), input=x, target=t)
+    kv, kg = loss.value_and_grad(x, t)
+    np.testing.assert_array_equal(v, kv)
+    assert g.shape == kg.shape == x.shape
+
+
+def test_all_ignored_batch_gives_nan_and_zero_gradient():
+    loss = CrossEntropyLoss(ignore_index=255, label_smoothing=0.1)
+    x, _ = make("index", (2, 4, 3, 3), np.float32)
+    t = np.full((2, 3, 3), 255, np.uint8)
+    v, g = run_ort(loss.to_onnx(grad=True, target_dtype="uint8"), input=x, target=t)
+    assert np.isnan(v) and np.isnan(loss(x, t))
+    assert np.all(g == 0)
+
+
+def test_huge_logit_gaps():
+    loss = CrossEntropyLoss(reduction="none")
+    x = np.array([[1e4, -1e4, 0.0], [-np.inf, 0.0, 3e4], [0.0, 0.0, 0.0]], np.float32)
+    t = np.array([1, 2, 0])
+    v, g = run_ort(loss.to_onnx(ndim=2, grad=True), input=x, target=t)
+    kv, kg = loss.value_and_grad(x, t)
+    np.testing.assert_allclose(v, kv, rtol=1e-6)
+    np.testing.assert_allclose(g, kg, atol=1e-7)
+
+
+def test_float16_sums_do_not_overflow():
+    # 2000 losses of about 1000 each: a float16 sum would overflow (max 65504), the mean fits
+    x = np.zeros((2000, 3), np.float16)
+    x[:, 1] = 1000
+    t = np.zeros(2000, np.int64)
+    loss = CrossEntropyLoss()
+    value = run_ort(loss.to_onnx(dtype="float16", ndim=2), input=x, target=t)[0]
+    assert value.dtype == np.float16
+    assert value == loss(x, t) == np.float16(1000)
+
+
+def test_reexport_is_byte_identical_and_carries_config():
+    make_loss = lambda: CrossEntropyLoss(weight=W5, ignore_index=255, label_smoothing=0.1)
+    a = make_loss().to_onnx(grad=True).SerializeToString()
+    b = make_loss().to_onnx(grad=True).SerializeToString()
+    assert a == b
+    model = onnx.load_from_string(a)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["onnxlosses.loss"] == "CrossEntropyLoss"
+    assert json.loads(meta["onnxlosses.config"]) == dict(
+        weight=W5.tolist(), ignore_index=255, reduction="mean", label_smoothing=0.1)
+    names = [n.name for n in model.graph.node]
+    assert len(names) == len(set(names)) and all(n.startswith("cross_entropy/") for n in names)
+
+
+def test_checked_and_shape_inferred():
+    model = CrossEntropyLoss(reduction="none").to_onnx(grad=True)
+    onnx.checker.check_model(model, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    out = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+           for o in inferred.graph.output}
+    assert out == {"loss": ["N", "H", "W"], "grad": ["N", "C", "H", "W"]}
+    assert model.ir_version == 8 and model.opset_import[0].version == 18
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(opset=12), r"opset must be in \[13, "),
+    (dict(opset=99), r"opset must be in \[13, "),
+    (dict(dtype="int8"), r"dtype must be one of"),
+    (dict(target_dtype="int8"), r"target_dtype must be one of"),
+    (dict(target_dtype="float64"), r"probability targets come in the input's float type"),
+    (dict(impl="native", grad=True), r"impl='native' cannot express grad=True"),
+    (dict(impl="fast"), r"impl must be 'composed' or 'native'"),
+    (dict(shape=(2, 4, 3)), r"shape\[1\]=4 disagrees with the weight's 5 classes"),
+    (dict(ndim=1), r"ndim must be >= 2"),
+])
+def test_export_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CrossEntropyLoss(weight=W5).to_onnx(**kwargs)
+
+
+def test_native_refuses_what_it_cannot_express():
+    with pytest.raises(ValueError, match=r"cannot express label_smoothing"):
+        CrossEntropyLoss(label_smoothing=0.1).to_onnx(impl="native")
+    with pytest.raises(ValueError, match=r"cannot express probability targets"):
+        CrossEntropyLoss().to_onnx(impl="native", target_dtype="float32")
+    with pytest.raises(ValueError, match=r"nll_loss takes class indices"):
+        NLLLoss().to_onnx(target_dtype="float32")
+
+
+def test_supported_opsets_run_under_onnxruntime():
+    opsets = supported_opsets()
+    assert opsets[0] == 13 and DEFAULT_OPSET in opsets
+    x, t = make("index", (2, 4, 3, 3), np.float32)
+    for opset in opsets:
+        model = CrossEntropyLoss().to_onnx(opset=opset)
+        np.testing.assert_allclose(run_ort(model, input=x, target=t)[0],
+                                   CrossEntropyLoss()(x, t), rtol=2e-5)

@@ -1,0 +1,121 @@
+"""The parity harness: passes what agrees, fails what does not, never counts a missing
+provider as a pass, and applies the documented onnx.reference exceptions."""
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from onnxlosses import CrossEntropyLoss, NLLLoss, parity
+
+pytest.importorskip("torch", reason="PyTorch is one of the harness's paths")
+
+
+def batch(dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 5, 4, 3)).astype(dtype)
+    t = rng.integers(0, 5, (2, 4, 3)).astype(np.uint8)
+    t[0, 0] = 255
+    return x, t
+
+
+def statuses(report):
+    return {r.path: r.status for r in report.results}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_every_path_passes_on_ordinary_data(dtype):
+    x, t = batch(dtype)
+    report = parity.check(CrossEntropyLoss(ignore_index=255, label_smoothing=0.1), x, t)
+    got = statuses(report)
+    assert got["kernel"] == got["onnxruntime:CPUExecutionProvider"] == "pass"
+    assert got["onnx.reference"] == got["torch"] == "pass"
+    assert report.ok
+    cpu = next(r for r in report.results if r.path == "onnxruntime:CPUExecutionProvider")
+    assert cpu.providers == ["CPUExecutionProvider"] and cpu.fallback_nodes == []
+    json.dumps(report.as_dict())
+    assert "onnxruntime:CPUExecutionProvider" in report.table()
+
+
+def test_missing_provider_is_reported_unavailable_not_passed():
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA: covered by test_cuda_grid")
+    x, t = batch()
+    report = parity.check(CrossEntropyLoss(ignore_index=255), x, t,
+                          providers=["CPUExecutionProvider", "CUDAExecutionProvider"])
+    cuda = next(r for r in report.results if r.path == "onnxruntime:CUDAExecutionProvider")
+    assert cuda.status == "unavailable" and "no CUDAExecutionProvider" in cuda.note
+    assert cuda.value is None
+
+
+def test_cuda_grid():
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("onnxruntime lists no CUDAExecutionProvider here")
+    x, t = batch()
+    report = parity.check(CrossEntropyLoss(ignore_index=255), x, t,
+                          providers=["CUDAExecutionProvider"])
+    cuda = next(r for r in report.results if r.path == "onnxruntime:CUDAExecutionProvider")
+    if cuda.status == "unavailable":
+        pytest.skip(f"no CUDA session here: {cuda.note}")
+    assert cuda.status == "pass", report.table()
+
+
+def test_a_wrong_graph_fails(monkeypatch):
+    x, t = batch()
+    loss = CrossEntropyLoss(ignore_index=255)
+    other = CrossEntropyLoss(ignore_index=255, label_smoothing=0.5)
+    monkeypatch.setattr(loss, "to_onnx", other.to_onnx)
+    report = parity.check(loss, x, t)
+    got = statuses(report)
+    assert got["onnxruntime:CPUExecutionProvider"] == "fail"
+    assert got["onnx.reference"] == "fail"
+    assert got["kernel"] == got["torch"] == "pass"
+    assert not report.ok
+
+
+def test_reference_log_softmax_overflow_is_a_known_difference():
+    x, t = batch()
+    x[0, :, 1, 1] = [300.0, -300.0, 0.0, 0.0, 0.0]
+    t[0, 1, 1] = 1
+    report = parity.check(CrossEntropyLoss(ignore_index=255), x, t)
+    ref = next(r for r in report.results if r.path == "onnx.reference")
+    assert ref.status == "known-difference" and "log(softmax)" in ref.note
+    assert statuses(report)["onnxruntime:CPUExecutionProvider"] == "pass"
+    assert report.ok
+
+
+def test_reference_native_nll_negative_ignore_index_is_known():
+    logp = np.log(np.full((4, 3), 1 / 3))
+    report = parity.check(NLLLoss(ignore_index=-1), logp, np.array([0, -1, 1, 2]),
+                          impl="native")
+    got = statuses(report)
+    assert got["onnxruntime:CPUExecutionProvider"] == "pass"
+    assert got["onnx.reference"] in ("known-difference", "pass")
+    assert report.ok
+
+
+def test_all_ignored_and_empty_batches():
+    x, t = batch()
+    t[:] = 255
+    report = parity.check(CrossEntropyLoss(ignore_index=255), x, t)
+    assert report.ok and all(np.isnan(r.value) for r in report.results if r.value is not None)
+    empty = parity.check(CrossEntropyLoss(), np.zeros((0, 5, 2, 2), np.float32),
+                         np.zeros((0, 2, 2), np.int64))
+    assert empty.ok
+
+
+def test_mask_with_probability_targets_reports_torch_unavailable():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    q = rng.dirichlet(np.ones(4), 3).astype(np.float32)
+    report = parity.check(CrossEntropyLoss(), x, q, mask=np.array([True, False, True]))
+    got = statuses(report)
+    assert got["torch"] == "unavailable" and got["onnxruntime:CPUExecutionProvider"] == "pass"
+
+
+def test_shape_only_nodes_are_recognised():
+    model = CrossEntropyLoss(label_smoothing=0.1).to_onnx(grad=True)
+    shape_only = parity._shape_only_nodes(model)
+    ops = {n.name: n.op_type for n in model.graph.node}
+    assert any(ops[n] == "Shape" for n in shape_only)
+    assert all(ops[n] not in ("LogSoftmax", "Exp", "GatherElements") for n in shape_only)
