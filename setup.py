@@ -16,7 +16,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_cross_entropy", "_index_targets", "_openmp"]
+KERNELS = ["_cross_entropy", "_elementwise", "_index_targets", "_openmp"]
 
 
 def _compiler_accepts(flags):

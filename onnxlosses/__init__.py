@@ -4,10 +4,20 @@ __version__ = "0.1.0"
 
 from ._config import build_info, show_config
 from ._threads import get_num_threads, set_num_threads, threads
+from .bce import BCELoss, BCEWithLogitsLoss, binary_cross_entropy, binary_cross_entropy_with_logits
 from .cross_entropy import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
+from .focal import FocalLoss, SigmoidFocalLoss, focal_loss, sigmoid_focal_loss
 
 __all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "FocalLoss",
+    "SigmoidFocalLoss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "focal_loss",
+    "sigmoid_focal_loss",
     "NLLLoss",
     "build_info",
     "cross_entropy",

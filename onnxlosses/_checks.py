@@ -71,3 +71,58 @@ def bool_mask(name, value, shape):
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have the target's shape {tuple(shape)}, got {arr.shape}")
     return arr.view(np.uint8)
+
+
+def nonnegative_real(name, value):
+    value = real(name, value)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return value
+
+
+def finite_real(name, value):
+    value = real(name, value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def class_alpha(name, value):
+    """None, one non-negative number for every class, or one per class (kept as float64)."""
+    if value is None:
+        return None
+    if np.ndim(value) == 0:
+        return nonnegative_real(name, value)
+    return class_weight(name, value)
+
+
+def threshold(name, value):
+    """None (off) or a number in (0, 1]."""
+    if value is None:
+        return None
+    value = real(name, value)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1] or None, got {value!r}")
+    return value
+
+
+def boolean(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def broadcast_to(name, value, shape, dtype):
+    """`value` as a read-only view broadcast to `shape` (no copy), in `dtype`; PyTorch's rule:
+    the broadcast must not change the shape."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
+    try:
+        out = np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {arr.shape} does not broadcast to the input's shape "
+                         f"{tuple(shape)}") from None
+    if out.dtype != dtype:
+        out = np.broadcast_to(arr.astype(dtype), shape)
+    return out

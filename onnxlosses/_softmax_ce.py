@@ -22,7 +22,7 @@ def _tile_for(C):
 class _Call:
     """The checked arrays of one call, in the kernel's terms."""
 
-    def __init__(self, config, input, target, mask, log_probs, want_grad, grad_output, out):
+    def __init__(self, config, input, target, mask, indices_only, want_grad, grad_output, out):
         x = _checks.float_array("input", input)
         if x.ndim == 0:
             raise ValueError("input must be (C,), (N, C) or (N, C, d1, ..., dk), got a scalar")
@@ -47,7 +47,7 @@ class _Call:
                 raise ValueError(f"target must have shape {self.loss_shape} for input of shape "
                                  f"{np.shape(input)}, got {np.shape(target)}")
             self.hard = True
-        elif t.dtype.kind == "f" and not log_probs:
+        elif t.dtype.kind == "f" and not indices_only:
             if t.shape != x.shape:
                 raise ValueError(
                     "float targets are class probabilities and must have the input's shape "
@@ -59,7 +59,7 @@ class _Call:
             t = t.astype(compute, copy=False)
         else:
             wanted = "uint8, int16, int32 or int64 class indices"
-            if not log_probs:
+            if not indices_only:
                 wanted += ", or float class probabilities"
             raise TypeError(f"target must be {wanted}, got dtype {t.dtype}")
 
@@ -109,9 +109,13 @@ class _Call:
         self.want_grad = want_grad
 
 
-def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, out):
-    """(value, grad or None) of cross-entropy (log_probs=False) or NLL (log_probs=True)."""
-    call = _Call(config, input, target, mask, log_probs, want_grad, grad_output, out)
+def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, out,
+             focal_gamma=None):
+    """(value, grad or None) of cross-entropy (log_probs=False), NLL (log_probs=True) or,
+    with `focal_gamma`, the softmax focal loss (config["weight"] then holds alpha and the
+    mean divides by the number of counted positions)."""
+    focal = focal_gamma is not None
+    call = _Call(config, input, target, mask, log_probs or focal, want_grad, grad_output, out)
     x, C, reduction = call.x, call.C, config["reduction"]
     nthreads = get_num_threads()
 
@@ -151,6 +155,8 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
         count = int(np.count_nonzero(call.mask)) if call.mask is not None else n_pos
         weight_total = float(count)  # probability targets: the mean is over positions
 
+    if focal:
+        weight_total = float(count)  # focal's mean is over positions, not alpha-weighted
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = np.float64(weight_total)
         scale = np.float64(call.g0) / denom if reduction == "mean" else np.float64(call.g0)
@@ -169,7 +175,7 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
             loss_out, w.offsets[6], w.strides[6],
             w.inner, ROW_TILE if rows else _tile_for(C), rows,
             config["ignore_index"], config["weight"], config.get("label_smoothing", 0.0),
-            float(scale), log_probs, nthreads)
+            float(scale), log_probs, nthreads, focal_gamma)
     else:
         total = 0.0
         if grad is not None:

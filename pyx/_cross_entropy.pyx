@@ -24,7 +24,7 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport log
+from libc.math cimport log, exp, expm1, pow
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
@@ -64,6 +64,8 @@ cdef struct Plan:
     double scale             # d(reduction)/d(per-position loss) when go is NULL
     bint nll                 # logits are log-probabilities already: no softmax
     bint rows                # classes contiguous: row loops
+    bint focal               # softmax focal loss: weight holds alpha, see _focal
+    double gamma
 
 
 cdef inline Py_ssize_t _align(Py_ssize_t n) noexcept nogil:
@@ -74,6 +76,27 @@ def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize):
     """Bytes of per-thread scratch the kernel carves in _tile / _rows."""
     cdef Py_ssize_t block = _align(C * tile * itemsize)
     return 4 * _align(tile * itemsize) + 5 * _align(tile * 8) + _align(tile) + 4 * block
+
+
+cdef inline double _focal(double nll, double gamma, double *coef) noexcept nogil:
+    """Softmax focal term of one position from nll = -log p_t: returns (1 - p_t)^gamma * nll
+    and sets coef = -dl/dlog p_t, so that the gradient has CE's form coef * (p - onehot).
+
+    With q = 1 - p_t = -expm1(log p_t) (accurate as p_t -> 1):
+        dl/dlog p_t = gamma p_t q^(gamma - 1) log p_t - q^gamma,
+    whose first term tends to 0 as q -> 0 for every gamma >= 0 (q^(gamma-1) log p_t ~
+    -q^gamma): taken as 0 at q == 0 so saturated logits never give inf * 0.
+    """
+    cdef double lpt = -nll
+    cdef double q = -expm1(lpt)
+    cdef double qg, term = 0.0
+    if q < 0:
+        q = 0.0
+    qg = pow(q, gamma)
+    if q > 0 and gamma != 0:
+        term = gamma * exp(lpt) * pow(q, gamma - 1.0) * lpt
+    coef[0] = qg - term
+    return qg * nll
 
 
 cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
@@ -152,8 +175,8 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     # fix (at the target class).  Struct fields go to locals so the compiler can keep them
     # in registers across the stores.
     cdef const double *w = p.weight
-    cdef double W = p.weight_total, scale = p.scale
-    cdef bint nll = p.nll
+    cdef double W = p.weight_total, scale = p.scale, gamma = p.gamma
+    cdef bint nll = p.nll, focal = p.focal
     cdef floating *lo_b = lo + p.lo_off[o] + j0 * p.lo_ps if lo != NULL else NULL
     cdef const floating *go_b = go + p.go_off[o] + j0 * p.go_ps if go != NULL else NULL
     cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps
@@ -170,7 +193,10 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
             wt = w[t] if w != NULL else 1.0
             loss = wt * (li - <double> xt[t * xcs + i])
             coef = wt
-            if eps > 0:
+            if focal:
+                loss = wt * _focal(li - <double> xt[t * xcs + i], gamma, &coef)
+                coef = wt * coef
+            elif eps > 0:
                 loss = qa * loss + qb * (W * li - acc1[i])
                 coef = qa * wt + qb * W
         else:
@@ -183,7 +209,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
             gi = go_b[i * go_ps] if go_b != NULL else scale
             a[i] = <floating> (0.0 if nll else gi * coef / s[i])
             if hard:
-                fix[i] = gi * qa * wt
+                fix[i] = gi * (coef if focal else qa * wt)
                 b[i] = <floating> (gi * qb)
             else:
                 b[i] = <floating> gi
@@ -258,7 +284,11 @@ cdef double _rows(const floating *x, const index_t *tgt, const floating *prob,
             loss = wt * (lse - <double> xr[t])
             coef = wt
             fix = gi * wt
-            if eps > 0:
+            if p.focal:
+                loss = wt * _focal(lse - <double> xr[t], p.gamma, &coef)
+                coef = wt * coef
+                fix = gi * coef
+            elif eps > 0:
                 loss = qa * loss + qb * (p.weight_total * lse - row_wdot(xr, C, p.weight))
                 coef = qa * wt + qb * p.weight_total
                 fix = gi * qa * wt
@@ -317,13 +347,15 @@ def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
         grad_output, go_off, Py_ssize_t go_ps,
         loss_out, lo_off, Py_ssize_t lo_ps,
         Py_ssize_t inner, Py_ssize_t tile, bint rows,
-        int64_t ignore_index, weight, double eps, double scale, bint nll, int nthreads):
+        int64_t ignore_index, weight, double eps, double scale, bint nll, int nthreads,
+        focal_gamma=None):
     """Run the fused kernel; returns the sum of the counted per-position losses (float64).
 
     Arrays are passed whole with element offsets (int64, one per outer index) and element
     strides; `None` for an absent one.  `x`, `prob`, `grad`, `grad_output` and `loss_out`
     share one float dtype; `target` is uint8/int16/int32/int64 (or None with `prob`);
-    `mask` is uint8.  `weight` is float64 of length C or None.
+    `mask` is uint8.  `weight` is float64 of length C or None.  With `focal_gamma` the
+    loss is the softmax focal loss, `weight` holding alpha (index targets, no smoothing).
     """
     cdef Plan p
     cdef Py_ssize_t n_outer = len(x_off), C = x.shape[1] if x.ndim > 1 else x.shape[0]
@@ -349,6 +381,8 @@ def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
     p.scale = scale
     p.nll = nll
     p.rows = rows
+    p.focal = focal_gamma is not None
+    p.gamma = focal_gamma if focal_gamma is not None else 0.0
     p.scratch_stride = _align(C * x.itemsize) if rows else scratch_bytes(C, tile, x.itemsize)
     partial = np.zeros(p.n_tiles, dtype=np.float64)
     scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, dtype=np.uint8)

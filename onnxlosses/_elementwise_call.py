@@ -1,0 +1,99 @@
+"""Drives the elementwise kernel (BCE, BCE with logits, sigmoid focal): every operand as a
+view over the input's shape (broadcast operands get zero strides, nothing is copied), one
+position walk for all of them, then the kernel."""
+import numpy as np
+
+from . import _elementwise
+from ._layout import element_strides, walk
+from ._threads import get_num_threads
+
+BCE, BCE_LOGITS, SIGMOID_FOCAL = 0, 1, 2
+TILE = 2048
+
+
+def compute_dtype(x):
+    return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+
+
+def check_range(name, arr, lo=0.0, hi=1.0):
+    """ValueError when any element of float array `arr` lies outside [lo, hi] (NaN passes)."""
+    if arr.size == 0:
+        return
+    a = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
+    w = walk(a.shape, [element_strides(a)])
+    n, first = _elementwise.count_outside(a, w.offsets[0], w.strides[0], w.inner, lo, hi)
+    if n:
+        raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}]: {n} value{'s' if n > 1 else ''} "
+                         f"outside, e.g. {first!r}")
+
+
+def run(mode, x, *, y=None, target=None, classes=None, weight=None, pos_weight=None,
+        mask=None, grad_output=None, loss_out=False, grad=None, ignore_index=-100,
+        gamma=0.0, alpha=-1.0, thr=0.0, B=0.0):
+    """Run the kernel over x (compute dtype).  Every array argument is a view of x's shape.
+    `grad` is the array the gradient goes into (or None for no gradient); `grad_output` the
+    per-element factor of the gradient.  Returns (sum of losses, sum of focal terms,
+    per-element losses or None)."""
+    lo = np.empty(x.shape, dtype=x.dtype) if loss_out else None
+    arrays = [x, y, target, classes, weight, pos_weight, mask, grad_output, lo, grad]
+    if x.size == 0:
+        return 0.0, 0.0, lo
+    w = walk(x.shape, [None if a is None else element_strides(a) for a in arrays])
+    total, total_ft = _elementwise.run(
+        mode, w, x, y, target, classes, weight, pos_weight, mask, grad_output, lo, grad,
+        ignore_index, gamma, alpha, thr, B, TILE, get_num_threads())
+    return total, total_ft, lo
+
+
+def scalar_or_array_grad_output(grad_output, reduction, shape, dtype, scale):
+    """The per-element factor d(reduction)/d(loss_e) times grad_output, as a view."""
+    if reduction == "none":
+        if grad_output is None:
+            return np.broadcast_to(np.asarray(scale, dtype=dtype), shape)
+        go = np.asarray(grad_output)
+        if go.shape != tuple(shape):
+            raise ValueError(f"grad_output must have the loss's shape {tuple(shape)} for "
+                             f"reduction 'none', got {go.shape}")
+        if go.dtype.kind != "f":
+            raise TypeError(f"grad_output must be a float array, got dtype {go.dtype}")
+        return go.astype(dtype, copy=False) * dtype.type(scale) if scale != 1 else \
+            go.astype(dtype, copy=False)
+    if grad_output is not None and np.ndim(grad_output) != 0:
+        raise ValueError(f"grad_output must be a scalar for reduction {reduction!r}, "
+                         f"got shape {np.shape(grad_output)}")
+    g = 1.0 if grad_output is None else float(np.asarray(grad_output))
+    return np.broadcast_to(np.asarray(g * scale, dtype=dtype), shape)
+
+
+def prepare_out(out, input, x):
+    """The array the kernel writes the gradient into: `out` itself when its dtype is the
+    compute dtype, else a temporary."""
+    if out is None:
+        return np.empty_like(x)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.shape != np.shape(input) or out.dtype != np.asarray(input).dtype:
+        raise ValueError(f"out must have the input's shape {np.shape(input)} and dtype "
+                         f"{np.asarray(input).dtype}, got {out.shape} {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    if np.may_share_memory(out, input):
+        raise ValueError("out must not share memory with input")
+    return out if out.dtype == x.dtype else np.empty_like(x)
+
+
+def finish_grad(grad, out, input_dtype):
+    if out is None:
+        return grad.astype(input_dtype, copy=False)
+    if grad is not out:
+        out[...] = grad
+    return out
+
+
+def reduce_value(total, count, reduction, lo, input_dtype):
+    if reduction == "none":
+        return lo.astype(input_dtype, copy=False)
+    if reduction == "sum":
+        return input_dtype.type(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return input_dtype.type(np.float64(total) / np.float64(count))

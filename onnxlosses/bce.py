@@ -1,0 +1,153 @@
+"""Binary cross-entropy on probabilities and on logits, with PyTorch's semantics."""
+import numpy as np
+
+from . import _checks
+from ._base import Loss
+from ._elementwise_call import (BCE, BCE_LOGITS, check_range, compute_dtype, finish_grad,
+                                prepare_out, reduce_value, run, scalar_or_array_grad_output)
+from ._spec import LossSpec, Param
+
+
+def _optional_array(name, value):
+    if value is None:
+        return None
+    arr = np.array(value, dtype=np.float64)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{name} must be a real array, got {np.asarray(value).dtype}")
+    arr.flags.writeable = False
+    return arr
+
+
+_REDUCTION = Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'")
+_WEIGHT = Param("weight", None, _optional_array,
+                "rescales each element's loss; broadcast to the input's shape")
+
+BINARY_CROSS_ENTROPY = LossSpec(
+    "binary_cross_entropy", (_WEIGHT, _REDUCTION),
+    formula="""
+    l = -w [ y max(log p, -100) + (1 - y) max(log(1 - p), -100) ]
+    mean divides by the number of elements (not by the weights).
+    """)
+
+BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
+    "binary_cross_entropy_with_logits",
+    (_WEIGHT, Param("pos_weight", None, _optional_array,
+                    "weight of the positive term; broadcast to the input's shape"), _REDUCTION),
+    formula="""
+    l = w [ (1 - y) x + (1 + (pw - 1) y) softplus(-x) ],  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))
+    mean divides by the number of elements.
+    """)
+
+
+class _ElementwiseBCE(Loss):
+    mode = None
+
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+        if mask is not None:
+            raise TypeError(f"{type(self).__name__} takes no mask (PyTorch's has none); "
+                            "use weight=mask.astype(float)")
+        xin = _checks.float_array("input", input)
+        x = xin.astype(compute_dtype(xin), copy=False)
+        y = _checks.float_array("target", target)
+        if y.shape != x.shape:
+            raise ValueError(f"target must have the input's shape {x.shape}, got {y.shape}")
+        y = y.astype(x.dtype, copy=False)
+        if self.mode == BCE:
+            check_range("input", x)
+            check_range("target", y)
+        cfg = self._config
+        w = _checks.broadcast_to("weight", cfg["weight"], x.shape, x.dtype) \
+            if cfg["weight"] is not None else np.broadcast_to(np.ones((), x.dtype), x.shape)
+        pw = None
+        if self.mode == BCE_LOGITS:
+            pw = _checks.broadcast_to("pos_weight", cfg["pos_weight"], x.shape, x.dtype) \
+                if cfg["pos_weight"] is not None else \
+                np.broadcast_to(np.ones((), x.dtype), x.shape)
+        reduction = cfg["reduction"]
+        n = x.size
+        go = grad = None
+        if want_grad:
+            scale = 1.0 / n if reduction == "mean" and n else 1.0
+            go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
+            grad = prepare_out(out, input, x)
+        total, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
+                           loss_out=reduction == "none", grad=grad)
+        value = reduce_value(total, n, reduction, lo, xin.dtype)
+        if not want_grad:
+            return value, None
+        if reduction == "mean" and n == 0:
+            grad.fill(0)
+        return value, finish_grad(grad, out, xin.dtype)
+
+
+class BCELoss(_ElementwiseBCE):
+    """Binary cross-entropy of probabilities, as ``torch.nn.BCELoss``.
+
+    Parameters
+    ----------
+    weight : array, optional
+        Broadcast to the input's shape; rescales each element's loss.
+    reduction : {"mean", "sum", "none"}, default "mean"
+
+    ``input`` holds probabilities in [0, 1] (anything else raises, naming how many and one
+    of them; NaN passes through as NaN), ``target`` the same shape, values in [0, 1]
+    (soft labels allowed).
+
+    Notes
+    -----
+    ``l = -w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)]`` (PyTorch's log clamp);
+    gradient ``w (p - y) / max(p (1 - p), 1e-12)``.  "mean" divides by the number of
+    elements.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnxlosses import BCELoss
+    >>> round(float(BCELoss()(np.array([0.8, 0.4]), np.array([1.0, 0.0]))), 4)
+    0.367
+    """
+
+    spec = BINARY_CROSS_ENTROPY
+    mode = BCE
+
+
+class BCEWithLogitsLoss(_ElementwiseBCE):
+    """Binary cross-entropy of logits, as ``torch.nn.BCEWithLogitsLoss``.
+
+    Parameters
+    ----------
+    weight : array, optional
+        Broadcast to the input's shape.
+    pos_weight : array, optional
+        Weight of the positive term, broadcast to the input's shape (for (N, C, H, W) logits
+        give it shape (C, 1, 1), as in PyTorch).
+    reduction : {"mean", "sum", "none"}, default "mean"
+
+    Notes
+    -----
+    ``l = w [(1 - y) x + lw softplus(-x)]`` with ``lw = 1 + (pw - 1) y`` and the stable
+    ``softplus(-x) = max(-x, 0) + log1p(exp(-|x|))``; gradient ``w (lw sigmoid(x) - pw y)``.
+    "mean" divides by the number of elements.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnxlosses import BCEWithLogitsLoss
+    >>> round(float(BCEWithLogitsLoss()(np.array([0.0]), np.array([1.0]))), 4)
+    0.6931
+    """
+
+    spec = BINARY_CROSS_ENTROPY_WITH_LOGITS
+    mode = BCE_LOGITS
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """As ``torch.nn.functional.binary_cross_entropy``; see BCELoss."""
+    return BCELoss(weight=weight, reduction=reduction)(input, target)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
+                                     reduction="mean"):
+    """As ``torch.nn.functional.binary_cross_entropy_with_logits``; see BCEWithLogitsLoss."""
+    return BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight, reduction=reduction)(
+        input, target)

@@ -1,0 +1,238 @@
+"""Focal losses: softmax (categorical) and sigmoid (torchvision's, with smp's options)."""
+import numpy as np
+
+from . import _checks, _index_targets
+from ._base import Loss
+from ._elementwise_call import (SIGMOID_FOCAL, compute_dtype, finish_grad, prepare_out,
+                                reduce_value, run, scalar_or_array_grad_output)
+from ._layout import element_strides, walk
+from ._softmax_ce import SCAN_TILE, evaluate
+from ._spec import LossSpec, Param
+from ._threads import get_num_threads
+
+_IGNORE = Param("ignore_index", -100, _checks.integer,
+                "index targets equal to it contribute nothing and are not counted")
+
+FOCAL = LossSpec(
+    "focal_loss",
+    (Param("alpha", None, _checks.class_alpha,
+           "None, one non-negative number for every class, or one per class"),
+     Param("gamma", 2.0, _checks.nonnegative_real, "focusing exponent, >= 0"),
+     _IGNORE,
+     Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'")),
+    formula="""
+    l = -alpha_t (1 - p_t)^gamma log p_t,  log p_t from a stable log-softmax over classes
+    mean divides by the number of counted positions.
+    """)
+
+SIGMOID_FOCAL_SPEC = LossSpec(
+    "sigmoid_focal_loss",
+    (Param("alpha", 0.25, _checks.finite_real, "weight of positives; < 0 disables the term"),
+     Param("gamma", 2.0, _checks.nonnegative_real, "focusing exponent, >= 0"),
+     Param("reduction", "none", _checks.reduction, "'none', 'mean' or 'sum'"),
+     _IGNORE,
+     Param("normalized", False, _checks.boolean,
+           "divide by the sum of the focal terms (smp's normalized=True)"),
+     Param("reduced_threshold", None, _checks.threshold,
+           "smp's reduced focal loss: focal term ((1 - p_t) / thr)^gamma, 1 where p_t < thr")),
+    formula="""
+    p = sigmoid(x), p_t = p y + (1 - p)(1 - y), ce = BCEWithLogits(x, y)
+    l = alpha_t (1 - p_t)^gamma ce,  alpha_t = alpha y + (1 - alpha)(1 - y) (1 when alpha < 0)
+    mean divides by the number of counted elements; normalized divides by
+    max(sum of focal terms, 1e-6).
+    """)
+
+
+class FocalLoss(Loss):
+    """Softmax (categorical) focal loss over the class axis.
+
+    Parameters
+    ----------
+    alpha : None, float or array of shape (C,), optional
+        Class weight ``alpha_t`` (a number applies to every class).
+    gamma : float >= 0, default 2.0
+    ignore_index : int, default -100
+    reduction : {"mean", "sum", "none"}, default "mean"
+
+    ``input``: logits ``(N, C)`` or ``(N, C, d1, ..., dk)``; ``target``: class indices
+    ``(N, d1, ..., dk)`` (uint8/int16/int32/int64); ``mask`` as in CrossEntropyLoss.
+
+    Notes
+    -----
+    Per counted position ``l = -alpha_t (1 - p_t)^gamma log p_t`` with ``log p_t`` from a
+    stable log-softmax; "mean" divides by the number of counted positions (not by alpha),
+    NaN when there are none (with a zero gradient).  ``gamma=0`` and ``alpha=None`` give
+    cross-entropy.  ``1 - p_t`` is computed as ``-expm1(log p_t)`` and the gradient's
+    ``(1 - p_t)^(gamma - 1) log p_t`` term is taken at its limit 0 where ``p_t == 1``, so
+    ``gamma < 1`` gives finite gradients at saturated logits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnxlosses import FocalLoss
+    >>> x = np.array([[2.0, 0.0, 0.0]])
+    >>> round(float(FocalLoss(gamma=0.0)(x, np.array([0]))), 4)  # = cross-entropy
+    0.2395
+    """
+
+    spec = FOCAL
+
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+        cfg = dict(self._config)
+        alpha = cfg.pop("alpha")
+        C = np.shape(input)[1] if np.ndim(input) > 1 else np.shape(input)[0]
+        if alpha is not None and np.ndim(alpha) == 0:
+            alpha = np.full(C, alpha)
+        config = dict(weight=alpha, ignore_index=cfg["ignore_index"],
+                      reduction=cfg["reduction"], label_smoothing=0.0)
+        try:
+            return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
+                            grad_output=grad_output, out=out, focal_gamma=cfg["gamma"])
+        except ValueError as exc:  # the shared driver calls the class weights "weight"
+            raise ValueError(str(exc).replace("weight must", "alpha must")) from None
+
+
+class SigmoidFocalLoss(Loss):
+    """Sigmoid focal loss: torchvision's ``sigmoid_focal_loss``, with smp's options.
+
+    Parameters
+    ----------
+    alpha : float, default 0.25
+        ``alpha_t = alpha y + (1 - alpha)(1 - y)``; a negative alpha disables the term.
+    gamma : float >= 0, default 2.0
+    reduction : {"none", "mean", "sum"}, default "none" (torchvision's default)
+    ignore_index : int, default -100
+        For integer class targets only.
+    normalized : bool, default False
+        Divide by ``max(sum of focal terms, 1e-6)`` (segmentation_models_pytorch).
+    reduced_threshold : float in (0, 1], optional
+        Focal term ``((1 - p_t) / thr)^gamma``, and 1 where ``p_t < thr`` (smp).
+
+    Targets: either dense, of the input's shape (binary or multi-label, soft values
+    allowed), or integer class indices ``(N, d1, ..., dk)`` for input ``(N, C, d1, ...)``,
+    compared one-vs-rest with every class (smp's multiclass focal), with ``ignore_index``.
+    ``mask``: broadcast to the input's shape (dense) or of the target's shape (indices);
+    False elements are ignored.
+
+    Notes
+    -----
+    ``p = sigmoid(x)``, ``p_t = p y + (1 - p)(1 - y)``, ``ce = BCEWithLogits(x, y)``,
+    ``l = alpha_t (1 - p_t)^gamma ce``.  "mean" divides by the number of counted elements
+    (for class indices: counted positions times C; smp's multiclass FocalLoss adds the C
+    per-class means, i.e. C times this).  Gradients stay finite for every gamma >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnxlosses import SigmoidFocalLoss
+    >>> round(float(SigmoidFocalLoss(reduction="sum")(np.array([0.0]), np.array([1.0]))), 5)
+    0.04332
+    """
+
+    spec = SIGMOID_FOCAL_SPEC
+
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+        cfg = self._config
+        xin = _checks.float_array("input", input)
+        x = xin.astype(compute_dtype(xin), copy=False)
+        t = np.asarray(target)
+        y = tg = classes = m = None
+        if t.shape == x.shape:
+            if t.dtype.kind not in "fiub":
+                raise TypeError(f"target must be a real array, got dtype {t.dtype}")
+            y = t.astype(x.dtype, copy=False)
+            if mask is not None:
+                m = _checks.broadcast_to("mask", _bool(mask), x.shape, np.uint8)
+            count = x.size if m is None else int(np.count_nonzero(m))
+        elif t.dtype in _checks.INDEX_DTYPES and x.ndim >= 2 and \
+                t.shape == x.shape[:1] + x.shape[2:]:
+            C = x.shape[1]
+            if mask is not None:
+                mask = _checks.bool_mask("mask", mask, t.shape)
+            count = self._scan(t, mask, C) * C
+            tg = np.broadcast_to(np.expand_dims(t, 1), x.shape)
+            classes = np.broadcast_to(
+                np.arange(C, dtype=np.int64).reshape((1, C) + (1,) * (x.ndim - 2)), x.shape)
+            if mask is not None:
+                m = np.broadcast_to(np.expand_dims(mask, 1), x.shape)
+        else:
+            raise ValueError(
+                f"target must have the input's shape {x.shape} (binary / multi-label), or be "
+                f"integer class indices of shape {x.shape[:1] + x.shape[2:]}; got "
+                f"{t.shape} {t.dtype}")
+        params = dict(target=tg, classes=classes, y=y, mask=m, ignore_index=cfg["ignore_index"],
+                      gamma=cfg["gamma"], alpha=cfg["alpha"],
+                      thr=cfg["reduced_threshold"] or 0.0)
+        reduction = cfg["reduction"]
+        scale = 1.0 / count if reduction == "mean" and count else 1.0
+        need_lo = reduction == "none" or (cfg["normalized"] and want_grad)
+        if not cfg["normalized"]:
+            go = grad = None
+            if want_grad:
+                go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
+                grad = prepare_out(out, input, x)
+            total, _, lo = run(SIGMOID_FOCAL, x, grad_output=go, loss_out=need_lo, grad=grad,
+                               **params)
+            value = reduce_value(total, count, reduction, lo, xin.dtype)
+        else:
+            # L = s * sum(go * l) / F with F = max(sum ft, 1e-6): first the sums, then the
+            # gradient d/dx = s go dl / F - s sum(go l) / F^2 dF (dF = 0 where clamped).
+            total, total_ft, lo = run(SIGMOID_FOCAL, x, loss_out=need_lo, **params)
+            F = max(total_ft, 1e-6)
+            if reduction == "none":
+                value = (lo / x.dtype.type(F)).astype(xin.dtype, copy=False)
+            else:
+                value = reduce_value(total / F, count, reduction, None, xin.dtype)
+            grad = None
+            if want_grad:
+                go1 = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, 1.0)
+                s_go = float(np.sum(go1 * lo, dtype=np.float64)) if reduction == "none" \
+                    else float(go1.flat[0]) * total if go1.size else 0.0
+                B = -scale * s_go / F ** 2 if total_ft > 1e-6 else 0.0
+                go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype,
+                                                 scale / F)
+                grad = prepare_out(out, input, x)
+                run(SIGMOID_FOCAL, x, grad_output=go, grad=grad, B=B, **params)
+        if not want_grad:
+            return value, None
+        if reduction == "mean" and count == 0:
+            grad.fill(0)
+        return value, finish_grad(grad, out, xin.dtype)
+
+    def _scan(self, t, mask, C):
+        positions = t.shape
+        strides = [element_strides(t), None if mask is None else element_strides(mask)]
+        if not t.size:
+            return 0
+        w = walk(positions, strides)
+        count, _, n_bad, first = _index_targets.scan(
+            t, w.offsets[0], w.strides[0], None if mask is None else mask.view(np.uint8),
+            w.offsets[1], w.strides[1], w.inner, SCAN_TILE, C, self._config["ignore_index"],
+            None, get_num_threads())
+        if n_bad:
+            raise ValueError(
+                f"target has {n_bad} value{'s' if n_bad > 1 else ''} outside [0, {C}) other "
+                f"than ignore_index={self._config['ignore_index']}, e.g. {first}")
+        return count
+
+
+def _bool(mask):
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array, got dtype {arr.dtype}")
+    return arr
+
+
+def focal_loss(input, target, alpha=None, gamma=2.0, ignore_index=-100, reduction="mean",
+               mask=None):
+    """Softmax focal loss; see FocalLoss."""
+    return FocalLoss(alpha=alpha, gamma=gamma, ignore_index=ignore_index,
+                     reduction=reduction)(input, target, mask=mask)
+
+
+def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none", mask=None,
+                       ignore_index=-100, normalized=False, reduced_threshold=None):
+    """Sigmoid focal loss (torchvision's, with smp's options); see SigmoidFocalLoss."""
+    return SigmoidFocalLoss(alpha=alpha, gamma=gamma, reduction=reduction,
+                            ignore_index=ignore_index, normalized=normalized,
+                            reduced_threshold=reduced_threshold)(input, target, mask=mask)

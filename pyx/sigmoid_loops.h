@@ -1,0 +1,195 @@
+/* Hot loops of the elementwise (sigmoid / probability) losses, in C so the math vectorises.
+ *
+ * Every array here is contiguous over the L elements of one run: the Cython driver gathers
+ * strided or broadcast operands (pos_weight of shape (C, 1, 1), masks, scalar grad_output)
+ * into per-thread buffers first, so one simple loop per loss serves every layout.
+ *
+ *   bce_prob:    l = w [ (y - 1) max(log(1 - p), -100) - y max(log p, -100) ]   (PyTorch;
+ *                its epsilon below is the float 1e-12f, also for double)
+ *                dl/dp = w (p - y) / max(p (1 - p), 1e-12)                    (PyTorch's)
+ *   bce_logits:  l = w [ (1 - y) x + lw softplus(-x) ],  lw = 1 + (pw - 1) y
+ *                dl/dx = w (lw sigmoid(x) - pw y)
+ *   focal:       torchvision: ce = bce_logits(x, y), q = 1 - p_t = s + y - 2 s y,
+ *                ft = q^gamma (or (q / thr)^gamma, and 1 where p_t < thr: smp's
+ *                reduced_threshold), at = alpha y + (1 - alpha)(1 - y) or 1 (alpha < 0),
+ *                l = at ft ce; dl/dx = at (dft ce + ft (s - y)).
+ *                dft is taken as gamma q^gamma (dq / q) with dq/dx = s (1 - s)(1 - 2y): finite
+ *                for every gamma >= 0, and 0 where q == 0 (saturated logits), its limit.
+ *
+ * softplus(-x) = max(-x, 0) + log1p(exp(-|x|)) is stable for any x; +-inf logits give the
+ * right limits.  Per-element math in T; sums over elements in double (simd reductions with
+ * a fixed lane order for a given binary, so results do not depend on the thread count).
+ */
+#ifndef ONNXLOSSES_SIGMOID_LOOPS_H
+#define ONNXLOSSES_SIGMOID_LOOPS_H
+#include "softmax_loops.h"
+
+#if ONNXL_VECTOR_EXP
+#if defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 35)
+/* libmvec gained these in glibc 2.35; older glibc calls the scalar ones. */
+#pragma omp declare simd notinbranch
+extern float log1pf(float);
+#pragma omp declare simd notinbranch
+extern double log1p(double);
+#pragma omp declare simd notinbranch
+extern float logf(float);
+#pragma omp declare simd notinbranch
+extern float powf(float, float);
+#pragma omp declare simd notinbranch
+extern double pow(double, double);
+#endif
+#endif
+#endif
+
+/* gcc does not if-convert a loop that also calls a vector function, and a run-time `if`
+ * around a store stops vectorisation too.  So each loss works in chunks of ONNXL_CHUNK
+ * elements: first loops that only call exp/log1p/log/pow into chunk buffers, then one loop
+ * of plain algebra and selects; and the body takes compile-time flags WL (write losses) and
+ * WG (write gradient), inlined into four variants. */
+#define ONNXL_CHUNK 256
+#define ONNXL_INLINE static inline __attribute__((always_inline))
+
+#define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P, POW)                                     \
+ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,                    \
+                                        const T *restrict y, const T *restrict w,            \
+                                        const T *restrict go, T *restrict lo,                \
+                                        T *restrict g, const int WL, const int WG) {         \
+    double acc = 0;                                                                          \
+    T lp[ONNXL_CHUNK], l1p[ONNXL_CHUNK];                                                     \
+    for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
+        const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
+        const T *pc = p + c0, *yc = y + c0, *wc = w + c0;                                    \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) lp[i] = LOG(pc[i]);                     \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l1p[i] = LOG1P(-pc[i]);                 \
+        _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t i = 0; i < n; i++) {             \
+            T a = lp[i] < (T)-100 ? (T)-100 : lp[i];           /* the clamp keeps NaN */     \
+            T b = l1p[i] < (T)-100 ? (T)-100 : l1p[i];                                       \
+            T l = wc[i] * ((yc[i] - (T)1) * b - yc[i] * a);                                  \
+            acc += (double)l;                                                                \
+            if (WL) lo[c0 + i] = l;                                                          \
+            if (WG) {                                                                        \
+                T den = ((T)1 - pc[i]) * pc[i];                                              \
+                den = den > (T)1e-12f ? den : (T)1e-12f;                                     \
+                g[c0 + i] = go[c0 + i] * wc[i] * (pc[i] - yc[i]) / den;                      \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+    return acc;                                                                              \
+}                                                                                            \
+static ONNXL_CLONES void bce_prob_##SFX(ptrdiff_t L, const T *p, const T *y, const T *w,      \
+                                        const T *go, T *lo, T *g, double *sum) {             \
+    double acc;                                                                              \
+    if (lo && g) acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 1, 1);                     \
+    else if (lo) acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 1, 0);                     \
+    else if (g) acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 0, 1);                      \
+    else acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 0, 0);                             \
+    *sum = acc;                                                                              \
+}                                                                                            \
+/* e = exp(-|x|) and l = log1p(e) for a chunk: the transcendental half of softplus. */       \
+ONNXL_INLINE void softplus_parts_##SFX(ptrdiff_t n, const T *restrict x, T *restrict e,       \
+                                       T *restrict l) {                                      \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) e[i] = EXP(-fabs(x[i]));                    \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P(e[i]);                         \
+}                                                                                            \
+ONNXL_INLINE double bce_logits_body_##SFX(ptrdiff_t L, const T *restrict x,                  \
+                                          const T *restrict y, const T *restrict w,          \
+                                          const T *restrict pw, const T *restrict go,        \
+                                          T *restrict lo, T *restrict g, const int WL,       \
+                                          const int WG) {                                    \
+    double acc = 0;                                                                          \
+    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK];                                                       \
+    for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
+        const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
+        const T *xc = x + c0, *yc = y + c0, *wc = w + c0, *pwc = pw + c0;                    \
+        softplus_parts_##SFX(n, xc, e, l1);                                                  \
+        _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t i = 0; i < n; i++) {             \
+            T xi = xc[i];                                                                    \
+            T spn = (xi < 0 ? -xi : (T)0) + l1[i];                     /* softplus(-x) */    \
+            T lw = (T)1 + (pwc[i] - (T)1) * yc[i];                                           \
+            T l = wc[i] * (((T)1 - yc[i]) * xi + lw * spn);                                  \
+            acc += (double)l;                                                                \
+            if (WL) lo[c0 + i] = l;                                                          \
+            if (WG) {                                                                        \
+                T s = xi >= 0 ? (T)1 / ((T)1 + e[i]) : e[i] / ((T)1 + e[i]);                 \
+                g[c0 + i] = go[c0 + i] * wc[i] * (lw * s - pwc[i] * yc[i]);                  \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+    return acc;                                                                              \
+}                                                                                            \
+static ONNXL_CLONES void bce_logits_##SFX(ptrdiff_t L, const T *x, const T *y, const T *w,    \
+                                          const T *pw, const T *go, T *lo, T *g,             \
+                                          double *sum) {                                     \
+    double acc;                                                                              \
+    if (lo && g) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 1);               \
+    else if (lo) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 0);               \
+    else if (g) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 1);                \
+    else acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 0);                       \
+    *sum = acc;                                                                              \
+}                                                                                            \
+/* cnt[i] == 0: not counted (ignored / masked): loss 0, focal term not summed, grad 0.      \
+ * Gradient: g = go * dl/dx + B * dft/dx (B != 0 only for the normalized form, whose       \
+ * denominator is F = sum ft).  sums[0] gets the losses, sums[1] the focal terms. */        \
+ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,              \
+                                           const T *restrict x, const T *restrict y,         \
+                                           const unsigned char *restrict cnt,                \
+                                           const T *restrict go, T B, T *restrict lo,        \
+                                           T *restrict g, double *sums, const int WL,        \
+                                           const int WG) {                                   \
+    double acc = 0, acc_ft = 0;                                                              \
+    const T inv_thr = thr > 0 ? (T)1 / thr : (T)1;                                           \
+    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], r[ONNXL_CHUNK], ftp[ONNXL_CHUNK];                     \
+    for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
+        const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
+        const T *xc = x + c0, *yc = y + c0;                                                  \
+        softplus_parts_##SFX(n, xc, e, l1);                                                  \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {                                       \
+            T s = xc[i] >= 0 ? (T)1 / ((T)1 + e[i]) : e[i] / ((T)1 + e[i]);                  \
+            T q = s + yc[i] - (T)2 * s * yc[i];                      /* 1 - p_t */           \
+            r[i] = (q > (T)0 ? q : (T)0) * inv_thr;                                          \
+        }                                                                                    \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = POW(r[i], gamma);              \
+        _Pragma("omp simd reduction(+:acc, acc_ft)") for (ptrdiff_t i = 0; i < n; i++) {     \
+            T xi = xc[i], yi = yc[i];                                                        \
+            T ce = ((T)1 - yi) * xi + (xi < 0 ? -xi : (T)0) + l1[i];                         \
+            T s = xi >= 0 ? (T)1 / ((T)1 + e[i]) : e[i] / ((T)1 + e[i]);                     \
+            T q = s + yi - (T)2 * s * yi;                                                    \
+            q = q > (T)0 ? q : (T)0;                                                         \
+            T qs = q > (T)0 ? q : (T)1;                                                      \
+            T dq_q = q > (T)0 ? s * ((T)1 - s) * ((T)1 - (T)2 * yi) / qs : (T)0;             \
+            int low = (thr > 0) & (((T)1 - q) < thr);                                        \
+            T ft = low ? (T)1 : ftp[i];                                                      \
+            T dft = low ? (T)0 : gamma * ft * dq_q;                                          \
+            T at = alpha >= 0 ? alpha * yi + ((T)1 - alpha) * ((T)1 - yi) : (T)1;            \
+            int c = cnt[c0 + i] != 0;                                                        \
+            T l = c ? at * ft * ce : (T)0;                                                   \
+            acc += (double)l;                                                                \
+            acc_ft += c ? (double)ft : 0.0;                                                  \
+            if (WL) lo[c0 + i] = l;                                                          \
+            if (WG) {                                                                        \
+                T gi = go[c0 + i] * at * (dft * ce + ft * (s - yi)) + B * dft;               \
+                g[c0 + i] = c ? gi : (T)0;                                                   \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+    sums[0] = acc;                                                                           \
+    sums[1] = acc_ft;                                                                        \
+}                                                                                            \
+static ONNXL_CLONES void sigmoid_focal_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,            \
+                                             const T *x, const T *y,                         \
+                                             const unsigned char *cnt, const T *go, T B,     \
+                                             T *lo, T *g, double *sums) {                    \
+    if (lo && g) sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g,     \
+                                          sums, 1, 1);                                       \
+    else if (lo) sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g,     \
+                                          sums, 1, 0);                                       \
+    else if (g) sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g,      \
+                                         sums, 0, 1);                                        \
+    else sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g, sums, 0, 0);\
+}
+
+ONNXL_DEFINE_SIGMOID(float, f32, expf, logf, log1pf, powf)
+ONNXL_DEFINE_SIGMOID(double, f64, exp, log, log1p, pow)
+
+#endif

@@ -1,0 +1,284 @@
+"""Softmax and sigmoid focal losses against independent references: a float64 NumPy formula,
+the losses re-implemented with PyTorch ops (torchvision's and segmentation_models_pytorch's
+formulas, written out here), cross-entropy at gamma=0, and finite differences."""
+import itertools
+
+import numpy as np
+import pytest
+
+import onnxlosses
+from onnxlosses import (FocalLoss, SigmoidFocalLoss, cross_entropy, focal_loss,
+                        sigmoid_focal_loss)
+
+from helpers import central_difference, log_softmax, relayout
+
+torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
+F = torch.nn.functional
+
+
+def softmax_focal_numpy(x, t, alpha, gamma, ignore_index, reduction, mask=None):
+    """float64, from the formula."""
+    lp = log_softmax(x)
+    C = x.shape[1]
+    counted = t != ignore_index
+    if mask is not None:
+        counted &= mask
+    tc = np.where(counted, t, 0).astype(np.int64)
+    lpt = np.take_along_axis(lp, tc[:, None], axis=1)[:, 0]
+    a = np.ones(C) if alpha is None else np.broadcast_to(np.asarray(alpha, float), (C,))
+    per = np.where(counted, -a[tc] * (1 - np.exp(lpt)) ** gamma * lpt, 0.0)
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    with np.errstate(invalid="ignore"):
+        return per.sum() / counted.sum()
+
+
+def softmax_focal_torch(x, t, alpha, gamma, ignore_index, reduction):
+    """The seed-style FocalLoss with PyTorch ops: log_softmax, gather, pow."""
+    lp = F.log_softmax(x, dim=1)
+    keep = t != ignore_index
+    tc = torch.where(keep, t, torch.zeros_like(t))
+    lpt = lp.gather(1, tc.unsqueeze(1)).squeeze(1)
+    a = torch.ones(x.shape[1], dtype=x.dtype) if alpha is None else \
+        torch.as_tensor(alpha, dtype=x.dtype).expand(x.shape[1])
+    per = torch.where(keep, -a[tc] * (1 - lpt.exp()) ** gamma * lpt, torch.zeros_like(lpt))
+    if reduction == "none":
+        return per
+    return per.sum() if reduction == "sum" else per.sum() / keep.sum()
+
+
+GAMMAS = [0.0, 0.5, 1.0, 2.0, 5.0]
+ALPHAS = {"none": None, "scalar": 0.25, "per-class": [0.1, 0.5, 1.0, 2.0, 0.0]}
+SOFTMAX_CASES = list(itertools.product(GAMMAS, sorted(ALPHAS), ["mean", "sum", "none"],
+                                       [np.float32, np.float64]))
+
+
+@pytest.mark.parametrize("gamma,alpha,reduction,dtype", SOFTMAX_CASES)
+def test_softmax_focal_matches_references(gamma, alpha, reduction, dtype):
+    rng = np.random.default_rng(int(gamma * 10) + len(alpha))
+    x = (rng.standard_normal((3, 5, 4, 6)) * 3).astype(dtype)
+    t = rng.integers(0, 5, (3, 4, 6)).astype([np.uint8, np.int32][int(gamma) % 2])
+    t[rng.random(t.shape) < 0.2] = 255
+    a = ALPHAS[alpha]
+    loss = FocalLoss(alpha=a, gamma=gamma, ignore_index=255, reduction=reduction)
+    go = rng.standard_normal(t.shape) if reduction == "none" else 0.8
+    layout = "channels_last" if dtype == np.float32 else "contiguous"
+    value, grad = loss.value_and_grad(relayout(x, layout), t, grad_output=go)
+    want = softmax_focal_numpy(x.astype(np.float64), t, a, gamma, 255, reduction)
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(value, want, **tol)
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    ref = softmax_focal_torch(xt, torch.tensor(t.astype(np.int64)), a, gamma, 255, reduction)
+    (ref * torch.tensor(np.asarray(go, np.float64))).sum().backward()
+    np.testing.assert_allclose(value, ref.detach().numpy(), **tol)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), **tol)
+
+
+def test_softmax_focal_gamma_zero_is_cross_entropy():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 6, 5))
+    t = rng.integers(0, 6, (4, 5))
+    t[0, 0] = -100
+    for reduction in ("mean", "sum", "none"):
+        fv, fg = FocalLoss(gamma=0.0, reduction=reduction).value_and_grad(x, t)
+        cv, cg = onnxlosses.CrossEntropyLoss(reduction=reduction).value_and_grad(x, t)
+        np.testing.assert_allclose(fv, cv, rtol=1e-14)
+        np.testing.assert_allclose(fg, cg, rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+def test_softmax_focal_gradient_matches_central_differences(gamma):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 3, 2))
+    t = rng.integers(0, 3, (4, 2))
+    mask = np.ones((4, 2), bool)
+    mask[1, 1] = False
+    loss = FocalLoss(alpha=[0.5, 1.0, 2.0], gamma=gamma)
+    _, g = loss.value_and_grad(x, t, mask=mask)
+    fd = central_difference(lambda z: float(loss(z, t, mask=mask)), x)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
+def test_softmax_focal_saturated_logits_keep_finite_gradients():
+    x = np.array([[60.0, 0.0, -60.0], [1e4, 0.0, 0.0]])
+    t = np.array([0, 0])
+    for gamma in (0.25, 0.5, 1.0, 2.0):
+        v, g = FocalLoss(gamma=gamma).value_and_grad(x.astype(np.float32), t)
+        assert np.isfinite(v) and np.isfinite(g).all()
+
+
+def test_softmax_focal_mask_all_ignored_and_errors():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3))
+    t = np.array([0, 1, 2, 1])
+    mask = np.array([True, False, True, False])
+    np.testing.assert_allclose(
+        focal_loss(x, t, gamma=2.0, mask=mask),
+        softmax_focal_numpy(x, t, None, 2.0, -100, "mean", mask), rtol=1e-13)
+    v, g = FocalLoss().value_and_grad(x, np.full(4, -100))
+    assert np.isnan(v) and np.all(g == 0)
+    assert FocalLoss(reduction="sum")(x, np.full(4, -100)) == 0
+    with pytest.raises(ValueError, match=r"gamma must be finite and >= 0, got -1.0"):
+        FocalLoss(gamma=-1.0)
+    with pytest.raises(ValueError, match=r"alpha must have one value per class \(C=3\), got length 2"):
+        focal_loss(x, t, alpha=[1.0, 2.0])
+    with pytest.raises(TypeError, match=r"class indices, got dtype float64"):
+        focal_loss(x, np.zeros((4, 3)))
+
+
+def torchvision_sigmoid_focal(x, y, alpha, gamma, reduction):
+    """torchvision.ops.sigmoid_focal_loss, written out."""
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def smp_focal_with_logits(x, y, gamma, alpha, reduction, normalized, reduced_threshold,
+                          eps=1e-6):
+    """segmentation_models_pytorch 0.5 focal_loss_with_logits, written out."""
+    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
+    pt = torch.exp(-ce)
+    if reduced_threshold is None:
+        focal_term = (1.0 - pt).pow(gamma)
+    else:
+        focal_term = ((1.0 - pt) / reduced_threshold).pow(gamma)
+        focal_term = torch.where(pt < reduced_threshold, torch.ones_like(focal_term),
+                                 focal_term)
+    loss = focal_term * ce
+    if alpha is not None:
+        loss = loss * (alpha * y + (1 - alpha) * (1 - y))
+    if normalized:
+        loss = loss / focal_term.sum().clamp_min(eps)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+SIGMOID_CASES = list(itertools.product(GAMMAS, [0.25, -1.0], ["mean", "sum", "none"],
+                                       ["binary", "multilabel-soft"], [np.float32, np.float64]))
+
+
+@pytest.mark.parametrize("gamma,alpha,reduction,kind,dtype", SIGMOID_CASES)
+def test_sigmoid_focal_matches_torchvision(gamma, alpha, reduction, kind, dtype):
+    rng = np.random.default_rng(int(gamma * 7) + len(kind))
+    shape = (4, 1, 5, 6) if kind == "binary" else (3, 4, 7)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    y = (rng.random(shape) < 0.3).astype(dtype) if kind == "binary" else \
+        rng.random(shape).astype(dtype)
+    go = rng.standard_normal(shape) if reduction == "none" else 1.5
+    value, grad = SigmoidFocalLoss(alpha=alpha, gamma=gamma, reduction=reduction) \
+        .value_and_grad(relayout(x, "strided"), y, grad_output=go)
+    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
+    ref = torchvision_sigmoid_focal(xt, torch.tensor(y.astype(np.float64)), alpha, gamma,
+                                    reduction)
+    (ref * torch.tensor(np.asarray(go, np.float64))).sum().backward()
+    tol = dict(rtol=3e-5, atol=3e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(value, ref.detach().numpy(), **tol)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("normalized,thr,reduction",
+                         list(itertools.product([False, True], [None, 0.5],
+                                                ["mean", "sum", "none"])))
+def test_sigmoid_focal_matches_smp_options(normalized, thr, reduction):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 4, 5)) * 2
+    y = (rng.random(x.shape) < 0.4).astype(np.float64)   # hard labels: smp's p_t = torchvision's
+    go = rng.standard_normal(x.shape) if reduction == "none" else 0.9
+    loss = SigmoidFocalLoss(alpha=0.25, gamma=2.0, reduction=reduction, normalized=normalized,
+                            reduced_threshold=thr)
+    value, grad = loss.value_and_grad(x, y, grad_output=go)
+    xt = torch.tensor(x, requires_grad=True)
+    ref = smp_focal_with_logits(xt, torch.tensor(y), 2.0, 0.25, reduction, normalized, thr)
+    (ref * torch.tensor(np.asarray(go, np.float64))).sum().backward()
+    np.testing.assert_allclose(value, ref.detach().numpy(), rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("tdtype", [np.uint8, np.int16, np.int32, np.int64])
+def test_sigmoid_focal_class_indices_one_vs_rest(tdtype):
+    rng = np.random.default_rng(6)
+    C = 4
+    x = rng.standard_normal((3, C, 5, 6))
+    t = rng.integers(0, C, (3, 5, 6)).astype(tdtype)
+    t[rng.random(t.shape) < 0.2] = 255 if tdtype == np.uint8 else -1
+    ii = 255 if tdtype == np.uint8 else -1
+    loss = SigmoidFocalLoss(reduction="mean", ignore_index=ii)
+    value, grad = loss.value_and_grad(x, t)
+    # smp's multiclass FocalLoss: per class, drop ignored pixels, one-vs-rest focal, add up
+    xt = torch.tensor(x, requires_grad=True)
+    tt = torch.tensor(t.astype(np.int64))
+    keep = tt != ii
+    smp_total = 0
+    for c in range(C):
+        yc = (tt == c).to(torch.float64)[keep]
+        smp_total = smp_total + smp_focal_with_logits(xt[:, c][keep], yc, 2.0, 0.25, "mean",
+                                                      False, None)
+    smp_total.backward()
+    np.testing.assert_allclose(C * value, smp_total.item(), rtol=1e-12)
+    np.testing.assert_allclose(C * grad, xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_sigmoid_focal_mask_and_saturation():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 6))
+    y = (rng.random((4, 6)) < 0.5).astype(float)
+    mask = rng.random((4, 6)) < 0.7
+    got = sigmoid_focal_loss(x, y, reduction="sum", mask=mask)
+    want = sigmoid_focal_loss(x[mask], y[mask], reduction="sum")
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    # saturated (finite) logits: finite value and finite gradient for every gamma, also < 1
+    sat = np.array([-200.0, -40.0, -17.0, 17.0, 40.0, 200.0], np.float32)
+    for gamma in (0.25, 0.5, 1.0, 2.0):
+        for yy in (np.zeros(6, np.float32), np.ones(6, np.float32)):
+            v, g = SigmoidFocalLoss(gamma=gamma, reduction="none").value_and_grad(sat, yy)
+            assert np.isfinite(v).all() and np.isfinite(g).all()
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_sigmoid_focal_gradient_matches_central_differences(gamma):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 4))
+    y = rng.random((3, 4))
+    for kw in (dict(), dict(normalized=True), dict(reduced_threshold=0.6, alpha=-1.0)):
+        loss = SigmoidFocalLoss(gamma=gamma, reduction="mean", **kw)
+        _, g = loss.value_and_grad(x, y)
+        fd = central_difference(lambda z: float(loss(z, y)), x)
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
+def test_focal_thread_count_invariance():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 5, 40, 60)).astype(np.float32)
+    t = rng.integers(0, 5, (2, 40, 60)).astype(np.uint8)
+    y = (rng.random(x.shape) < 0.3).astype(np.float32)
+    cases = [(FocalLoss(gamma=2.0, alpha=0.25), t),
+             (SigmoidFocalLoss(reduction="mean"), y),
+             (SigmoidFocalLoss(reduction="mean", normalized=True), t)]
+    for loss, target in cases:
+        results = []
+        for n in (1, 2, 3):
+            with onnxlosses.threads(n):
+                results.append(loss.value_and_grad(x, target))
+        for v, g in results[1:]:
+            assert v.tobytes() == results[0][0].tobytes()
+            assert g.tobytes() == results[0][1].tobytes()
+
+
+def test_sigmoid_focal_bad_input():
+    with pytest.raises(ValueError, match=r"reduced_threshold must be in \(0, 1\] or None"):
+        SigmoidFocalLoss(reduced_threshold=0.0)
+    with pytest.raises(TypeError, match=r"normalized must be True or False"):
+        SigmoidFocalLoss(normalized=1)
+    with pytest.raises(ValueError, match=r"target must have the input's shape"):
+        sigmoid_focal_loss(np.zeros((2, 3)), np.zeros((3,)))
+    with pytest.raises(ValueError, match=r"target has 1 value outside \[0, 3\)"):
+        sigmoid_focal_loss(np.zeros((2, 3)), np.array([0, 5]))
