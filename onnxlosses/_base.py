@@ -32,7 +32,8 @@ class Loss:
             same = (value is None and default is None) if isinstance(value, np.ndarray) \
                 else value == default
             if not same:
-                shown = np.array2string(value, separator=", ", threshold=8, edgeitems=2) \
+                shown = " ".join(np.array2string(value, separator=", ", threshold=8,
+                                                 edgeitems=2).split()) \
                     if isinstance(value, np.ndarray) else repr(value)
                 changed.append(f"{name}={shown}")
         return f"{type(self).__name__}({', '.join(changed)})"
@@ -49,7 +50,7 @@ class Loss:
         """
         return self._evaluate(input, target, mask, True, grad_output, out)
 
-    def to_onnx(self, opset=None, dtype="float32", target_dtype="int64", shape=None, *,
+    def to_onnx(self, opset=None, dtype="float32", target_dtype=None, shape=None, *,
                 ndim=None, grad=False, impl="composed", mask=False):
         """This loss as a checked `onnx.ModelProto` with inputs `input`, `target` (and
         `mask` when mask=True) and output `loss` (and `grad`, d sum(loss) / d input, when
@@ -57,8 +58,9 @@ class Loss:
 
         opset: 13 up to the newest the installed onnxruntime runs (default 18, IR 8).
         dtype: the input's float type; float16 is computed in float32 inside the graph.
-        target_dtype: int64/int32/int16/uint8 class indices, or the input's float type for
-        class probabilities.  shape: the input's shape, ints or names; by default
+        target_dtype: None (int64 class indices for cross-entropy, NLL and focal; the
+        input's float type for BCE and sigmoid focal), an integer type for class indices,
+        or the input's float type for probabilities / dense targets.  shape: the input's shape, ints or names; by default
         ("N", C, "H", "W") with C fixed by the weight when there is one; `ndim` picks
         another rank.  impl: "composed" (elementary ops, default) or "native" (the ONNX
         loss operators, where they can express the configuration).

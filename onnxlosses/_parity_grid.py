@@ -6,7 +6,9 @@ import sys
 import numpy as np
 
 from . import parity
+from .bce import BCELoss, BCEWithLogitsLoss
 from .cross_entropy import CrossEntropyLoss, NLLLoss
+from .focal import FocalLoss, SigmoidFocalLoss
 
 SHAPES = {2: (16, 7), 3: (3, 7, 10), 4: (2, 7, 6, 5), 5: (2, 7, 3, 4, 5)}
 
@@ -27,6 +29,18 @@ def configurations():
          "probabilities", False),
         ("nll_loss", NLLLoss(ignore_index=-1), "index-1", False),
         ("nll_loss weight none", NLLLoss(weight=w, reduction="none"), "index", False),
+        ("focal_loss", FocalLoss(alpha=w, gamma=2.0, ignore_index=255), "index255", False),
+        ("focal_loss gamma=0.5 none mask", FocalLoss(gamma=0.5, reduction="none"), "index",
+         True),
+        ("binary_cross_entropy", BCELoss(), "probs-input", False),
+        ("binary_cross_entropy_with_logits pos_weight",
+         BCEWithLogitsLoss(pos_weight=np.array([2.0]), reduction="sum"), "dense", False),
+        ("sigmoid_focal_loss", SigmoidFocalLoss(reduction="mean"), "dense", False),
+        ("sigmoid_focal_loss normalized", SigmoidFocalLoss(normalized=True,
+                                                           reduced_threshold=0.5), "dense",
+         False),
+        ("sigmoid_focal_loss indices", SigmoidFocalLoss(reduction="sum", ignore_index=255),
+         "index255", False),
     ]
     return ce
 
@@ -34,6 +48,11 @@ def configurations():
 def _data(kind, shape, dtype, seed, log_probs):
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if kind == "probs-input":
+        return (1 / (1 + np.exp(-x.astype(np.float64)))).astype(dtype), \
+            rng.random(shape).astype(dtype)
+    if kind == "dense":
+        return x, (rng.random(shape) < 0.4).astype(dtype)
     if log_probs:
         x64 = x.astype(np.float64)
         x = (x64 - np.log(np.exp(x64).sum(axis=1, keepdims=True))).astype(dtype)

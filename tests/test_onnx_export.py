@@ -9,7 +9,8 @@ import onnxruntime as ort
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from onnxlosses import CrossEntropyLoss, NLLLoss
+from onnxlosses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, NLLLoss,
+                        SigmoidFocalLoss)
 from onnxlosses.onnx import DEFAULT_OPSET, newest_onnxruntime_opset, supported_opsets
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
@@ -29,6 +30,18 @@ CONFIGS = {
     "probabilities-none": (CrossEntropyLoss, dict(reduction="none"), "probabilities"),
     "nll": (NLLLoss, dict(ignore_index=-1), "index-1"),
     "nll-weight-sum": (NLLLoss, dict(weight=W5, reduction="sum"), "index"),
+    "focal": (FocalLoss, dict(gamma=2.0, alpha=W5, ignore_index=255), "index255"),
+    "focal-gamma-half-none": (FocalLoss, dict(gamma=0.5, reduction="none"), "index"),
+    "bce": (BCELoss, dict(), "probs-input"),
+    "bce-weight-sum": (BCELoss, dict(weight=[0.5],
+                                     reduction="sum"), "probs-input"),
+    "bce-logits-posweight": (BCEWithLogitsLoss, dict(pos_weight=[2.0], weight=[0.5]), "dense"),
+    "bce-logits-none": (BCEWithLogitsLoss, dict(reduction="none"), "dense"),
+    "sigmoid-focal": (SigmoidFocalLoss, dict(reduction="mean"), "dense"),
+    "sigmoid-focal-normalized-thr": (SigmoidFocalLoss, dict(normalized=True, gamma=0.5,
+                                                            reduced_threshold=0.5), "dense"),
+    "sigmoid-focal-indices": (SigmoidFocalLoss, dict(reduction="sum", ignore_index=255,
+                                                     alpha=-1.0), "index255"),
 }
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
@@ -36,6 +49,12 @@ TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol
 def make(kind, shape, dtype, seed=0, log_probs=False):
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if kind == "probs-input":
+        return (1 / (1 + np.exp(-x))).astype(dtype), rng.random(shape).astype(dtype)
+    if kind == "dense":
+        y = rng.random(shape)
+        y[rng.random(shape) < 0.5] = 1.0
+        return x, y.astype(dtype)
     if log_probs:
         x64 = x.astype(np.float64)
         x = (x64 - np.log(np.exp(x64).sum(axis=1, keepdims=True))).astype(dtype)
@@ -80,7 +99,7 @@ def test_export_matches_kernel_and_torch(config, opset, dtype, rank):
     shape = (6, 5) if rank == 2 else (2, 5, 4, 3)
     x, t = make(kind, shape, dtype, seed=opset + rank, log_probs=cls is NLLLoss)
     loss = cls(**cfg)
-    target_dtype = np.dtype(dtype).name if kind == "probabilities" else t.dtype.name
+    target_dtype = np.dtype(dtype).name if t.dtype.kind == "f" else t.dtype.name
     model = loss.to_onnx(opset=opset, dtype=np.dtype(dtype).name, target_dtype=target_dtype,
                          ndim=rank, grad=True)
     assert model.opset_import[0].version == opset
@@ -88,8 +107,9 @@ def test_export_matches_kernel_and_torch(config, opset, dtype, rank):
     want_v, want_g = loss.value_and_grad(x, t)
     np.testing.assert_allclose(value, want_v, **TOL[dtype])
     np.testing.assert_allclose(grad, want_g, **TOL[dtype])
-    np.testing.assert_allclose(value, torch_value(cls, cfg, x, t), rtol=TOL[dtype]["rtol"],
-                               atol=10 * TOL[dtype]["atol"])
+    if cls in (CrossEntropyLoss, NLLLoss):
+        np.testing.assert_allclose(value, torch_value(cls, cfg, x, t), rtol=TOL[dtype]["rtol"],
+                                   atol=10 * TOL[dtype]["atol"])
     ref_v, ref_g = ReferenceEvaluator(model).run(None, {"input": x, "target": t})
     np.testing.assert_allclose(ref_v, want_v, **TOL[dtype])
     np.testing.assert_allclose(ref_g, want_g, **TOL[dtype])
@@ -237,3 +257,31 @@ def test_supported_opsets_run_under_onnxruntime():
         model = CrossEntropyLoss().to_onnx(opset=opset)
         np.testing.assert_allclose(run_ort(model, input=x, target=t)[0],
                                    CrossEntropyLoss()(x, t), rtol=2e-5)
+
+
+def test_bce_logits_per_class_pos_weight_rank4():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    y = (rng.random(x.shape) < 0.4).astype(np.float32)
+    loss = BCEWithLogitsLoss(pos_weight=rng.random((3, 1, 1)) * 3, weight=rng.random((4, 5)))
+    v, g = run_ort(loss.to_onnx(grad=True), input=x, target=y)
+    kv, kg = loss.value_and_grad(x, y)
+    np.testing.assert_allclose(v, kv, rtol=2e-5)
+    np.testing.assert_allclose(g, kg, rtol=2e-5, atol=1e-8)
+
+
+def test_dense_losses_refuse_index_targets_and_masks():
+    with pytest.raises(ValueError, match=r"takes targets of the input's shape and float type"):
+        BCEWithLogitsLoss().to_onnx(target_dtype="int64")
+    with pytest.raises(ValueError, match=r"takes no mask"):
+        BCELoss().to_onnx(mask=True)
+    with pytest.raises(ValueError, match=r"focal_loss takes class indices"):
+        FocalLoss().to_onnx(target_dtype="float32")
+    with pytest.raises(ValueError, match=r"impl='native' cannot express focal_loss"):
+        FocalLoss().to_onnx(impl="native")
+    with pytest.raises(ValueError, match=r"a scalar alpha needs the number of classes"):
+        FocalLoss(alpha=0.25).to_onnx()
+    model = FocalLoss(alpha=0.25).to_onnx(shape=("N", 5, "H", "W"))
+    x, t = make("index", (2, 5, 3, 3), np.float32)
+    np.testing.assert_allclose(run_ort(model, input=x, target=t)[0],
+                               FocalLoss(alpha=0.25)(x, t), rtol=2e-5)

@@ -8,7 +8,7 @@ _ONNX_TO_NAME = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "fl
                  onnx.TensorProto.FLOAT16: "float16"}
 
 
-def attach(model, output_name, loss, target_name="target", *, target_dtype="int64",
+def attach(model, output_name, loss, target_name="target", *, target_dtype=None,
            grad=False, mask_name=None):
     """Return a model whose outputs are `model`'s plus `loss` (and `grad` when asked).
 

@@ -39,10 +39,13 @@ def _classes(b, lp):
                 name="classes")
 
 
-def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reduction, grad):
+def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reduction, grad,
+         gamma=None):
     """Append the loss to builder `b`.  `x` is already in the compute dtype, (N, C, d..);
     index targets are int64, probability targets in the compute dtype.
-    Returns (loss_name, grad_name or None); grad is in the compute dtype, (N, C, d..)."""
+    With `gamma`, the softmax focal loss: config["weight"] holds alpha, the mean is over
+    counted positions.  Returns (loss_name, grad_name or None); grad is in the compute
+    dtype, (N, C, d..)."""
     ct = b.compute_dtype
     weight = config["weight"]
     eps = float(config.get("label_smoothing", 0.0))
@@ -83,6 +86,13 @@ def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reductio
         lpt = b.op("Squeeze", picked, last, name="lp_t")
         wt = b.op("Gather", w_vec, ts, name="w_t", axis=0) if weight is not None else None
         nll = b.op("Neg", b.op("Mul", wt, lpt, name="w_lp_t") if wt else lpt, name="nll")
+        if gamma is not None:
+            # focal: (1 - p_t)^gamma times the (alpha-weighted) nll
+            one = b.const(1.0, "one")
+            pt = b.op("Exp", lpt, name="p_t")
+            q = b.op("Relu", b.op("Sub", one, pt, name="q_raw"), name="q")
+            qg = b.op("Pow", q, b.const(gamma, "gamma"), name="focal_term")
+            nll = b.op("Mul", qg, nll, name="focal_nll")
         per = nll
         if eps > 0:
             wl = lp
@@ -97,8 +107,8 @@ def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reductio
                        b.op("Mul", smooth, b.op("Div", b.const(eps, "eps"), C, name="eps_c")),
                        name="smoothed_loss")
         per = b.op("Where", valid, per, zero, name="per_position")
-        counted = b.op("Where", valid, wt, zero, name="w_counted") if wt else \
-            b.cast(valid, ct, name="valid_f")
+        counted = b.op("Where", valid, wt, zero, name="w_counted") if wt and gamma is None \
+            else b.cast(valid, ct, name="valid_f")
         den = b.op("ReduceSum", counted, name="total_weight", keepdims=0)
 
     if reduction == "none":
@@ -124,7 +134,23 @@ def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reductio
     else:
         onehot = b.cast(b.op("Equal", tsu, _classes(b, lp), name="onehot_b"), ct, name="onehot")
         wtu = b.op("Unsqueeze", wt, last, name="w_t_col") if wt else None
-        if log_probs:
+        if gamma is not None:
+            # coef = alpha_t (q^gamma - gamma p_t q^(gamma-1) log p_t); the second term is 0
+            # where q == 0 (its limit), selected with Where so inf * 0 never forms
+            p = b.op("Exp", lp, name="softmax")
+            qpos = b.op("Greater", q, zero, name="q_pos")
+            qs = b.op("Where", qpos, q, one, name="q_safe")
+            term = b.op("Mul", b.op("Mul", b.const(gamma, "gamma_2"), pt, name="gamma_pt"),
+                        b.op("Mul", b.op("Pow", qs, b.const(gamma - 1.0, "gamma_m1"),
+                                         name="q_pow"), lpt, name="q_pow_lpt"), name="term")
+            term = b.op("Where", qpos, term, zero, name="term_finite")
+            coef = b.op("Sub", qg, term, name="focal_coef")
+            if wt:
+                coef = b.op("Mul", coef, wt, name="alpha_coef")
+            coef = b.op("Mul", giu, b.op("Unsqueeze", coef, last, name="coef_col"), name="g_coef")
+            g = b.op("Mul", coef, b.op("Sub", p, onehot, name="p_minus_onehot"),
+                     name="grad_class_last")
+        elif log_probs:
             coef = b.op("Mul", giu, wtu, name="g_w") if wt else giu
             g = b.op("Neg", b.op("Mul", coef, onehot, name="g_onehot"), name="grad_class_last")
         else:

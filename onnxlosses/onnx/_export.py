@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from . import _cross_entropy
+from . import _cross_entropy, _elementwise
 from ._builder import NP_TO_ONNX, GraphBuilder, check, value_info
 
 DEFAULT_OPSET = 18
@@ -69,14 +69,47 @@ def _input_shape(shape, ndim, n_classes):
     return ["N", n_classes if n_classes is not None else "C"] + spatial
 
 
-EMITTERS = {"cross_entropy": dict(log_probs=False), "nll_loss": dict(log_probs=True)}
+# How each loss takes its target: "index" (class indices), "index|probabilities"
+# (indices, or probabilities in the input's float type), "dense" (the input's shape and
+# float type), "dense|index" (dense, or class indices compared one-vs-rest).
+FAMILIES = {
+    "cross_entropy": "index|probabilities",
+    "nll_loss": "index",
+    "focal_loss": "index",
+    "binary_cross_entropy": "dense",
+    "binary_cross_entropy_with_logits": "dense",
+    "sigmoid_focal_loss": "dense|index",
+}
 
 
-def to_onnx(loss, opset=None, dtype="float32", target_dtype="int64", shape=None, *, ndim=None,
+def _target_kind(spec_name, target_dtype, dt):
+    """('index' | 'float', target numpy dtype) for this loss and requested target_dtype."""
+    family = FAMILIES[spec_name]
+    if target_dtype is None:
+        return ("index", np.dtype(np.int64)) if family.startswith("index") else ("float", dt)
+    is_float = (isinstance(target_dtype, str) and target_dtype in FLOAT_NAMES) or \
+        (not isinstance(target_dtype, str) and np.dtype(target_dtype).kind == "f")
+    if is_float:
+        if family == "index":
+            raise ValueError(f"{spec_name} takes class indices: target_dtype must be one of "
+                             f"{sorted(INDEX_NAMES)}, got {target_dtype!r}")
+        tdt = _dtype(target_dtype, FLOAT_NAMES, "target_dtype")
+        if tdt != dt:
+            what = "probability" if family.startswith("index") else "dense"
+            raise ValueError(f"{what} targets come in the input's float type: target_dtype "
+                             f"must be {dt.name!r}, got {target_dtype!r}")
+        return "float", tdt
+    if family == "dense":
+        raise ValueError(f"{spec_name} takes targets of the input's shape and float type: "
+                         f"target_dtype must be {dt.name!r} (or None), got {target_dtype!r}")
+    return "index", _dtype(target_dtype, INDEX_NAMES, "target_dtype")
+
+
+def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *, ndim=None,
             grad=False, impl="composed", mask=False, ir_version=None):
     """Export `loss` as a checked ModelProto; see Loss.to_onnx."""
     spec = loss.spec
-    if spec.name not in EMITTERS:
+    if spec.name not in FAMILIES:
         raise NotImplementedError(f"{type(loss).__name__} has no ONNX emitter yet")
     config = loss.config
     opset = DEFAULT_OPSET if opset is None else int(opset)
@@ -87,54 +120,73 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype="int64", shape=None,
     if impl not in ("composed", "native"):
         raise ValueError(f"impl must be 'composed' or 'native', got {impl!r}")
     dt = _dtype(dtype, FLOAT_NAMES, "dtype")
-    log_probs = EMITTERS[spec.name]["log_probs"]
-    probabilities = isinstance(target_dtype, str) and target_dtype in FLOAT_NAMES or \
-        not isinstance(target_dtype, str) and np.dtype(target_dtype).kind == "f"
-    if probabilities:
-        tdt = _dtype(target_dtype, FLOAT_NAMES, "target_dtype")
-        if log_probs:
-            raise ValueError("nll_loss takes class indices: target_dtype must be one of "
-                             f"{sorted(INDEX_NAMES)}, got {target_dtype!r}")
-        if tdt != dt:
-            raise ValueError(f"probability targets come in the input's float type: "
-                             f"target_dtype must be {dt.name!r}, got {target_dtype!r}")
-        if config["ignore_index"] >= 0:
-            raise ValueError("ignore_index is not supported with class-probability targets")
-    else:
-        tdt = _dtype(target_dtype, INDEX_NAMES, "target_dtype")
-    weight = config["weight"]
+    kind, tdt = _target_kind(spec.name, target_dtype, dt)
+    family = FAMILIES[spec.name]
+    index_like = family.startswith("index")           # per-position losses, class axis 1
+    probabilities = index_like and kind == "float"
+    if probabilities and config["ignore_index"] >= 0:
+        raise ValueError("ignore_index is not supported with class-probability targets")
+    if mask and family == "dense":
+        raise ValueError(f"{spec.name} takes no mask")
+    weight = config.get("weight") if spec.name in ("cross_entropy", "nll_loss") else None
+    if spec.name == "focal_loss" and config["alpha"] is not None and np.ndim(config["alpha"]):
+        weight = config["alpha"]
     in_shape = _input_shape(shape, ndim, None if weight is None else len(weight))
     rank = len(in_shape)
     pos_shape = [in_shape[0]] + in_shape[2:]
+    for name in ("weight", "pos_weight"):
+        if family == "dense" and config.get(name) is not None and config[name].ndim > rank:
+            raise ValueError(f"{name} of shape {config[name].shape} has more dimensions than "
+                             f"the input's rank {rank}")
     reduction = config["reduction"]
     if impl == "native":
         reasons = [why for cond, why in [
+            (spec.name not in ("cross_entropy", "nll_loss"), f"{spec.name}"),
             (probabilities, "probability targets"),
             (config.get("label_smoothing", 0.0) > 0, "label_smoothing"),
             (grad, "grad=True")] if cond]
         if reasons:
             raise ValueError(f"impl='native' cannot express {', '.join(reasons)}; "
                              "use impl='composed'")
-
+    log_probs = spec.name == "nll_loss"
     compute = np.dtype(np.float32) if dt == np.float16 else dt
     b = GraphBuilder(spec.name, compute)
     x = "input" if compute == dt else b.cast("input", compute, name="input_f32")
     t = "target"
-    if probabilities and compute != tdt:
+    if kind == "float" and compute != tdt:
         t = b.cast(t, compute, name="target_f32")
-    elif not probabilities and tdt != np.int64:
+    elif kind == "index" and tdt != np.int64:
         t = b.cast(t, np.int64, name="target_i64")
     m = "mask" if mask else None
     if impl == "native":
         loss_name = _cross_entropy.emit_native(b, config, x, t, m, log_probs=log_probs,
                                                reduction=reduction)
         grad_name = None
-    else:
+    elif index_like:
+        cfg = config
+        gamma = None
+        if spec.name == "focal_loss":
+            alpha = config["alpha"]
+            if alpha is not None and np.ndim(alpha) == 0:
+                if isinstance(in_shape[1], str):
+                    raise ValueError("a scalar alpha needs the number of classes: give shape= "
+                                     "with a fixed C, or alpha per class")
+                alpha = np.full(in_shape[1], alpha)
+            cfg = dict(weight=alpha, ignore_index=config["ignore_index"],
+                       reduction=reduction, label_smoothing=0.0)
+            gamma = float(config["gamma"])
         loss_name, grad_name = _cross_entropy.emit(
-            b, config, x, t, m, rank=rank, log_probs=log_probs, probabilities=probabilities,
-            reduction=reduction, grad=grad)
+            b, cfg, x, t, m, rank=rank, log_probs=log_probs, probabilities=probabilities,
+            reduction=reduction, grad=grad, gamma=gamma)
+    else:
+        emitter = {"binary_cross_entropy": _elementwise.emit_bce,
+                   "binary_cross_entropy_with_logits": _elementwise.emit_bce_logits,
+                   "sigmoid_focal_loss": _elementwise.emit_sigmoid_focal}[spec.name]
+        loss_name, grad_name = emitter(b, config, x, t, m, reduction=reduction, grad=grad,
+                                       rank=rank, indices=kind == "index")
 
-    outputs = [("loss", loss_name, pos_shape if reduction == "none" else [])]
+    none_shape = pos_shape if index_like else in_shape
+    outputs = [("loss", loss_name, none_shape if reduction == "none" else [])]
     if grad:
         outputs.append(("grad", grad_name, in_shape))
     for name, src, _ in outputs:
@@ -144,9 +196,9 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype="int64", shape=None,
             b.nodes.append(helper.make_node("Cast", [src], [name], name=b.fresh(f"out_{name}"),
                                             to=NP_TO_ONNX[dt]))
     inputs = [value_info("input", dt, in_shape),
-              value_info("target", tdt, in_shape if probabilities else pos_shape)]
+              value_info("target", tdt, in_shape if kind == "float" else pos_shape)]
     if mask:
-        inputs.append(value_info("mask", np.bool_, pos_shape))
+        inputs.append(value_info("mask", np.bool_, pos_shape if index_like else in_shape))
     meta = {
         "onnxlosses.loss": type(loss).__name__,
         "onnxlosses.config": json.dumps(
@@ -154,7 +206,8 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype="int64", shape=None,
             sort_keys=True),
         "onnxlosses.impl": impl,
         "onnxlosses.grad": str(bool(grad)).lower(),
-        "onnxlosses.target": "probabilities" if probabilities else "indices",
+        "onnxlosses.target": "indices" if kind == "index" else
+        ("probabilities" if probabilities else "dense"),
     }
     model = b.model(inputs, [value_info(n, dt, s) for n, _, s in outputs], opset,
                     ir_version if ir_version is not None else ir_version_for(opset), meta,
