@@ -9,13 +9,9 @@ before it is timed; the minimum over repeats is reported (the machines are share
 noisy: the minimum is the least disturbed run).  Ratios are PyTorch's time over ours.
 """
 import argparse
-import json
-import platform
-import sys
-import time
-import tracemalloc
 
 import numpy as np
+from _common import best_ms, exported_session, peak_extra_bytes, write_json
 
 import onnxlosses
 from onnxlosses import CrossEntropyLoss
@@ -37,16 +33,6 @@ def make_data(spec, seed=0):
     if spec["ignore_index"] >= 0:
         t[rng.random(pos) < 0.05] = spec["ignore_index"]
     return x, t
-
-
-def best_ms(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
 
 
 def numpy_reference(x, t, ignore_index):
@@ -79,26 +65,6 @@ def onnxruntime_session(shape, ignore_index, threads):
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
-
-
-def exported_session(loss, ndim, target_dtype, threads):
-    """onnxruntime running onnxlosses' own composed graph of the same loss."""
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    model = loss.to_onnx(ndim=ndim, target_dtype=target_dtype)
-    return ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
-
-
-def peak_extra_bytes(fn):
-    """Peak bytes NumPy allocates during fn (our kernels allocate through NumPy)."""
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
 
 
 def run(args):
@@ -185,9 +151,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = run(args)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(dict(settings=onnxlosses.build_info(), python=sys.version,
-                           cpu=platform.processor(), rows=rows), fh, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
     tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
-    row_max, row_sumexp, row_wdot, row_qdot, row_grad,
+    row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms,
 )
 
 cnp.import_array()
@@ -180,6 +180,13 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     cdef floating *lo_b = lo + p.lo_off[o] + j0 * p.lo_ps if lo != NULL else NULL
     cdef const floating *go_b = go + p.go_off[o] + j0 * p.go_ps if go != NULL else NULL
     cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps
+    if focal:
+        # nll of every position (0 where not counted, whose target may be out of range),
+        # then the focal factors for the whole tile in one vectorised call
+        for i in range(L):
+            acc1[i] = (lse[i] - <double> xt[tt[i] * xcs + i]) if cnt[i] else 0.0
+        focal_terms(L, acc1, gamma, acc2, fix)
+
     for i in range(L):
         if not cnt[i]:
             if lo_b != NULL:
@@ -194,8 +201,8 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
             loss = wt * (li - <double> xt[t * xcs + i])
             coef = wt
             if focal:
-                loss = wt * _focal(li - <double> xt[t * xcs + i], gamma, &coef)
-                coef = wt * coef
+                loss = wt * acc2[i] * acc1[i]
+                coef = wt * fix[i]
             elif eps > 0:
                 loss = qa * loss + qb * (W * li - acc1[i])
                 coef = qa * wt + qb * W

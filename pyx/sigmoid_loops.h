@@ -24,30 +24,12 @@
 #define ONNXLOSSES_SIGMOID_LOOPS_H
 #include "softmax_loops.h"
 
-#if ONNXL_VECTOR_EXP
-#if defined(__GLIBC_PREREQ)
-#if __GLIBC_PREREQ(2, 35)
-/* libmvec gained these in glibc 2.35; older glibc calls the scalar ones. */
-#pragma omp declare simd notinbranch
-extern float log1pf(float);
-#pragma omp declare simd notinbranch
-extern double log1p(double);
-#pragma omp declare simd notinbranch
-extern float logf(float);
-#pragma omp declare simd notinbranch
-extern float powf(float, float);
-#pragma omp declare simd notinbranch
-extern double pow(double, double);
-#endif
-#endif
-#endif
 
 /* gcc does not if-convert a loop that also calls a vector function, and a run-time `if`
  * around a store stops vectorisation too.  So each loss works in chunks of ONNXL_CHUNK
  * elements: first loops that only call exp/log1p/log/pow into chunk buffers, then one loop
  * of plain algebra and selects; and the body takes compile-time flags WL (write losses) and
  * WG (write gradient), inlined into four variants. */
-#define ONNXL_CHUNK 256
 #define ONNXL_INLINE static inline __attribute__((always_inline))
 
 #define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P, POW)                                     \

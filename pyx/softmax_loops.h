@@ -37,7 +37,28 @@ extern double log(double);
 #define ONNXL_VECTOR_EXP 0
 #endif
 
+#if ONNXL_VECTOR_EXP
+#if defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 35)
+/* libmvec gained these in glibc 2.35; older glibc calls the scalar ones. */
+#pragma omp declare simd notinbranch
+extern float log1pf(float);
+#pragma omp declare simd notinbranch
+extern double log1p(double);
+#pragma omp declare simd notinbranch
+extern float logf(float);
+#pragma omp declare simd notinbranch
+extern float powf(float, float);
+#pragma omp declare simd notinbranch
+extern double pow(double, double);
+#pragma omp declare simd notinbranch
+extern double expm1(double);
+#endif
+#endif
+#endif
+
 #define ONNXL_SIMD _Pragma("omp simd")
+#define ONNXL_CHUNK 256
 
 #define ONNXL_DEFINE_LOOPS(T, SFX, EXP)                                                       \
 /* m[i] = max_c x[c, i].  NaN is passed over here and resurfaces through exp in sumexp. */   \
@@ -193,5 +214,43 @@ static ONNXL_CLONES void row_grad_##SFX(const T *e, ptrdiff_t C, T a, T b, int k
 
 ONNXL_DEFINE_LOOPS(float, f32, expf)
 ONNXL_DEFINE_LOOPS(double, f64, exp)
+
+/* Softmax focal terms from nll = -log p_t, per position, in double:
+ *   qg   = q^gamma with q = 1 - p_t = -expm1(-nll)      (the loss is alpha_t qg nll)
+ *   coef = q^gamma - gamma p_t q^(gamma-1) log p_t        (= -dl/dlog p_t, CE's form)
+ * The second term is taken at its limit 0 where q == 0.  Calls and algebra sit in separate
+ * loops so both vectorise (see sigmoid_loops.h). */
+static ONNXL_CLONES void focal_terms(ptrdiff_t L, const double *restrict nll, double gamma,
+                                     double *restrict qg, double *restrict coef) {
+    double q[ONNXL_CHUNK], qs[ONNXL_CHUNK], pm1[ONNXL_CHUNK];
+    /* gamma a small whole number (2 nearly always): powers by multiplication, no pow */
+    const int whole = gamma == (double)(int)gamma && gamma >= 1 && gamma <= 8;
+    const int n_pow = whole ? (int)gamma : 0;
+    for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {
+        const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;
+        const double *v = nll + c0;
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) q[i] = -expm1(-v[i]);
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
+            q[i] = q[i] < 0 ? 0.0 : q[i];
+            qs[i] = q[i] > 0 ? q[i] : 1.0;
+        }
+        if (whole) {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
+                double r = 1.0;
+                for (int k = 1; k < n_pow; k++) r *= q[i];
+                pm1[i] = r;                                  /* q^(gamma-1), 1 at q == 0 */
+                qg[c0 + i] = r * q[i];
+            }
+        } else {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) qg[c0 + i] = pow(q[i], gamma);
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) pm1[i] = pow(qs[i], gamma - 1.0);
+        }
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
+            /* p_t = 1 - q: only multiplies the small term, where its rounding is harmless */
+            double term = gamma * (1.0 - q[i]) * pm1[i] * -v[i];
+            coef[c0 + i] = qg[c0 + i] - ((q[i] > 0) & (gamma != 0) ? term : 0.0);
+        }
+    }
+}
 
 #endif

@@ -36,6 +36,7 @@ cdef extern from "softmax_loops.h" nogil:
                           Py_ssize_t cs, Py_ssize_t ps)
     void tile_scatter_f64(const double *src, Py_ssize_t C, Py_ssize_t L, double *dst,
                           Py_ssize_t cs, Py_ssize_t ps)
+    void focal_terms(Py_ssize_t L, const double *nll, double gamma, double *qg, double *coef)
     float row_max_f32(const float *x, Py_ssize_t C)
     double row_max_f64(const double *x, Py_ssize_t C)
     float row_sumexp_f32(const float *x, Py_ssize_t C, float m, float *e)
