@@ -2,6 +2,7 @@
 arrays, with PyTorch's semantics."""
 __version__ = "0.1.0"
 
+from . import parity
 from ._config import build_info, show_config
 from ._threads import get_num_threads, set_num_threads, threads
 from .bce import BCELoss, BCEWithLogitsLoss, binary_cross_entropy, binary_cross_entropy_with_logits
@@ -23,6 +24,7 @@ __all__ = [
     "cross_entropy",
     "get_num_threads",
     "nll_loss",
+    "parity",
     "set_num_threads",
     "show_config",
     "threads",
