@@ -7,13 +7,19 @@ from ._config import build_info, show_config
 from ._threads import get_num_threads, set_num_threads, threads
 from .bce import BCELoss, BCEWithLogitsLoss, binary_cross_entropy, binary_cross_entropy_with_logits
 from .cross_entropy import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
+from .dice import (DiceLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss, dice_loss,
+                   generalized_dice_loss, jaccard_loss, tversky_loss)
 from .focal import FocalLoss, SigmoidFocalLoss, focal_loss, sigmoid_focal_loss
 
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
+    "DiceLoss",
     "FocalLoss",
+    "GeneralizedDiceLoss",
+    "JaccardLoss",
+    "TverskyLoss",
     "SigmoidFocalLoss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -22,6 +28,10 @@ __all__ = [
     "NLLLoss",
     "build_info",
     "cross_entropy",
+    "dice_loss",
+    "generalized_dice_loss",
+    "jaccard_loss",
+    "tversky_loss",
     "get_num_threads",
     "nll_loss",
     "parity",

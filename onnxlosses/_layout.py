@@ -22,9 +22,24 @@ def element_strides(arr):
     return tuple(s // arr.itemsize for s in arr.strides)
 
 
-def walk(shape, strides):
+def walk(shape, strides, keep_first=False):
     """Decompose positions of `shape` for arrays whose element strides are `strides` (a list
-    with one tuple per array, or None for an absent array)."""
+    with one tuple per array, or None for an absent array).
+
+    keep_first: the first dimension (the sample axis) stays the outermost outer dimension
+    and never merges, so no inner run spans two samples; outer index o then belongs to
+    sample o // (n_outer // shape[0]).
+    """
+    if keep_first and len(shape) > 0:
+        rest = walk(shape[1:], [None if s is None else s[1:] for s in strides])
+        offsets = []
+        for a, s in enumerate(strides):
+            if s is None:
+                offsets.append(None)
+                continue
+            first = np.arange(shape[0], dtype=np.int64) * s[0]
+            offsets.append((first[:, None] + rest.offsets[a][None, :]).ravel())
+        return Walk(rest.inner, offsets, rest.strides)
     present = [i for i, s in enumerate(strides) if s is not None]
     dims = []  # [size, {array: stride}]
     for d, size in enumerate(shape):

@@ -1,0 +1,482 @@
+"""Dice-family losses: Dice, Jaccard, Tversky and generalized Dice, from one statistics
+kernel, with presets reproducing segmentation_models_pytorch and MONAI.
+
+Per (sample or pooled batch, class) the kernel gives I = sum p t, P = sum p^k, T = sum t^k
+(k = 2 when `squared`) over counted pixels.  Every score here is
+
+    s = (a I + smooth) / max(bP P + bT T + c I + smooth_dr, eps)
+
+    Dice      a = 2, bP = bT = 1, c = 0        2I / (P + T)
+    Jaccard   a = 1, bP = bT = 1, c = -1       I / (P + T - I)
+    Tversky   a = 1, bP = alpha, bT = beta,    I / (I + alpha FP + beta FN),
+              c = 1 - alpha - beta             FP = P - I, FN = T - I
+
+and the per-class loss is 1 - s, or -log(max(s, eps)) with log_loss (Tversky: (1 - s)^gamma).
+Generalized Dice: 1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr) per
+sample (or pooled), w_c = 1 / T_c^2 ("square"), 1 / T_c ("simple") or 1 ("uniform"), an
+infinite weight replaced by the largest finite one (MONAI's rule).
+
+The gradient is exact: dL/dI and dL/dP per (sample, class) are computed here in float64 and
+the kernel's second pass applies them through the activation.
+"""
+import math
+
+import numpy as np
+
+from . import _checks, _dice
+from ._base import Loss
+from ._layout import element_strides, walk
+from ._softmax_ce import _tile_for
+from ._spec import LossSpec, Param
+from ._threads import get_num_threads
+
+MODES = ("binary", "multiclass", "multilabel")
+ABSENT = ("keep", "zero", "skip")
+
+
+def _choice(options):
+    def check(name, value):
+        if value not in options:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
+                             f"got {value!r}")
+        return value
+    return check
+
+
+def _optional_real(name, value):
+    return None if value is None else _checks.nonnegative_real(name, value)
+
+
+def _classes(name, value):
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu" or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty list of class indices, got {value!r}")
+    if len(set(arr.tolist())) != arr.size or arr.min() < 0:
+        raise ValueError(f"{name} must hold distinct non-negative class indices, got {value!r}")
+    return tuple(int(c) for c in arr)
+
+
+def _optional_index(name, value):
+    return None if value is None else _checks.integer(name, value)
+
+
+COMMON = (
+    Param("mode", "multiclass", _choice(MODES),
+          "'binary' (sigmoid, one channel), 'multiclass' (softmax, class indices), "
+          "'multilabel' (sigmoid per channel, dense targets)"),
+    Param("from_logits", True, _checks.boolean, "apply the mode's activation to the input"),
+    Param("smooth", 1.0, _checks.nonnegative_real, "added to numerator and denominator"),
+    Param("smooth_dr", None, _optional_real, "denominator's smoothing; None: = smooth"),
+    Param("eps", 0.0, _checks.nonnegative_real,
+          "lower clamp of the denominator (and of the score under log_loss)"),
+    Param("squared", False, _checks.boolean, "sums of squares p^2, t^2 in the denominator"),
+    Param("weight", None, _checks.class_weight, "per-class weights of the average"),
+    Param("ignore_index", None, _optional_index, "target value whose pixels are excluded"),
+    Param("classes", None, _classes, "class indices to score; None: all"),
+    Param("per_image", False, _checks.boolean, "score each sample, then average"),
+    Param("log_loss", False, _checks.boolean, "-log(score) instead of 1 - score"),
+    Param("absent", "keep", _choice(ABSENT),
+          "a class with no target pixels: 'keep' its loss, 'zero' it (still counted), "
+          "'skip' it in the average"),
+    Param("reduction", "mean", _checks.reduction, "'mean', 'sum' or 'none'"),
+)
+_ONE = Param("_weight_mean", "sum", _choice(("sum", "count")),
+             "internal: the weighted mean divides by the sum of weights, or by the count "
+             "(MONAI's)")
+_POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
+                   "internal: Tversky's gamma applied to the mean (smp) instead of per class")
+_JACCARD_2 = Param("_doubled", False, _checks.boolean,
+                   "internal: MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)")
+
+DICE = LossSpec("dice_loss", COMMON + (_ONE,), formula="s = (2I + smooth) / (P + T + smooth_dr)")
+JACCARD = LossSpec("jaccard_loss", COMMON + (_ONE, _JACCARD_2),
+                   formula="s = (I + smooth) / (P + T - I + smooth_dr)")
+TVERSKY = LossSpec(
+    "tversky_loss",
+    COMMON + (Param("alpha", 0.5, _checks.nonnegative_real, "weight of false positives"),
+              Param("beta", 0.5, _checks.nonnegative_real, "weight of false negatives"),
+              Param("gamma", 1.0, _checks.nonnegative_real, "focal exponent of 1 - s"),
+              _ONE, _POW_AFTER),
+    formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)")
+GENERALIZED = LossSpec(
+    "generalized_dice_loss",
+    COMMON + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
+                    "class weights from target volumes: 1/T^2, 1/T or 1"),),
+    formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)")
+
+
+class _DiceFamily(Loss):
+    """Shared evaluation: statistics, score, reduction, gradient."""
+
+    def _coefficients(self):
+        raise NotImplementedError
+
+    # -- statistics ---------------------------------------------------------------------
+    def _prepare(self, input, target, mask):
+        cfg = self._config
+        xin = _checks.float_array("input", input)
+        x = xin.astype(np.float64 if xin.dtype == np.float64 else np.float32, copy=False)
+        t = np.asarray(target)
+        mode = cfg["mode"]
+        ii = cfg["ignore_index"]
+        post_mask = None
+        if mode == "binary":
+            if x.ndim >= 2 and x.shape[1] == 1:          # (N, 1, ...): targets (N, 1, ...)
+                if t.shape == x.shape[:1] + x.shape[2:]:  # or (N, ...)
+                    t = t[:, None]
+            elif t.shape == x.shape:                      # no channel axis: add one to both
+                x, t = x[:, None], t[:, None]
+            else:
+                raise ValueError(f"binary mode takes input (N, 1, ...) or (N, ...) and a "
+                                 f"target of its shape, got {np.shape(input)} and "
+                                 f"{np.shape(target)}")
+        if x.ndim < 2:
+            raise ValueError(f"input must be (N, C, d1, ...), got shape {np.shape(input)}")
+        C = x.shape[1]
+        pos = (x.shape[0],) + x.shape[2:]
+        index = mode == "multiclass" and t.dtype in _checks.INDEX_DTYPES and t.shape == pos
+        if mask is not None:   # one flag per pixel: the input without its class axis
+            mask = _checks.bool_mask("mask", mask, pos)
+        if index:
+            y = None
+        else:
+            if t.shape != x.shape:
+                raise ValueError(
+                    f"{mode} mode needs a target of the input's shape {x.shape}"
+                    + (f" or class indices of shape {pos}" if mode == "multiclass" else "")
+                    + f", got {np.shape(target)} {t.dtype}")
+            if t.dtype.kind not in "fiub":
+                raise TypeError(f"target must be a real array, got dtype {t.dtype}")
+            y = t.astype(x.dtype, copy=False)
+            if ii is not None:
+                # elementwise ignore (smp binary / multilabel): p and t are zeroed there
+                ignored = t == ii
+                if mode == "binary" or C == 1:
+                    keep = ~ignored.reshape(pos)
+                    mask = keep if mask is None else (mask & keep)
+                else:
+                    post_mask = ~ignored
+                    y = np.where(ignored, 0, y).astype(x.dtype)
+                    x = np.where(ignored, -np.inf if cfg["from_logits"] else 0, x) \
+                        .astype(x.dtype)
+            t = None
+        act = 0
+        if cfg["from_logits"]:
+            act = 1 if mode == "multiclass" else 2
+        return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
+                    ii=-(2 ** 62) if ii is None else ii, post_mask=post_mask)
+
+    def _walk(self, d, grad=None):
+        x, t, y, mask = d["x"], d["t"], d["y"], d["mask"]
+        pos = lambda s: (s[0],) + s[2:]
+        strides = [pos(element_strides(x)),
+                   None if t is None else element_strides(t),
+                   None if y is None else pos(element_strides(y)),
+                   None if mask is None else element_strides(mask),
+                   None if grad is None else pos(element_strides(grad))]
+        return walk(d["pos"], strides, keep_first=True)
+
+    def _statistics(self, d):
+        x = d["x"]
+        if x.size == 0:
+            return np.zeros((x.shape[0], d["C"], 3)), np.zeros(x.shape[0], np.int64)
+        w = self._walk(d)
+        return _dice.run(w, x.shape[0], x, element_strides(x)[1], d["t"],
+                         d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],
+                         None if d["mask"] is None else d["mask"].view(np.uint8), None, 0,
+                         d["act"], self._config["squared"], d["ii"], None, None,
+                         _tile_for(d["C"]), get_num_threads())
+
+    # -- evaluation ---------------------------------------------------------------------
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+        d = self._prepare(input, target, mask)
+        stats, _ = self._statistics(d)
+        value, dI, dP = self._reduce(stats, want_grad, grad_output)
+        if isinstance(value, np.ndarray):
+            value = value.astype(d["xin"].dtype)
+        else:
+            value = d["xin"].dtype.type(value)
+        if not want_grad:
+            return value, None
+        x = d["x"]
+        grad = np.zeros_like(x) if x.size == 0 else np.empty_like(x)
+        if x.size:
+            _dice.run(self._walk(d, grad), x.shape[0], x, element_strides(x)[1], d["t"],
+                      d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],
+                      None if d["mask"] is None else d["mask"].view(np.uint8), grad,
+                      element_strides(grad)[1], d["act"], self._config["squared"], d["ii"],
+                      np.ascontiguousarray(dI, np.float64),
+                      np.ascontiguousarray(dP, np.float64), _tile_for(d["C"]),
+                      get_num_threads())
+        if d["post_mask"] is not None:
+            grad = np.where(d["post_mask"], grad, 0).astype(x.dtype)
+        grad = grad.reshape(np.shape(input))
+        if out is not None:
+            out[...] = grad
+            return value, out
+        return value, grad.astype(d["xin"].dtype, copy=False)
+
+    def _reduce(self, stats, want_grad, grad_output):
+        """Value and dL/dI, dL/dP (N, C) from the statistics (N, C, 3), float64."""
+        cfg = self._config
+        N, C = stats.shape[:2]
+        per_image = cfg["per_image"]
+        S = stats if per_image else stats.sum(axis=0, keepdims=True)
+        I, P, T = S[..., 0], S[..., 1], S[..., 2]
+        a, bP, bT, c = self._coefficients()
+        s_nr = cfg["smooth"]
+        s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
+        num = a * I + s_nr
+        den_raw = bP * P + bT * T + c * I + s_dr
+        eps = cfg["eps"]
+        den = np.maximum(den_raw, eps)
+        active = den_raw >= eps                     # the clamp passes the gradient
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = num / den
+            ds_dI = np.where(active, (a * den - num * c) / den ** 2, a / den)
+            ds_dP = np.where(active, -num * bP / den ** 2, 0.0)
+            if cfg["log_loss"]:
+                clamped = np.maximum(score, eps)
+                loss = -np.log(clamped)
+                dl_ds = np.where(score >= eps, -1.0 / clamped, 0.0)
+            else:
+                loss = 1.0 - score
+                dl_ds = -np.ones_like(score)
+            gamma = cfg.get("gamma", 1.0)
+            if gamma != 1.0 and not cfg.get("_gamma_after_mean", False):
+                base = np.maximum(loss, 0.0)
+                dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0 if gamma > 1
+                                                 else np.inf)
+                loss = base ** gamma
+        used = np.ones(loss.shape, bool)
+        if cfg["classes"] is not None:
+            if max(cfg["classes"]) >= C:
+                raise ValueError(f"classes must lie in [0, {C}), got {list(cfg['classes'])}")
+            sel = np.zeros(C, bool)
+            sel[list(cfg["classes"])] = True
+            used &= sel
+        absent = T == 0
+        if cfg["absent"] == "zero":
+            loss = np.where(absent, 0.0, loss)
+            dl_ds = np.where(absent, 0.0, dl_ds)
+        elif cfg["absent"] == "skip":
+            used = used & ~absent
+        w = np.ones(C) if cfg["weight"] is None else cfg["weight"]
+        if w.shape[0] != C:
+            raise ValueError(f"weight must have one value per class (C={C}), "
+                             f"got length {w.shape[0]}")
+        wu = np.where(used, w, 0.0)
+        reduction = cfg["reduction"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if reduction == "none":
+                cols = np.flatnonzero(used.any(axis=0)) if cfg["classes"] is not None else \
+                    np.arange(C)
+                value = np.where(used, w * loss, np.nan)[:, cols]
+                value = value if per_image else value[0]
+                go = np.ones(value.shape) if grad_output is None else \
+                    np.asarray(grad_output, np.float64)
+                if want_grad and go.shape != value.shape:
+                    raise ValueError(f"grad_output must have the loss's shape {value.shape} "
+                                     f"for reduction 'none', got {go.shape}")
+                dv_dl = np.zeros(loss.shape)
+                dv_dl[:, cols] = (go if per_image else go[None]) * w[cols]
+                dv_dl = np.where(used, dv_dl, 0.0)
+            else:
+                terms = wu * loss
+                total = terms.sum()
+                norm = wu.sum() if cfg.get("_weight_mean", "sum") == "sum" else used.sum()
+                g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
+                if reduction == "sum":
+                    value, dv_dl = total, wu * g0
+                else:
+                    value, dv_dl = total / norm, wu * g0 / norm
+                if cfg.get("_gamma_after_mean", False) and cfg.get("gamma", 1.0) != 1.0:
+                    gamma = cfg["gamma"]
+                    base = max(value, 0.0)
+                    dv_dl = dv_dl * gamma * (base ** (gamma - 1) if base > 0 else 0.0)
+                    value = base ** gamma
+        dI = np.nan_to_num(dv_dl * dl_ds * ds_dI, nan=0.0) if want_grad else None
+        dP = np.nan_to_num(dv_dl * dl_ds * ds_dP, nan=0.0) if want_grad else None
+        if want_grad and not per_image:
+            dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
+        return value, dI, dP
+
+
+class DiceLoss(_DiceFamily):
+    """Soft Dice loss, ``1 - (2I + smooth) / (P + T + smooth_dr)`` per class; see the module
+    docstring and the README table for every option and preset.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from onnxlosses import DiceLoss
+    >>> p = np.array([[[0.9, 0.2]], [[0.1, 0.8]]]).transpose(1, 0, 2)   # (1, 2, 2)
+    >>> round(float(DiceLoss(from_logits=False, smooth=0.0)(p, np.array([[0, 1]]))), 4)
+    0.15
+    """
+
+    spec = DICE
+
+    def _coefficients(self):
+        return 2.0, 1.0, 1.0, 0.0
+
+    @classmethod
+    def preset(cls, name, **overrides):
+        """A DiceLoss configured as another library's: "smp" (segmentation_models_pytorch
+        0.5 DiceLoss: smooth=0, eps=1e-7 clamp, pooled over batch and space, absent classes
+        zeroed but counted) or "monai" (MONAI DiceLoss: smooth_nr = smooth_dr = 1e-5,
+        per image unless batch=True, weights multiply a plain mean, no activation unless
+        softmax/sigmoid=True, include_background=False drops class 0)."""
+        return cls(**_preset(name, "dice", overrides))
+
+
+class JaccardLoss(_DiceFamily):
+    """Soft Jaccard (IoU) loss, ``1 - (I + smooth) / (P + T - I + smooth_dr)`` per class."""
+
+    spec = JACCARD
+
+    def _coefficients(self):
+        if self._config["_doubled"]:
+            return 2.0, 2.0, 2.0, -2.0
+        return 1.0, 1.0, 1.0, -1.0
+
+    @classmethod
+    def preset(cls, name, **overrides):
+        """"smp" (JaccardLoss) or "monai" (DiceLoss(jaccard=True))."""
+        return cls(**_preset(name, "jaccard", overrides))
+
+
+class TverskyLoss(_DiceFamily):
+    """Tversky loss, ``(1 - (I + smooth) / (I + alpha FP + beta FN + smooth_dr))^gamma``
+    per class (alpha = beta = 0.5 is Dice)."""
+
+    spec = TVERSKY
+
+    def _coefficients(self):
+        a, b = self._config["alpha"], self._config["beta"]
+        return 1.0, a, b, 1.0 - a - b
+
+    @classmethod
+    def preset(cls, name, **overrides):
+        """"smp" (TverskyLoss: gamma applied to the mean over classes)."""
+        return cls(**_preset(name, "tversky", overrides))
+
+
+class GeneralizedDiceLoss(_DiceFamily):
+    """Generalized Dice loss (Sudre et al. 2017), MONAI's formulation."""
+
+    spec = GENERALIZED
+
+    def _reduce(self, stats, want_grad, grad_output):
+        cfg = self._config
+        N, C = stats.shape[:2]
+        per_image = cfg["per_image"]
+        S = stats if per_image else stats.sum(axis=0, keepdims=True)
+        if cfg["classes"] is not None:
+            keep = np.zeros(C, bool)
+            keep[list(cfg["classes"])] = True
+            S = np.where(keep[None, :, None], S, 0.0)
+        I, P, T = S[..., 0], S[..., 1], S[..., 2]
+        with np.errstate(divide="ignore"):
+            w = {"square": 1.0 / (T * T), "simple": 1.0 / T,
+                 "uniform": np.ones_like(T)}[cfg["weighting"]]
+        if cfg["classes"] is not None:
+            w = np.where(keep[None, :], w, 0.0)
+        inf = np.isinf(w)
+        w = np.where(inf, 0.0, w)
+        w = w + inf * w.max(axis=1, keepdims=True)
+        if cfg["weight"] is not None:
+            w = w * cfg["weight"]
+        s_nr = cfg["smooth"]
+        s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
+        num = 2.0 * (w * I).sum(axis=1) + s_nr
+        den = np.maximum((w * (P + T)).sum(axis=1) + s_dr, cfg["eps"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss = 1.0 - num / den                       # (S,)
+            dl_dI = -2.0 * w / den[:, None]
+            dl_dP = num[:, None] * w / (den ** 2)[:, None]
+        reduction = cfg["reduction"]
+        if reduction == "none":
+            value = loss if per_image else loss[0]
+            go = np.ones(np.shape(value)) if grad_output is None else \
+                np.asarray(grad_output, np.float64)
+            dv = go.reshape(-1)
+        else:
+            g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
+            value = loss.sum() if reduction == "sum" else loss.mean()
+            dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / loss.size)
+        if not want_grad:
+            return value, None, None
+        dI, dP = dv[:, None] * dl_dI, dv[:, None] * dl_dP
+        if not per_image:
+            dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
+        return value, np.nan_to_num(dI), np.nan_to_num(dP)
+
+    @classmethod
+    def preset(cls, name, **overrides):
+        """"monai" (GeneralizedDiceLoss: per image unless batch=True, smooth 1e-5)."""
+        return cls(**_preset(name, "generalized", overrides))
+
+
+def _preset(name, family, overrides):
+    o = dict(overrides)
+    if name == "smp":
+        if family == "generalized":
+            raise ValueError("segmentation_models_pytorch has no generalized Dice loss")
+        mode = o.pop("mode", "multiclass")
+        cfg = dict(mode=mode, smooth=o.pop("smooth", 0.0), eps=o.pop("eps", 1e-7),
+                   absent="zero", per_image=False, from_logits=o.pop("from_logits", True))
+        if family == "tversky":
+            cfg["_gamma_after_mean"] = True
+        cfg.update(o)
+        return cfg
+    if name == "monai":
+        if family == "tversky":
+            raise ValueError("the monai preset covers DiceLoss, JaccardLoss (jaccard=True) "
+                             "and GeneralizedDiceLoss")
+        softmax, sigmoid = o.pop("softmax", False), o.pop("sigmoid", False)
+        include_background = o.pop("include_background", True)
+        batch = o.pop("batch", False)
+        mode = o.pop("mode", "multilabel" if sigmoid else "multiclass")
+        cfg = dict(mode=mode, from_logits=bool(softmax or sigmoid),
+                   smooth=o.pop("smooth_nr", 1e-5), smooth_dr=o.pop("smooth_dr", 1e-5),
+                   per_image=not batch, absent="keep", squared=o.pop("squared_pred", False))
+        if family != "generalized":
+            cfg["_weight_mean"] = "count"
+        if family == "jaccard":
+            cfg["_doubled"] = True
+        if not include_background:
+            C = o.pop("num_classes", None)
+            if C is None:
+                raise ValueError("include_background=False needs num_classes=C to select "
+                                 "classes 1..C-1")
+            cfg["classes"] = tuple(range(1, C))
+        cfg.update(o)
+        return cfg
+    raise ValueError(f"preset must be 'smp' or 'monai', got {name!r}")
+
+
+def dice_loss(input, target, **params):
+    """Soft Dice loss; see DiceLoss (keywords: the DiceLoss parameters, and mask=)."""
+    mask = params.pop("mask", None)
+    return DiceLoss(**params)(input, target, mask=mask)
+
+
+def jaccard_loss(input, target, **params):
+    """Soft Jaccard loss; see JaccardLoss."""
+    mask = params.pop("mask", None)
+    return JaccardLoss(**params)(input, target, mask=mask)
+
+
+def tversky_loss(input, target, **params):
+    """Tversky loss; see TverskyLoss."""
+    mask = params.pop("mask", None)
+    return TverskyLoss(**params)(input, target, mask=mask)
+
+
+def generalized_dice_loss(input, target, **params):
+    """Generalized Dice loss; see GeneralizedDiceLoss."""
+    mask = params.pop("mask", None)
+    return GeneralizedDiceLoss(**params)(input, target, mask=mask)

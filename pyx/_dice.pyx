@@ -1,0 +1,289 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Dice-family kernel: per (sample, class) sufficient statistics, and the gradient pass.
+
+Statistics (one pass over the input): with p the prediction (softmax over classes, sigmoid,
+or the input itself) and t the target (one-hot of integer class indices, never built in
+memory, or a dense target of the input's shape), over counted positions (mask True and
+target != ignore_index):
+    I[n, c] = sum p t,   P[n, c] = sum p^k,   T[n, c] = sum t^k   (k = 2 when squared),
+and the number of counted positions of each sample.  Every Dice / Jaccard / Tversky /
+generalized Dice variant is a cheap function of these, evaluated in Python.
+
+Gradient (a second pass, p recomputed, no N*C temporaries): given A = dL/dI and
+B = dL/dP per (sample, class), dL/dp = A t + B k p^(k-1), then through the activation:
+softmax dx_c = p_c (g_c - sum_j p_j g_j), sigmoid dx = g p (1 - p), identity dx = g;
+0 at positions that are not counted.
+
+Layout and determinism: the position walk keeps the sample axis outermost, so a tile never
+spans two samples; tiles are grouped into fixed chunks whose partial sums land in their own
+slots and are added in chunk order.  Nothing depends on the thread count.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython cimport floating
+from cython.parallel cimport prange, parallel, threadid
+from libc.math cimport exp
+from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+
+from softmax_loops cimport tile_max, tile_sumexp, tile_gather, tile_scatter
+
+cnp.import_array()
+
+ctypedef fused index_t:
+    uint8_t
+    int16_t
+    int32_t
+    int64_t
+
+cdef enum:
+    DEF_CHUNK_TILES = 16   # tiles per chunk: one partial sum slot per chunk
+
+
+cdef struct Plan:
+    Py_ssize_t C, inner, tile, tiles_per_outer, chunks_per_outer, n_chunks, per_sample
+    Py_ssize_t scratch_stride
+    int act                   # 0 identity, 1 softmax, 2 sigmoid
+    int k                     # 1, or 2 when squared
+    const int64_t *x_off
+    Py_ssize_t x_ps, x_cs
+    const int64_t *t_off      # integer targets
+    Py_ssize_t t_ps
+    const int64_t *y_off      # dense targets
+    Py_ssize_t y_ps, y_cs
+    const int64_t *m_off
+    Py_ssize_t m_ps
+    const int64_t *g_off
+    Py_ssize_t g_ps, g_cs
+    int64_t ignore_index
+    const double *A           # (N, C) dL/dI, gradient pass only
+    const double *B           # (N, C) dL/dP
+
+
+cdef inline Py_ssize_t _align(Py_ssize_t n) noexcept nogil:
+    return (n + 63) & ~(<Py_ssize_t>63)
+
+
+cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssize_t j0,
+                         Py_ssize_t L, floating *buf, floating *m, floating *s,
+                         floating *prob) noexcept nogil:
+    """prob[c * L + i] = activation of the logits of the tile."""
+    cdef Py_ssize_t C = p.C, c, i
+    cdef const floating *xb = x + p.x_off[o] + j0 * p.x_ps
+    cdef const floating *xt = xb
+    cdef Py_ssize_t xcs = p.x_cs
+    cdef floating inv
+    if p.x_ps != 1:
+        tile_gather(xb, p.x_cs, p.x_ps, C, L, buf)
+        xt = buf
+        xcs = L
+    if p.act == 1:
+        tile_max(xt, xcs, C, L, m)
+        tile_sumexp(xt, xcs, C, L, m, s, prob)
+        for i in range(L):
+            s[i] = 1 / s[i]
+        for c in range(C):
+            for i in range(L):
+                prob[c * L + i] = prob[c * L + i] * s[i]
+    elif p.act == 2:
+        for c in range(C):
+            for i in range(L):
+                prob[c * L + i] = 1 / (1 + exp(-xt[c * xcs + i]))
+    else:
+        for c in range(C):
+            for i in range(L):
+                prob[c * L + i] = xt[c * xcs + i]
+
+
+cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const uint8_t *mk,
+                 floating *g, const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t q,
+                 double *stats, int64_t *count) noexcept nogil:
+    """Tiles [q * CHUNK, (q + 1) * CHUNK) of outer index o: statistics into stats[C][3] and
+    count, or (g != NULL) the gradient."""
+    cdef Py_ssize_t C = p.C, c, i, j0, L, kt, pos
+    cdef Py_ssize_t blk = _align(C * p.tile * sizeof(floating)), vec = _align(p.tile * sizeof(floating))
+    cdef floating *prob = <floating *> scr
+    cdef floating *buf = <floating *> (scr + blk)
+    cdef floating *gb = <floating *> (scr + 2 * blk)
+    cdef floating *m = <floating *> (scr + 3 * blk)
+    cdef floating *s = <floating *> (scr + 3 * blk + vec)
+    cdef int64_t *tt = <int64_t *> (scr + 3 * blk + 2 * vec)
+    cdef uint8_t *cnt = <uint8_t *> (scr + 3 * blk + 2 * vec + _align(p.tile * 8))
+    cdef int64_t t
+    cdef double pv, yv, acc_i, acc_p, acc_t, gsum, gv
+    cdef Py_ssize_t n = o // p.per_sample
+    cdef const double *An = p.A + n * C if p.A != NULL else NULL
+    cdef const double *Bn = p.B + n * C if p.B != NULL else NULL
+    cdef floating *gout
+    cdef Py_ssize_t gcs
+    cdef const floating *yb
+    for kt in range(q * DEF_CHUNK_TILES, min((q + 1) * DEF_CHUNK_TILES, p.tiles_per_outer)):
+        j0 = kt * p.tile
+        L = min(p.tile, p.inner - j0)
+        for i in range(L):
+            pos = j0 + i
+            cnt[i] = 1
+            if mk != NULL and mk[p.m_off[o] + pos * p.m_ps] == 0:
+                cnt[i] = 0
+            if tg != NULL:
+                t = <int64_t> tg[p.t_off[o] + pos * p.t_ps]
+                tt[i] = t
+                if t == p.ignore_index:
+                    cnt[i] = 0
+            if cnt[i]:
+                count[0] += 1
+        _probabilities(x, p, o, j0, L, buf, m, s, prob)
+        yb = y + p.y_off[o] + j0 * p.y_ps if y != NULL else NULL
+        if g == NULL:
+            for c in range(C):
+                acc_i = 0
+                acc_p = 0
+                acc_t = 0
+                for i in range(L):
+                    if not cnt[i]:
+                        continue
+                    pv = prob[c * L + i]
+                    acc_p += pv if p.k == 1 else pv * pv
+                    if yb != NULL:
+                        yv = yb[c * p.y_cs + i * p.y_ps]
+                        acc_i += pv * yv
+                        acc_t += yv if p.k == 1 else yv * yv
+                    elif tt[i] == c:
+                        acc_i += pv
+                        acc_t += 1
+                stats[3 * c] += acc_i
+                stats[3 * c + 1] += acc_p
+                stats[3 * c + 2] += acc_t
+        else:
+            gout = g + p.g_off[o] + j0 * p.g_ps if p.g_ps == 1 else gb
+            gcs = p.g_cs if p.g_ps == 1 else L
+            # dL/dp into gout
+            for c in range(C):
+                for i in range(L):
+                    pv = prob[c * L + i]
+                    if yb != NULL:
+                        yv = yb[c * p.y_cs + i * p.y_ps]
+                    else:
+                        yv = 1.0 if tt[i] == c else 0.0
+                    gout[c * gcs + i] = <floating> (An[c] * yv + Bn[c] * (
+                        1.0 if p.k == 1 else 2.0 * pv))
+            # through the activation
+            if p.act == 1:
+                for i in range(L):
+                    gsum = 0
+                    for c in range(C):
+                        gsum += prob[c * L + i] * gout[c * gcs + i]
+                    m[i] = <floating> gsum
+                for c in range(C):
+                    for i in range(L):
+                        gout[c * gcs + i] = prob[c * L + i] * (gout[c * gcs + i] - m[i])
+            elif p.act == 2:
+                for c in range(C):
+                    for i in range(L):
+                        pv = prob[c * L + i]
+                        gout[c * gcs + i] = <floating> (gout[c * gcs + i] * pv * (1 - pv))
+            for i in range(L):
+                if not cnt[i]:
+                    for c in range(C):
+                        gout[c * gcs + i] = 0
+            if p.g_ps != 1:
+                tile_scatter(gb, C, L, g + p.g_off[o] + j0 * p.g_ps, p.g_cs, p.g_ps)
+
+
+cdef void _run(const floating *x, const index_t *tg, const floating *y, const uint8_t *mk,
+               floating *g, const Plan *p, char *scratch, double *stats, int64_t *counts,
+               int nthreads) noexcept nogil:
+    cdef Py_ssize_t k, o, q
+    with parallel(num_threads=nthreads):
+        for k in prange(p.n_chunks, schedule="static"):
+            o = k // p.chunks_per_outer
+            q = k - o * p.chunks_per_outer
+            _chunk(x, tg, y, mk, g, p, scratch + threadid() * p.scratch_stride, o, q,
+                   stats + 3 * p.C * k, counts + k)
+
+
+cdef inline const int64_t *_offsets(object off):
+    return NULL if off is None else <const int64_t *> cnp.PyArray_DATA(off)
+
+
+cdef inline void *_data(object arr):
+    return NULL if arr is None else cnp.PyArray_DATA(arr)
+
+
+def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_t y_cs, mask,
+        grad, Py_ssize_t g_cs, int act, bint squared, int64_t ignore_index, A, B,
+        Py_ssize_t tile, int nthreads):
+    """Statistics (grad is None): returns (stats (N, C, 3) float64 [I, P, T], counts (N,)).
+    Gradient (grad given, A and B float64 (N, C)): writes grad, returns None.
+
+    `walk` describes x, target, dense, mask, grad (positions only; the sample axis is the
+    first outer axis).  x, dense and grad share one float dtype.
+    """
+    cdef Plan p
+    cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0]), k, c, n
+    p.C = C
+    p.inner = walk.inner
+    p.tile = tile
+    p.tiles_per_outer = (walk.inner + tile - 1) // tile
+    p.chunks_per_outer = (p.tiles_per_outer + DEF_CHUNK_TILES - 1) // DEF_CHUNK_TILES
+    p.n_chunks = n_outer * p.chunks_per_outer
+    p.per_sample = n_outer // n_samples
+    p.act = act
+    p.k = 2 if squared else 1
+    p.x_off, p.x_ps, p.x_cs = _offsets(walk.offsets[0]), walk.strides[0], x_cs
+    p.t_off, p.t_ps = _offsets(walk.offsets[1]), walk.strides[1]
+    p.y_off, p.y_ps, p.y_cs = _offsets(walk.offsets[2]), walk.strides[2], y_cs
+    p.m_off, p.m_ps = _offsets(walk.offsets[3]), walk.strides[3]
+    p.g_off, p.g_ps, p.g_cs = _offsets(walk.offsets[4]), walk.strides[4], g_cs
+    p.ignore_index = ignore_index
+    p.A = <const double *> _data(A)
+    p.B = <const double *> _data(B)
+    p.scratch_stride = 3 * _align(C * tile * x.itemsize) + 2 * _align(tile * x.itemsize) \
+        + _align(tile * 8) + _align(tile)
+    cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
+    cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
+    scr = scr + ((64 - (<size_t> scr) % 64) % 64)
+    cdef cnp.ndarray part = np.zeros((p.n_chunks, C, 3), dtype=np.float64)
+    cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
+    cdef double *ps = <double *> cnp.PyArray_DATA(part)
+    cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
+    cdef void *xp = _data(x)
+    cdef void *tp = _data(target)
+    cdef void *yp = _data(dense)
+    cdef const uint8_t *mp = <const uint8_t *> _data(mask)
+    cdef void *gp = _data(grad)
+    cdef int twidth = target.itemsize if target is not None else 8
+    cdef bint single = x.dtype == np.float32
+    with nogil:
+        if single:
+            if twidth == 1:
+                _run(<const float *> xp, <const uint8_t *> tp, <const float *> yp, mp,
+                     <float *> gp, &p, scr, ps, pn, nthreads)
+            elif twidth == 2:
+                _run(<const float *> xp, <const int16_t *> tp, <const float *> yp, mp,
+                     <float *> gp, &p, scr, ps, pn, nthreads)
+            elif twidth == 4:
+                _run(<const float *> xp, <const int32_t *> tp, <const float *> yp, mp,
+                     <float *> gp, &p, scr, ps, pn, nthreads)
+            else:
+                _run(<const float *> xp, <const int64_t *> tp, <const float *> yp, mp,
+                     <float *> gp, &p, scr, ps, pn, nthreads)
+        else:
+            if twidth == 1:
+                _run(<const double *> xp, <const uint8_t *> tp, <const double *> yp, mp,
+                     <double *> gp, &p, scr, ps, pn, nthreads)
+            elif twidth == 2:
+                _run(<const double *> xp, <const int16_t *> tp, <const double *> yp, mp,
+                     <double *> gp, &p, scr, ps, pn, nthreads)
+            elif twidth == 4:
+                _run(<const double *> xp, <const int32_t *> tp, <const double *> yp, mp,
+                     <double *> gp, &p, scr, ps, pn, nthreads)
+            else:
+                _run(<const double *> xp, <const int64_t *> tp, <const double *> yp, mp,
+                     <double *> gp, &p, scr, ps, pn, nthreads)
+    if grad is not None:
+        return None
+    # chunks of one sample are consecutive; numpy adds them in a fixed (pairwise) order
+    cdef Py_ssize_t per = p.per_sample * p.chunks_per_outer
+    stats = part.reshape(n_samples, per, C, 3).sum(axis=1)
+    counts = part_n.reshape(n_samples, per).sum(axis=1)
+    return stats, counts

@@ -1,0 +1,412 @@
+"""Dice family against references written here with PyTorch ops: the generic formulas, and
+segmentation_models_pytorch 0.5's and MONAI's losses re-implemented from their published
+code; gradients through autograd and central differences; thread-count invariance."""
+import itertools
+
+import numpy as np
+import pytest
+
+import onnxlosses
+from onnxlosses import (DiceLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss, dice_loss,
+                        generalized_dice_loss)
+
+from helpers import central_difference, relayout
+
+torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
+F = torch.nn.functional
+
+
+def _activate(x, mode, from_logits):
+    if not from_logits:
+        return x
+    return torch.softmax(x, 1) if mode == "multiclass" else torch.sigmoid(x)
+
+
+def generic_ref(x, t, *, variant="dice", mode="multiclass", from_logits=True, smooth=1.0,
+                smooth_dr=None, eps=0.0, squared=False, weight=None, ignore_index=None,
+                mask=None, classes=None, per_image=False, log_loss=False, absent="keep",
+                reduction="mean", alpha=0.5, beta=0.5, gamma=1.0, weighting="square"):
+    """The documented formulas, with one-hot targets built explicitly."""
+    p = _activate(x, mode, from_logits)
+    C = x.shape[1]
+    if mode == "multiclass" and t.dtype != x.dtype:
+        counted = torch.ones(t.shape, dtype=torch.bool)
+        if ignore_index is not None:
+            counted &= t != ignore_index
+        y = F.one_hot(torch.where(counted, t, 0), C).movedim(-1, 1).to(x.dtype)
+    else:
+        y = t.to(x.dtype)
+        counted = torch.ones(t.shape[:1] + t.shape[2:], dtype=torch.bool)
+    if mask is not None:
+        counted &= torch.as_tensor(mask)
+    cm = counted.unsqueeze(1)
+    p = torch.where(cm, p, 0)
+    y = torch.where(cm, y, 0)
+    k = 2 if squared else 1
+    dims = tuple(range(2, x.ndim)) if per_image else (0,) + tuple(range(2, x.ndim))
+    I, P, T = (p * y).sum(dims), (p ** k).sum(dims), (y ** k).sum(dims)
+    s_dr = smooth if smooth_dr is None else smooth_dr
+    if variant == "generalized":
+        I, P, T = [v if per_image else v[None] for v in (I, P, T)]
+        w = {"square": 1 / (T * T), "simple": 1 / T, "uniform": torch.ones_like(T)}[weighting]
+        inf = torch.isinf(w)
+        w = torch.where(inf, 0, w)
+        w = w + inf * w.max(dim=1, keepdim=True)[0]
+        loss = 1 - (2 * (w * I).sum(1) + smooth) / ((w * (P + T)).sum(1) + s_dr)
+        return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" \
+            else (loss if per_image else loss[0])
+    if variant == "dice":
+        num, den = 2 * I + smooth, P + T + s_dr
+    elif variant == "jaccard":
+        num, den = I + smooth, P + T - I + s_dr
+    else:
+        num, den = I + smooth, I + alpha * (P - I) + beta * (T - I) + s_dr
+    score = num / den.clamp_min(eps)
+    loss = -torch.log(score.clamp_min(eps)) if log_loss else 1 - score
+    if variant == "tversky":
+        loss = loss ** gamma
+    used = torch.ones(loss.shape, dtype=torch.bool)
+    if classes is not None:
+        sel = torch.zeros(C, dtype=torch.bool)
+        sel[list(classes)] = True
+        used &= sel
+    if absent == "zero":
+        loss = torch.where(T == 0, 0, loss)
+    elif absent == "skip":
+        used &= T != 0
+    w = torch.ones(C, dtype=x.dtype) if weight is None else torch.as_tensor(weight, dtype=x.dtype)
+    if reduction == "none":
+        out = torch.where(used, w * loss, torch.nan)
+        if classes is not None:
+            out = out[..., list(classes)]
+        return out
+    wu = torch.where(used, w, 0)
+    total = (wu * loss).sum()
+    return total if reduction == "sum" else total / wu.sum()
+
+
+def _data(mode, shape, seed, dense=False):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 2
+    C = shape[1]
+    if mode == "multiclass" and not dense:
+        t = rng.integers(0, C, (shape[0],) + shape[2:])
+    else:
+        t = (rng.random(shape) < 0.3).astype(np.float64)
+    return x, t
+
+
+def _check(loss, ref_kwargs, x, t, mask=None, layout="contiguous", tol=1e-10):
+    go = None
+    value, grad = loss.value_and_grad(relayout(x, layout), t, mask=mask)
+    xt = torch.tensor(x, requires_grad=True)
+    tt = torch.tensor(t)
+    ref = generic_ref(xt, tt, mask=mask, **ref_kwargs)
+    if ref.ndim:
+        np.testing.assert_allclose(value, ref.detach().numpy(), rtol=tol, atol=tol)
+        ref = torch.nan_to_num(ref).sum()
+    else:
+        np.testing.assert_allclose(value, ref.item(), rtol=tol, atol=tol)
+    ref.backward()
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-8, atol=1e-11)
+    del go
+
+
+OPTIONS = [
+    dict(),
+    dict(smooth=0.0, eps=1e-7),
+    dict(squared=True, smooth=0.5, smooth_dr=2.0),
+    dict(weight=[0.5, 2.0, 1.0, 0.0], per_image=True),
+    dict(log_loss=True, smooth=0.1, eps=1e-7),
+    dict(classes=[1, 3], absent="zero"),
+    dict(absent="skip", reduction="sum"),
+    dict(reduction="none", per_image=True, ignore_index=2),
+    dict(ignore_index=0, absent="zero", weight=[1.0, 1.0, 3.0, 1.0]),
+]
+
+
+@pytest.mark.parametrize("variant,cls", [("dice", DiceLoss), ("jaccard", JaccardLoss),
+                                         ("tversky", TverskyLoss)])
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+def test_multiclass_variants_match_formula(variant, cls, opts):
+    x, t = _data("multiclass", (3, 4, 5, 6), len(str(opts)))
+    t[0] = 3  # class 3 present; make class 1 absent in sample 0 only
+    t[1][t[1] == 1] = 0
+    extra = dict(alpha=0.3, beta=0.7, gamma=1.5) if variant == "tversky" else {}
+    if variant == "tversky" and opts.get("log_loss"):
+        extra = dict(alpha=0.3, beta=0.7)
+    loss = cls(**opts, **extra)
+    mask = np.random.default_rng(1).random((3, 5, 6)) < 0.8
+    _check(loss, dict(variant=variant, **opts, **extra), x, t, mask=mask,
+           layout="channels_last")
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel"])
+@pytest.mark.parametrize("opts", [dict(), dict(per_image=True, squared=True),
+                                  dict(from_logits=False, smooth=0.0, eps=1e-7),
+                                  dict(absent="skip")])
+def test_sigmoid_modes_match_formula(mode, opts):
+    shape = (3, 1, 5, 6) if mode == "binary" else (3, 4, 5, 6)
+    x, t = _data(mode, shape, 4)
+    if not opts.get("from_logits", True):
+        x = 1 / (1 + np.exp(-x))
+    _check(DiceLoss(mode=mode, **opts), dict(mode=mode, **opts), x, t)
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("weighting", ["square", "simple", "uniform"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_generalized_dice_matches_formula(per_image, weighting, reduction):
+    x, t = _data("multiclass", (3, 4, 5, 6), 6)
+    t[t == 2] = 1   # an absent class: infinite weight replaced by the largest finite one
+    loss = GeneralizedDiceLoss(per_image=per_image, weighting=weighting, reduction=reduction,
+                               smooth=1e-5)
+    _check(loss, dict(variant="generalized", per_image=per_image, weighting=weighting,
+                      reduction=reduction, smooth=1e-5), x, t, tol=1e-9)
+
+
+def test_dense_soft_targets_multiclass():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 4, 5))
+    q = rng.dirichlet(np.ones(3), (2, 4, 5)).transpose(0, 3, 1, 2)
+    _check(DiceLoss(), dict(), x, q)
+
+
+# ---- segmentation_models_pytorch 0.5, re-implemented from its published source ----------
+
+def smp_ref(y_pred, y_true, mode, variant, classes=None, log_loss=False, from_logits=True,
+            smooth=0.0, ignore_index=None, eps=1e-7, alpha=0.5, beta=0.5, gamma=1.0):
+    if from_logits:
+        y_pred = y_pred.log_softmax(dim=1).exp() if mode == "multiclass" else \
+            F.logsigmoid(y_pred).exp()
+    bs, num_classes, dims = y_true.size(0), y_pred.size(1), (0, 2)
+    if mode == "binary":
+        y_true, y_pred = y_true.view(bs, 1, -1), y_pred.view(bs, 1, -1)
+        if ignore_index is not None:
+            m = y_true != ignore_index
+            y_pred, y_true = y_pred * m, y_true * m
+    elif mode == "multiclass":
+        y_true, y_pred = y_true.view(bs, -1), y_pred.view(bs, num_classes, -1)
+        if ignore_index is not None:
+            m = y_true != ignore_index
+            y_pred = y_pred * m.unsqueeze(1)
+            y_true = F.one_hot((y_true * m).to(torch.long), num_classes)
+            y_true = y_true.permute(0, 2, 1) * m.unsqueeze(1)
+        else:
+            y_true = F.one_hot(y_true, num_classes).permute(0, 2, 1)
+    else:
+        y_true, y_pred = y_true.view(bs, num_classes, -1), y_pred.view(bs, num_classes, -1)
+        if ignore_index is not None:
+            m = y_true != ignore_index
+            y_pred, y_true = y_pred * m, y_true * m
+    y_true = y_true.type_as(y_pred)
+    inter = torch.sum(y_pred * y_true, dim=dims)
+    if variant == "tversky":
+        fp = torch.sum(y_pred * (1.0 - y_true), dim=dims)
+        fn = torch.sum((1 - y_pred) * y_true, dim=dims)
+        score = (inter + smooth) / (inter + alpha * fp + beta * fn + smooth).clamp_min(eps)
+    else:
+        card = torch.sum(y_pred + y_true, dim=dims)
+        if variant == "dice":
+            score = (2.0 * inter + smooth) / (card + smooth).clamp_min(eps)
+        else:
+            score = (inter + smooth) / (card - inter + smooth).clamp_min(eps)
+    loss = -torch.log(score.clamp_min(eps)) if log_loss else 1.0 - score
+    loss = loss * (y_true.sum(dims) > 0).to(loss.dtype)
+    if classes is not None:
+        loss = loss[classes]
+    return loss.mean() ** gamma if variant == "tversky" else loss.mean()
+
+
+SMP_CASES = [  # smp refuses classes in binary mode (an assertion): no such case
+    case for case in itertools.product(
+        ["dice", "jaccard", "tversky"], ["binary", "multiclass", "multilabel"],
+        [dict(), dict(log_loss=True), dict(smooth=1.0, ignore_index=255), dict(classes=[0, 2])])
+    if not (case[1] == "binary" and "classes" in case[2])]
+
+
+@pytest.mark.parametrize("variant,mode,opts", SMP_CASES)
+def test_smp_presets(variant, mode, opts):
+    cls = {"dice": DiceLoss, "jaccard": JaccardLoss, "tversky": TverskyLoss}[variant]
+    extra = dict(alpha=0.3, beta=0.7, gamma=2.0) if variant == "tversky" else {}
+    rng = np.random.default_rng(len(variant) + len(mode))
+    shape = (2, 1, 6, 7) if mode == "binary" else (2, 3, 6, 7)
+    x = rng.standard_normal(shape) * 2
+    if mode == "multiclass":
+        t = rng.integers(0, 3, (2, 6, 7))
+        t[t == 1] = 0 if "classes" in opts else 1   # absent class 1 with classes
+    else:
+        t = (rng.random(shape) < 0.3).astype(np.float64)
+    if "ignore_index" in opts:
+        t = t.astype(np.int64) if mode == "multiclass" else t
+        t[0, ..., :2] = 255
+    loss = cls.preset("smp", mode=mode, **opts, **extra)
+    value, grad = loss.value_and_grad(x, t)
+    xt = torch.tensor(x, requires_grad=True)
+    tt = torch.tensor(t)
+    ref = smp_ref(xt, tt, mode, variant, **opts, **extra)
+    ref.backward()
+    np.testing.assert_allclose(value, ref.item(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-8, atol=1e-11)
+
+
+# ---- MONAI 1.6, re-implemented from its published source --------------------------------
+
+def monai_ref(input, target, *, include_background=True, softmax=False, sigmoid=False,
+              squared_pred=False, jaccard=False, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+              weight=None, ignore_index=None, generalized=False, w_type="square"):
+    """MONAI DiceLoss / GeneralizedDiceLoss with to_onehot_y=True on label targets."""
+    if sigmoid:
+        input = torch.sigmoid(input)
+    if softmax:
+        input = torch.softmax(input, 1)
+    C = input.shape[1]
+    labels = target
+    if ignore_index is not None and not 0 <= ignore_index < C:
+        labels = torch.where(target == ignore_index, 0, target)
+    onehot = F.one_hot(labels, C).movedim(-1, 1).to(input.dtype)
+    if not include_background:
+        onehot, input = onehot[:, 1:], input[:, 1:]
+    if ignore_index is not None:
+        m = (target != ignore_index).unsqueeze(1).to(input.dtype)
+        input, onehot = input * m, onehot * m
+    axes = list(range(2, input.ndim))
+    if batch:
+        axes = [0] + axes
+    tp = (input * onehot).sum(axes)
+    k = 2 if squared_pred else 1
+    fp = (input ** k).sum(axes) - tp
+    fn = (onehot ** k).sum(axes) - tp
+    if generalized:
+        den = 2 * (tp + 0.5 * fp + 0.5 * fn)
+        g = onehot.sum(axes)
+        w = {"square": 1 / (g * g), "simple": 1 / g, "uniform": torch.ones_like(g)}[w_type]
+        inf = torch.isinf(w)
+        w = torch.where(inf, 0, w)
+        w = w + inf * (w.max() if batch else w.max(dim=1, keepdim=True)[0])
+        red = 0 if batch else 1
+        f = 1 - (2 * (tp * w).sum(red, keepdim=True) + smooth_nr) / \
+            ((den * w).sum(red, keepdim=True) + smooth_dr)
+        return f.mean()
+    if not jaccard:
+        fp, fn = 0.5 * fp, 0.5 * fn
+    f = 1 - (2 * tp + smooth_nr) / (2 * (tp + fp + fn) + smooth_dr)
+    if weight is not None:
+        f = f * torch.as_tensor(weight, dtype=f.dtype)
+    return f.mean()
+
+
+MONAI_CASES = [
+    dict(softmax=True),
+    dict(softmax=True, include_background=False),
+    dict(softmax=True, squared_pred=True, batch=True),
+    dict(softmax=True, jaccard=True, smooth_nr=0.0, smooth_dr=1e-6),
+    dict(softmax=True, weight=[0.2, 1.0, 3.0]),
+    dict(softmax=True, ignore_index=255),
+    dict(sigmoid=False),
+]
+
+
+@pytest.mark.parametrize("opts", MONAI_CASES, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_monai_dice_preset(opts):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 5, 6))
+    if not opts.get("softmax") and not opts.get("sigmoid"):
+        x = np.abs(x) / 3
+    t = rng.integers(0, 3, (2, 5, 6))
+    if "ignore_index" in opts:
+        t[0, :2] = 255
+    kw = dict(opts)
+    jacc = kw.pop("jaccard", False)
+    if not kw.get("include_background", True):
+        kw["num_classes"] = 3
+    cls = JaccardLoss if jacc else DiceLoss
+    loss = cls.preset("monai", **kw)
+    value, grad = loss.value_and_grad(x, t)
+    xt = torch.tensor(x, requires_grad=True)
+    ref = monai_ref(xt, torch.tensor(t), **opts)
+    ref.backward()
+    np.testing.assert_allclose(value, ref.item(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-8, atol=1e-11)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("w_type", ["square", "simple", "uniform"])
+def test_monai_generalized_dice_preset(batch, w_type):
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((3, 4, 5, 6))
+    t = rng.integers(0, 4, (3, 5, 6))
+    t[0][t[0] == 3] = 2     # class 3 absent from sample 0: the infinite-weight rule
+    loss = GeneralizedDiceLoss.preset("monai", softmax=True, batch=batch, weighting=w_type)
+    value, grad = loss.value_and_grad(x, t)
+    xt = torch.tensor(x, requires_grad=True)
+    ref = monai_ref(xt, torch.tensor(t), softmax=True, batch=batch, generalized=True,
+                    w_type=w_type)
+    ref.backward()
+    np.testing.assert_allclose(value, ref.item(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-8, atol=1e-11)
+
+
+# ---- edge cases, gradients, threads ------------------------------------------------------
+
+def test_edge_cases():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 3, 4, 4))
+    t = rng.integers(0, 3, (2, 4, 4))
+    # every pixel ignored: every class absent; smooth keeps the score at 1, loss 0
+    v, g = DiceLoss(ignore_index=0).value_and_grad(x, np.zeros((2, 4, 4), np.int64))
+    assert v == 0 and np.all(g == 0)
+    # ... and with smooth=0 it is 0/0: NaN, like the formula
+    assert np.isnan(dice_loss(x, np.zeros((2, 4, 4), np.int64), ignore_index=0, smooth=0.0))
+    # one pixel, one sample
+    _check(DiceLoss(), dict(), x[:1, :, :1, :1], t[:1, :1, :1])
+    # one class (binary as a single channel)
+    _check(DiceLoss(mode="binary"), dict(mode="binary"), x[:, :1],
+           (rng.random((2, 1, 4, 4)) < 0.5).astype(float))
+    # uint8 / int16 / int32 targets read as they are
+    for dt in (np.uint8, np.int16, np.int32):
+        np.testing.assert_allclose(dice_loss(x, t.astype(dt)), dice_loss(x, t), rtol=1e-15)
+
+
+def test_gradient_matches_central_differences():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 3, 2))
+    t = rng.integers(0, 3, (2, 3, 2))
+    for loss in (DiceLoss(per_image=True, squared=True), JaccardLoss(log_loss=True, eps=1e-7),
+                 TverskyLoss(alpha=0.3, beta=0.7, gamma=2.0),
+                 GeneralizedDiceLoss(weighting="simple")):
+        _, g = loss.value_and_grad(x, t)
+        fd = central_difference(lambda z: float(loss(z, t)), x)
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
+def test_thread_count_invariance():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 5, 50, 60)).astype(np.float32)
+    t = rng.integers(0, 5, (2, 50, 60)).astype(np.uint8)
+    for loss in (DiceLoss(), GeneralizedDiceLoss(per_image=True)):
+        results = []
+        for n in (1, 2, 3):
+            with onnxlosses.threads(n):
+                results.append(loss.value_and_grad(x, t))
+        for v, g in results[1:]:
+            assert v.tobytes() == results[0][0].tobytes()
+            assert g.tobytes() == results[0][1].tobytes()
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match=r"mode must be one of 'binary', 'multiclass', 'multilabel'"):
+        DiceLoss(mode="multi")
+    with pytest.raises(ValueError, match=r"absent must be one of"):
+        DiceLoss(absent="drop")
+    with pytest.raises(ValueError, match=r"classes must hold distinct"):
+        DiceLoss(classes=[1, 1])
+    with pytest.raises(ValueError, match=r"classes must lie in \[0, 3\)"):
+        dice_loss(np.zeros((1, 3, 2)), np.zeros((1, 2), np.int64), classes=[5])
+    with pytest.raises(ValueError, match=r"multilabel mode needs a target of the input's shape"):
+        dice_loss(np.zeros((1, 3, 2)), np.zeros((1, 2), np.int64), mode="multilabel")
+    with pytest.raises(ValueError, match=r"preset must be 'smp' or 'monai'"):
+        DiceLoss.preset("keras")
+    with pytest.raises(ValueError, match=r"no generalized Dice"):
+        GeneralizedDiceLoss.preset("smp")
+    assert generalized_dice_loss(np.zeros((1, 2, 2)), np.array([[0, 1]])) >= 0
