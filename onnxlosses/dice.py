@@ -82,15 +82,18 @@ COMMON = (
           "'skip' it in the average"),
     Param("reduction", "mean", _checks.reduction, "'mean', 'sum' or 'none'"),
 )
-_ONE = Param("_weight_mean", "sum", _choice(("sum", "count")),
-             "internal: the weighted mean divides by the sum of weights, or by the count "
-             "(MONAI's)")
+_ONE = Param("_weight_mean", "sum", _choice(("sum", "count", "all")),
+             "internal: the weighted mean divides by the sum of the weights used, by their "
+             "count (MONAI's), or by the count of all (sample,) class entries (the seed's)")
+_FACTOR = Param("_factor", 2.0, _checks.nonnegative_real,
+                "internal: the numerator's factor, 2 I (1 I in the seed's Dice)")
 _POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
                    "internal: Tversky's gamma applied to the mean (smp) instead of per class")
 _JACCARD_2 = Param("_doubled", False, _checks.boolean,
                    "internal: MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)")
 
-DICE = LossSpec("dice_loss", COMMON + (_ONE,), formula="s = (2I + smooth) / (P + T + smooth_dr)")
+DICE = LossSpec("dice_loss", COMMON + (_ONE, _FACTOR),
+                formula="s = (2I + smooth) / (P + T + smooth_dr)")
 JACCARD = LossSpec("jaccard_loss", COMMON + (_ONE, _JACCARD_2),
                    formula="s = (I + smooth) / (P + T - I + smooth_dr)")
 TVERSKY = LossSpec(
@@ -275,18 +278,23 @@ class _DiceFamily(Loss):
                     np.arange(C)
                 value = np.where(used, w * loss, np.nan)[:, cols]
                 value = value if per_image else value[0]
+                if cfg["mode"] == "binary":
+                    value = value[..., 0]          # one channel: (N,) per image, () pooled
                 go = np.ones(value.shape) if grad_output is None else \
                     np.asarray(grad_output, np.float64)
-                if want_grad and go.shape != value.shape:
+                if want_grad and go.shape != np.shape(value):
                     raise ValueError(f"grad_output must have the loss's shape {value.shape} "
                                      f"for reduction 'none', got {go.shape}")
                 dv_dl = np.zeros(loss.shape)
+                if cfg["mode"] == "binary":
+                    go = go[..., None]
                 dv_dl[:, cols] = (go if per_image else go[None]) * w[cols]
                 dv_dl = np.where(used, dv_dl, 0.0)
             else:
                 terms = wu * loss
                 total = terms.sum()
-                norm = wu.sum() if cfg.get("_weight_mean", "sum") == "sum" else used.sum()
+                norm = {"sum": wu.sum(), "count": used.sum(),
+                        "all": used.size}[cfg.get("_weight_mean", "sum")]
                 g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
                 if reduction == "sum":
                     value, dv_dl = total, wu * g0
@@ -321,15 +329,20 @@ class DiceLoss(_DiceFamily):
     spec = DICE
 
     def _coefficients(self):
-        return 2.0, 1.0, 1.0, 0.0
+        return self._config["_factor"], 1.0, 1.0, 0.0
 
     @classmethod
     def preset(cls, name, **overrides):
         """A DiceLoss configured as another library's: "smp" (segmentation_models_pytorch
         0.5 DiceLoss: smooth=0, eps=1e-7 clamp, pooled over batch and space, absent classes
-        zeroed but counted) or "monai" (MONAI DiceLoss: smooth_nr = smooth_dr = 1e-5,
+        zeroed but counted), "monai" (MONAI DiceLoss: smooth_nr = smooth_dr = 1e-5,
         per image unless batch=True, weights multiply a plain mean, no activation unless
-        softmax/sigmoid=True, include_background=False drops class 0)."""
+        softmax/sigmoid=True, include_background=False drops class 0), "seed_binary" (the
+        seed's BinaryDiceLoss: (sum p t + 1) / (sum p^2 + t^2 + 1) per sample, no factor 2,
+        probabilities in) and "seed" (its multiclass DiceLoss: softmax, one-hot targets,
+        per-class BinaryDiceLoss averaged over samples, one channel skipped with
+        skip_class=, weighted sum divided by the total number of classes; its weight path,
+        which crashes in the seed, works here)."""
         return cls(**_preset(name, "dice", overrides))
 
 
@@ -456,7 +469,24 @@ def _preset(name, family, overrides):
             cfg["classes"] = tuple(range(1, C))
         cfg.update(o)
         return cfg
-    raise ValueError(f"preset must be 'smp' or 'monai', got {name!r}")
+    if name in ("seed", "seed_binary"):
+        if family != "dice":
+            raise ValueError("the seed presets are Dice losses")
+        cfg = dict(smooth=o.pop("smooth", 1.0), squared=o.pop("p", 2) == 2, per_image=True,
+                   _factor=1.0, absent="keep")
+        if name == "seed_binary":
+            cfg.update(mode="binary", from_logits=False)
+        else:
+            skip = o.pop("skip_class", None)
+            C = o.pop("num_classes", None)
+            if skip is not None:
+                if C is None:
+                    raise ValueError("skip_class needs num_classes=C")
+                cfg["classes"] = tuple(c for c in range(C) if c != skip)
+            cfg.update(mode="multiclass", from_logits=True, _weight_mean="all")
+        cfg.update(o)
+        return cfg
+    raise ValueError(f"preset must be 'smp', 'monai', 'seed' or 'seed_binary', got {name!r}")
 
 
 def dice_loss(input, target, **params):

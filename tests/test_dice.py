@@ -347,6 +347,56 @@ def test_monai_generalized_dice_preset(batch, w_type):
     np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-8, atol=1e-11)
 
 
+# ---- the seed's losses (hubutui/DiceLoss-PyTorch), re-implemented, its weight bug fixed ---
+
+def seed_binary_ref(predict, target, smooth=1, p=2, reduction="mean"):
+    predict = predict.contiguous().view(predict.shape[0], -1)
+    target = target.contiguous().view(target.shape[0], -1)
+    num = torch.sum(torch.mul(predict, target), dim=1) + smooth
+    den = torch.sum(predict.pow(p) + target.pow(p), dim=1) + smooth
+    loss = 1 - num / den
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def seed_multiclass_ref(predict, target, weight=None, ignore_index=None):
+    total = 0
+    predict = F.softmax(predict, dim=1)
+    for i in range(target.shape[1]):
+        if i != ignore_index:
+            d = seed_binary_ref(predict[:, i], target[:, i])
+            if weight is not None:
+                d = d * weight[i]      # the seed writes self.weights[i]: an AttributeError
+            total = total + d
+    return total / target.shape[1]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_seed_binary_preset(reduction):
+    rng = np.random.default_rng(14)
+    p = rng.random((3, 1, 5, 6))
+    t = (rng.random((3, 1, 5, 6)) < 0.4).astype(float)
+    value, grad = DiceLoss.preset("seed_binary", reduction=reduction).value_and_grad(p, t)
+    pt = torch.tensor(p, requires_grad=True)
+    ref = seed_binary_ref(pt, torch.tensor(t), reduction=reduction)
+    np.testing.assert_allclose(value, ref.detach().numpy(), rtol=1e-12)
+    ref.sum().backward()
+    np.testing.assert_allclose(grad, pt.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("weight,skip", [(None, None), (None, 0), ([0.5, 2.0, 1.0, 3.0], 2)])
+def test_seed_multiclass_preset(weight, skip):
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((2, 4, 5, 6))
+    onehot = np.eye(4)[rng.integers(0, 4, (2, 5, 6))].transpose(0, 3, 1, 2)
+    loss = DiceLoss.preset("seed", weight=weight, skip_class=skip, num_classes=4)
+    value, grad = loss.value_and_grad(x, onehot)
+    xt = torch.tensor(x, requires_grad=True)
+    ref = seed_multiclass_ref(xt, torch.tensor(onehot), weight=weight, ignore_index=skip)
+    ref.backward()
+    np.testing.assert_allclose(value, ref.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
 # ---- edge cases, gradients, threads ------------------------------------------------------
 
 def test_edge_cases():
@@ -405,7 +455,7 @@ def test_bad_parameters():
         dice_loss(np.zeros((1, 3, 2)), np.zeros((1, 2), np.int64), classes=[5])
     with pytest.raises(ValueError, match=r"multilabel mode needs a target of the input's shape"):
         dice_loss(np.zeros((1, 3, 2)), np.zeros((1, 2), np.int64), mode="multilabel")
-    with pytest.raises(ValueError, match=r"preset must be 'smp' or 'monai'"):
+    with pytest.raises(ValueError, match=r"preset must be 'smp', 'monai', 'seed' or 'seed_binary'"):
         DiceLoss.preset("keras")
     with pytest.raises(ValueError, match=r"no generalized Dice"):
         GeneralizedDiceLoss.preset("smp")
