@@ -27,6 +27,7 @@ test: build
 bench: build
 	$(PY) benchmarks/bench_cross_entropy.py
 	$(PY) benchmarks/bench_focal_bce.py
+	$(PY) benchmarks/bench_dice.py
 
 clean:
 	rm -rf build pyx/*.c onnxlosses/*.so

@@ -9,6 +9,7 @@ import numpy as np
 from . import parity, show_config
 from .bce import BCELoss, BCEWithLogitsLoss
 from .cross_entropy import CrossEntropyLoss, NLLLoss
+from .dice import DiceLoss, GeneralizedDiceLoss
 from .focal import FocalLoss, SigmoidFocalLoss
 
 
@@ -33,6 +34,9 @@ def cases(x, t):
         (BCEWithLogitsLoss(pos_weight=np.full((21, 1, 1), 3.0)), x, onehot),
         (BCELoss(), 1 / (1 + np.exp(-x)), onehot),
         (SigmoidFocalLoss(reduction="mean", ignore_index=255), x, t),
+        (DiceLoss(ignore_index=255), x, t),
+        (DiceLoss.preset("smp", ignore_index=255), x, t),
+        (GeneralizedDiceLoss(per_image=True, ignore_index=255, smooth=1e-5), x, t),
     ]
 
 

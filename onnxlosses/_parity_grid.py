@@ -8,6 +8,7 @@ import numpy as np
 from . import parity
 from .bce import BCELoss, BCEWithLogitsLoss
 from .cross_entropy import CrossEntropyLoss, NLLLoss
+from .dice import DiceLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 from .focal import FocalLoss, SigmoidFocalLoss
 
 SHAPES = {2: (16, 7), 3: (3, 7, 10), 4: (2, 7, 6, 5), 5: (2, 7, 3, 4, 5)}
@@ -41,6 +42,15 @@ def configurations():
          False),
         ("sigmoid_focal_loss indices", SigmoidFocalLoss(reduction="sum", ignore_index=255),
          "index255", False),
+        ("dice_loss ignore=255", DiceLoss(ignore_index=255), "index255", False),
+        ("dice_loss smp preset", DiceLoss.preset("smp"), "index", False),
+        ("dice_loss monai preset mask", DiceLoss.preset("monai", softmax=True), "index", True),
+        ("jaccard_loss log", JaccardLoss(log_loss=True, eps=1e-7, per_image=True), "index",
+         False),
+        ("tversky_loss smp preset", TverskyLoss.preset("smp", alpha=0.3, beta=0.7, gamma=2.0),
+         "index", False),
+        ("generalized_dice_loss", GeneralizedDiceLoss(per_image=True, smooth=1e-5), "index",
+         False),
     ]
     return ce
 

@@ -9,8 +9,9 @@ import onnxruntime as ort
 import pytest
 from onnx.reference import ReferenceEvaluator
 
-from onnxlosses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, NLLLoss,
-                        SigmoidFocalLoss)
+from onnxlosses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, FocalLoss,
+                        GeneralizedDiceLoss, JaccardLoss, NLLLoss, SigmoidFocalLoss,
+                        TverskyLoss)
 from onnxlosses.onnx import DEFAULT_OPSET, newest_onnxruntime_opset, supported_opsets
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
@@ -42,6 +43,14 @@ CONFIGS = {
                                                             reduced_threshold=0.5), "dense"),
     "sigmoid-focal-indices": (SigmoidFocalLoss, dict(reduction="sum", ignore_index=255,
                                                      alpha=-1.0), "index255"),
+    "dice": (DiceLoss, dict(ignore_index=255), "index255"),
+    "dice-per-image-squared-none": (DiceLoss, dict(per_image=True, squared=True,
+                                                   reduction="none", weight=W5), "index"),
+    "dice-multilabel": (DiceLoss, dict(mode="multilabel", absent="skip"), "dense"),
+    "jaccard-log-classes": (JaccardLoss, dict(log_loss=True, eps=1e-7, classes=[0, 2, 4],
+                                              absent="zero"), "index"),
+    "tversky-focal": (TverskyLoss, dict(alpha=0.3, beta=0.7, gamma=1.5), "index"),
+    "generalized-dice": (GeneralizedDiceLoss, dict(per_image=True, smooth=1e-5), "index"),
 }
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
@@ -110,7 +119,8 @@ def test_export_matches_kernel_and_torch(config, opset, dtype, rank):
     if cls in (CrossEntropyLoss, NLLLoss):
         np.testing.assert_allclose(value, torch_value(cls, cfg, x, t), rtol=TOL[dtype]["rtol"],
                                    atol=10 * TOL[dtype]["atol"])
-    ref_v, ref_g = ReferenceEvaluator(model).run(None, {"input": x, "target": t})
+    with np.errstate(divide="ignore"):  # generalized Dice: 1 / T^2 of an absent class
+        ref_v, ref_g = ReferenceEvaluator(model).run(None, {"input": x, "target": t})
     np.testing.assert_allclose(ref_v, want_v, **TOL[dtype])
     np.testing.assert_allclose(ref_g, want_g, **TOL[dtype])
 

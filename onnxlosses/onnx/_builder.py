@@ -23,8 +23,9 @@ NP_TO_ONNX = {
 class GraphBuilder:
     """Collects nodes; every op returns the name of its (first) output."""
 
-    def __init__(self, scope, compute_dtype):
+    def __init__(self, scope, compute_dtype, opset=18):
         self.scope = scope
+        self.opset = opset
         self.compute_dtype = np.dtype(compute_dtype)   # float type the loss math runs in
         self.nodes = []
         self.initializers = []
@@ -50,8 +51,17 @@ class GraphBuilder:
         elif arr.dtype.kind == "f":
             arr = arr.astype(self.compute_dtype)
         full = self.fresh(name)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), full))
+        # not ascontiguousarray: it turns a 0-d scalar into shape (1,)
+        self.initializers.append(numpy_helper.from_array(np.array(arr, order="C"), full))
         return full
+
+    def reduce(self, op_type, x, axes, *, name, keepdims):
+        """ReduceMax / ReduceMean / ...: their axes became an input at opset 18 (ReduceSum's
+        at 13); this emits whichever form the builder's opset takes."""
+        if op_type == "ReduceSum" or self.opset >= 18:
+            return self.op(op_type, x, self.const(np.array(axes, np.int64), f"{name}_axes"),
+                           name=name, keepdims=keepdims)
+        return self.op(op_type, x, name=name, axes=list(axes), keepdims=keepdims)
 
     def cast(self, x, dtype, name="cast"):
         return self.op("Cast", x, name=name, to=NP_TO_ONNX[np.dtype(dtype)])

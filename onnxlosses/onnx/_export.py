@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from . import _cross_entropy, _elementwise
+from . import _cross_entropy, _dice, _elementwise
 from ._builder import NP_TO_ONNX, GraphBuilder, check, value_info
 
 DEFAULT_OPSET = 18
@@ -79,12 +79,18 @@ FAMILIES = {
     "binary_cross_entropy": "dense",
     "binary_cross_entropy_with_logits": "dense",
     "sigmoid_focal_loss": "dense|index",
+    "dice_loss": "dice",
+    "jaccard_loss": "dice",
+    "tversky_loss": "dice",
+    "generalized_dice_loss": "dice",
 }
 
 
-def _target_kind(spec_name, target_dtype, dt):
+def _target_kind(spec_name, target_dtype, dt, mode=None):
     """('index' | 'float', target numpy dtype) for this loss and requested target_dtype."""
     family = FAMILIES[spec_name]
+    if family == "dice":   # multiclass: class indices by default; other modes: dense
+        family = "index|probabilities" if mode == "multiclass" else "dense"
     if target_dtype is None:
         return ("index", np.dtype(np.int64)) if family.startswith("index") else ("float", dt)
     is_float = (isinstance(target_dtype, str) and target_dtype in FLOAT_NAMES) or \
@@ -120,13 +126,14 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     if impl not in ("composed", "native"):
         raise ValueError(f"impl must be 'composed' or 'native', got {impl!r}")
     dt = _dtype(dtype, FLOAT_NAMES, "dtype")
-    kind, tdt = _target_kind(spec.name, target_dtype, dt)
+    kind, tdt = _target_kind(spec.name, target_dtype, dt, config.get("mode"))
     family = FAMILIES[spec.name]
+    dice = family == "dice"
     index_like = family.startswith("index")           # per-position losses, class axis 1
     probabilities = index_like and kind == "float"
-    if probabilities and config["ignore_index"] >= 0:
+    if probabilities and (config["ignore_index"] or 0) >= 0 and not dice:
         raise ValueError("ignore_index is not supported with class-probability targets")
-    if mask and family == "dense":
+    if mask and family == "dense" and not dice:
         raise ValueError(f"{spec.name} takes no mask")
     weight = config.get("weight") if spec.name in ("cross_entropy", "nll_loss") else None
     if spec.name == "focal_loss" and config["alpha"] is not None and np.ndim(config["alpha"]):
@@ -134,6 +141,8 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     in_shape = _input_shape(shape, ndim, None if weight is None else len(weight))
     rank = len(in_shape)
     pos_shape = [in_shape[0]] + in_shape[2:]
+    if dice and config["weight"] is not None:
+        weight = config["weight"]
     for name in ("weight", "pos_weight"):
         if family == "dense" and config.get(name) is not None and config[name].ndim > rank:
             raise ValueError(f"{name} of shape {config[name].shape} has more dimensions than "
@@ -150,7 +159,7 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
                              "use impl='composed'")
     log_probs = spec.name == "nll_loss"
     compute = np.dtype(np.float32) if dt == np.float16 else dt
-    b = GraphBuilder(spec.name, compute)
+    b = GraphBuilder(spec.name, compute, opset)
     x = "input" if compute == dt else b.cast("input", compute, name="input_f32")
     t = "target"
     if kind == "float" and compute != tdt:
@@ -178,6 +187,10 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
         loss_name, grad_name = _cross_entropy.emit(
             b, cfg, x, t, m, rank=rank, log_probs=log_probs, probabilities=probabilities,
             reduction=reduction, grad=grad, gamma=gamma)
+    elif dice:
+        loss_name, grad_name = _dice.emit_dice(b, loss, config, x, t, m, rank=rank,
+                                               indices=kind == "index",
+                                               reduction=reduction, grad=grad)
     else:
         emitter = {"binary_cross_entropy": _elementwise.emit_bce,
                    "binary_cross_entropy_with_logits": _elementwise.emit_bce_logits,
@@ -186,6 +199,15 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
                                        rank=rank, indices=kind == "index")
 
     none_shape = pos_shape if index_like else in_shape
+    if dice:
+        C = in_shape[1]
+        n_cls = len(config["classes"]) if config.get("classes") else C
+        if spec.name == "generalized_dice_loss":
+            none_shape = [in_shape[0]] if config["per_image"] else []
+        elif config["mode"] == "binary":
+            none_shape = [in_shape[0]] if config["per_image"] else []
+        else:
+            none_shape = ([in_shape[0]] if config["per_image"] else []) + [n_cls]
     outputs = [("loss", loss_name, none_shape if reduction == "none" else [])]
     if grad:
         outputs.append(("grad", grad_name, in_shape))
@@ -198,7 +220,8 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     inputs = [value_info("input", dt, in_shape),
               value_info("target", tdt, in_shape if kind == "float" else pos_shape)]
     if mask:
-        inputs.append(value_info("mask", np.bool_, pos_shape if index_like else in_shape))
+        inputs.append(value_info("mask", np.bool_,
+                                 pos_shape if index_like or dice else in_shape))
     meta = {
         "onnxlosses.loss": type(loss).__name__,
         "onnxlosses.config": json.dumps(
