@@ -334,8 +334,9 @@ class DiceLoss(_DiceFamily):
     @classmethod
     def preset(cls, name, **overrides):
         """A DiceLoss configured as another library's: "smp" (segmentation_models_pytorch
-        0.5 DiceLoss: smooth=0, eps=1e-7 clamp, pooled over batch and space, absent classes
-        zeroed but counted), "monai" (MONAI DiceLoss: smooth_nr = smooth_dr = 1e-5,
+        0.5 DiceLoss: its Tversky score with alpha = beta = 0.5, smooth=0, eps=1e-7 clamp,
+        pooled over batch and space, absent classes zeroed but counted; for hard targets,
+        smp's intersection (sum p + sum t - sum |p - t|) / 2 being sum p t only then), "monai" (MONAI DiceLoss: smooth_nr = smooth_dr = 1e-5,
         per image unless batch=True, weights multiply a plain mean, no activation unless
         softmax/sigmoid=True, include_background=False drops class 0), "seed_binary" (the
         seed's BinaryDiceLoss: (sum p t + 1) / (sum p^2 + t^2 + 1) per sample, no factor 2,
@@ -440,8 +441,13 @@ def _preset(name, family, overrides):
         if family == "generalized":
             raise ValueError("segmentation_models_pytorch has no generalized Dice loss")
         mode = o.pop("mode", "multiclass")
-        cfg = dict(mode=mode, smooth=o.pop("smooth", 0.0), eps=o.pop("eps", 1e-7),
-                   absent="zero", per_image=False, from_logits=o.pop("from_logits", True))
+        smooth, eps = o.pop("smooth", 0.0), o.pop("eps", 1e-7)
+        cfg = dict(mode=mode, smooth=smooth, eps=eps, absent="zero", per_image=False,
+                   from_logits=o.pop("from_logits", True))
+        if family == "dice":
+            # smp 0.5's Dice is its Tversky score with alpha = beta = 0.5:
+            # (I + s) / max((P + T) / 2 + s, eps) = (2I + 2s) / max(P + T + 2s, 2 eps)
+            cfg.update(smooth=2 * smooth, eps=2 * eps)
         if family == "tversky":
             cfg["_gamma_after_mean"] = True
         cfg.update(o)

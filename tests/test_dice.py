@@ -172,7 +172,9 @@ def test_dense_soft_targets_multiclass():
     _check(DiceLoss(), dict(), x, q)
 
 
-# ---- segmentation_models_pytorch 0.5, re-implemented from its published source ----------
+# ---- segmentation_models_pytorch 0.5.0, re-implemented from its published source --------
+# (checked once against the real smp 0.5.0 losses: it needs torch >= 2.14 through timm and
+# torchvision, so it cannot be a test dependency beside torch 2.13)
 
 def smp_ref(y_pred, y_true, mode, variant, classes=None, log_loss=False, from_logits=True,
             smooth=0.0, ignore_index=None, eps=1e-7, alpha=0.5, beta=0.5, gamma=1.0):
@@ -200,17 +202,14 @@ def smp_ref(y_pred, y_true, mode, variant, classes=None, log_loss=False, from_lo
             m = y_true != ignore_index
             y_pred, y_true = y_pred * m, y_true * m
     y_true = y_true.type_as(y_pred)
-    inter = torch.sum(y_pred * y_true, dim=dims)
-    if variant == "tversky":
-        fp = torch.sum(y_pred * (1.0 - y_true), dim=dims)
-        fn = torch.sum((1 - y_pred) * y_true, dim=dims)
-        score = (inter + smooth) / (inter + alpha * fp + beta * fn + smooth).clamp_min(eps)
-    else:
-        card = torch.sum(y_pred + y_true, dim=dims)
-        if variant == "dice":
-            score = (2.0 * inter + smooth) / (card + smooth).clamp_min(eps)
-        else:
-            score = (inter + smooth) / (card - inter + smooth).clamp_min(eps)
+    # smp 0.5: every score is soft_tversky_score, Dice with alpha = beta = 0.5, Jaccard with 1, 1
+    a, b = {"dice": (0.5, 0.5), "jaccard": (1.0, 1.0), "tversky": (alpha, beta)}[variant]
+    output_sum = torch.sum(y_pred, dim=dims)
+    target_sum = torch.sum(y_true, dim=dims)
+    difference = torch.linalg.vector_norm(y_pred - y_true, ord=1, dim=dims)
+    inter = (output_sum + target_sum - difference) / 2
+    fp, fn = output_sum - inter, target_sum - inter
+    score = (inter + smooth) / (inter + a * fp + b * fn + smooth).clamp_min(eps)
     loss = -torch.log(score.clamp_min(eps)) if log_loss else 1.0 - score
     loss = loss * (y_true.sum(dims) > 0).to(loss.dtype)
     if classes is not None:
