@@ -126,3 +126,20 @@ def broadcast_to(name, value, shape, dtype):
     if out.dtype != dtype:
         out = np.broadcast_to(arr.astype(dtype), shape)
     return out
+
+
+def gradient_out(out, input):
+    """Check a caller's `out=` buffer for the gradient of `input` (None passes)."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    in_dtype = np.asarray(input).dtype
+    if out.shape != np.shape(input) or out.dtype != in_dtype:
+        raise ValueError(f"out must have the input's shape {np.shape(input)} and dtype "
+                         f"{in_dtype}, got {out.shape} {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    if np.may_share_memory(out, input):
+        raise ValueError("out must not share memory with input")
+    return out

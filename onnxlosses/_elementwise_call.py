@@ -3,7 +3,7 @@ view over the input's shape (broadcast operands get zero strides, nothing is cop
 position walk for all of them, then the kernel."""
 import numpy as np
 
-from . import _elementwise
+from . import _checks, _elementwise
 from ._layout import element_strides, walk
 from ._threads import get_num_threads
 
@@ -68,17 +68,8 @@ def scalar_or_array_grad_output(grad_output, reduction, shape, dtype, scale):
 def prepare_out(out, input, x):
     """The array the kernel writes the gradient into: `out` itself when its dtype is the
     compute dtype, else a temporary."""
-    if out is None:
+    if _checks.gradient_out(out, input) is None:
         return np.empty_like(x)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-    if out.shape != np.shape(input) or out.dtype != np.asarray(input).dtype:
-        raise ValueError(f"out must have the input's shape {np.shape(input)} and dtype "
-                         f"{np.asarray(input).dtype}, got {out.shape} {out.dtype}")
-    if not out.flags.writeable:
-        raise ValueError("out must be writeable")
-    if np.may_share_memory(out, input):
-        raise ValueError("out must not share memory with input")
     return out if out.dtype == x.dtype else np.empty_like(x)
 
 

@@ -87,16 +87,7 @@ class _Call:
                     raise ValueError(f"grad_output must be a scalar for reduction "
                                      f"{reduction!r}, got shape {np.shape(grad_output)}")
                 g0 = _checks.real("grad_output", np.asarray(grad_output).item())
-        if out is not None:
-            if not isinstance(out, np.ndarray):
-                raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-            if out.shape != np.shape(input) or out.dtype != self.input_dtype:
-                raise ValueError(f"out must have the input's shape {np.shape(input)} and dtype "
-                                 f"{self.input_dtype}, got {out.shape} {out.dtype}")
-            if not out.flags.writeable:
-                raise ValueError("out must be writeable")
-            if np.may_share_memory(out, input):
-                raise ValueError("out must not share memory with input")
+        _checks.gradient_out(out, input)
 
         self.x = x.astype(compute, copy=False)
         self.target = t

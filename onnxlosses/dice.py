@@ -194,6 +194,8 @@ class _DiceFamily(Loss):
 
     # -- evaluation ---------------------------------------------------------------------
     def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+        if want_grad:
+            _checks.gradient_out(out, input)
         d = self._prepare(input, target, mask)
         stats, _ = self._statistics(d)
         value, dI, dP = self._reduce(stats, want_grad, grad_output)

@@ -32,14 +32,9 @@ from softmax_loops cimport (
     row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms,
 )
 
+from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
+
 cnp.import_array()
-
-ctypedef fused index_t:
-    uint8_t
-    int16_t
-    int32_t
-    int64_t
-
 
 cdef struct Plan:
     Py_ssize_t C, inner, tile, tiles_per_outer, n_tiles, scratch_stride
@@ -68,14 +63,10 @@ cdef struct Plan:
     double gamma
 
 
-cdef inline Py_ssize_t _align(Py_ssize_t n) noexcept nogil:
-    return (n + 63) & ~(<Py_ssize_t>63)
-
-
 def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize):
     """Bytes of per-thread scratch the kernel carves in _tile / _rows."""
-    cdef Py_ssize_t block = _align(C * tile * itemsize)
-    return 4 * _align(tile * itemsize) + 5 * _align(tile * 8) + _align(tile) + 4 * block
+    cdef Py_ssize_t block = align64(C * tile * itemsize)
+    return 4 * align64(tile * itemsize) + 5 * align64(tile * 8) + align64(tile) + 4 * block
 
 
 cdef inline double _focal(double nll, double gamma, double *coef) noexcept nogil:
@@ -104,20 +95,20 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
                   const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
                   Py_ssize_t L) noexcept nogil:
     cdef Py_ssize_t C = p.C, i, c, pos, xcs, qcs = 0, gcs
-    cdef Py_ssize_t isz = sizeof(floating), blk = _align(C * p.tile * sizeof(floating))
+    cdef Py_ssize_t isz = sizeof(floating), blk = align64(C * p.tile * sizeof(floating))
     # Scratch, carved in the order scratch_bytes counts it.
     cdef floating *m = <floating *> scr
-    cdef floating *s = <floating *> (scr + _align(p.tile * isz))
-    cdef floating *a = <floating *> (scr + 2 * _align(p.tile * isz))
-    cdef floating *b = <floating *> (scr + 3 * _align(p.tile * isz))
-    cdef char *rest = scr + 4 * _align(p.tile * isz)
+    cdef floating *s = <floating *> (scr + align64(p.tile * isz))
+    cdef floating *a = <floating *> (scr + 2 * align64(p.tile * isz))
+    cdef floating *b = <floating *> (scr + 3 * align64(p.tile * isz))
+    cdef char *rest = scr + 4 * align64(p.tile * isz)
     cdef double *acc1 = <double *> rest
-    cdef double *acc2 = <double *> (rest + _align(p.tile * 8))
-    cdef double *fix = <double *> (rest + 2 * _align(p.tile * 8))
-    cdef double *lse = <double *> (rest + 3 * _align(p.tile * 8))
-    cdef int64_t *tt = <int64_t *> (rest + 4 * _align(p.tile * 8))
-    cdef uint8_t *cnt = <uint8_t *> (rest + 5 * _align(p.tile * 8))
-    rest = rest + 5 * _align(p.tile * 8) + _align(p.tile)
+    cdef double *acc2 = <double *> (rest + align64(p.tile * 8))
+    cdef double *fix = <double *> (rest + 2 * align64(p.tile * 8))
+    cdef double *lse = <double *> (rest + 3 * align64(p.tile * 8))
+    cdef int64_t *tt = <int64_t *> (rest + 4 * align64(p.tile * 8))
+    cdef uint8_t *cnt = <uint8_t *> (rest + 5 * align64(p.tile * 8))
+    rest = rest + 5 * align64(p.tile * 8) + align64(p.tile)
     cdef floating *e = <floating *> rest
     cdef floating *xbuf = <floating *> (rest + blk)
     cdef floating *qbuf = <floating *> (rest + 2 * blk)
@@ -338,14 +329,6 @@ cdef void _run(const floating *x, const index_t *tgt, const floating *prob, cons
                                    scratch + threadid() * p.scratch_stride, o, j0, L)
 
 
-cdef inline const int64_t *_offsets(object off):
-    return NULL if off is None else <const int64_t *> cnp.PyArray_DATA(off)
-
-
-cdef inline void *_data(object arr):
-    return NULL if arr is None else cnp.PyArray_DATA(arr)
-
-
 def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
         target, t_off, Py_ssize_t t_ps,
         prob, q_off, Py_ssize_t q_ps, Py_ssize_t q_cs,
@@ -374,15 +357,15 @@ def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
     p.tile = tile
     p.tiles_per_outer = (inner + tile - 1) // tile
     p.n_tiles = n_outer * p.tiles_per_outer
-    p.x_off, p.x_ps, p.x_cs = _offsets(x_off), x_ps, x_cs
-    p.t_off, p.t_ps = _offsets(t_off), t_ps
-    p.q_off, p.q_ps, p.q_cs = _offsets(q_off), q_ps, q_cs
-    p.m_off, p.m_ps = _offsets(m_off), m_ps
-    p.g_off, p.g_ps, p.g_cs = _offsets(g_off), g_ps, g_cs
-    p.go_off, p.go_ps = _offsets(go_off), go_ps
-    p.lo_off, p.lo_ps = _offsets(lo_off), lo_ps
+    p.x_off, p.x_ps, p.x_cs = offsets_ptr(x_off), x_ps, x_cs
+    p.t_off, p.t_ps = offsets_ptr(t_off), t_ps
+    p.q_off, p.q_ps, p.q_cs = offsets_ptr(q_off), q_ps, q_cs
+    p.m_off, p.m_ps = offsets_ptr(m_off), m_ps
+    p.g_off, p.g_ps, p.g_cs = offsets_ptr(g_off), g_ps, g_cs
+    p.go_off, p.go_ps = offsets_ptr(go_off), go_ps
+    p.lo_off, p.lo_ps = offsets_ptr(lo_off), lo_ps
     p.ignore_index = ignore_index
-    p.weight = <const double *> _data(weight)
+    p.weight = <const double *> data_ptr(weight)
     p.weight_total = float(weight.sum()) if weight is not None else <double> C
     p.eps = eps
     p.scale = scale
@@ -390,19 +373,19 @@ def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
     p.rows = rows
     p.focal = focal_gamma is not None
     p.gamma = focal_gamma if focal_gamma is not None else 0.0
-    p.scratch_stride = _align(C * x.itemsize) if rows else scratch_bytes(C, tile, x.itemsize)
+    p.scratch_stride = align64(C * x.itemsize) if rows else scratch_bytes(C, tile, x.itemsize)
     partial = np.zeros(p.n_tiles, dtype=np.float64)
     scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, dtype=np.uint8)
     cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
     scr = scr + ((64 - (<size_t> scr) % 64) % 64)
     cdef double *part = <double *> cnp.PyArray_DATA(partial)
-    cdef void *xp = _data(x)
-    cdef void *tp = _data(target)
-    cdef void *qp = _data(prob)
-    cdef const uint8_t *mp = <const uint8_t *> _data(mask)
-    cdef void *gp = _data(grad)
-    cdef void *gop = _data(grad_output)
-    cdef void *lop = _data(loss_out)
+    cdef void *xp = data_ptr(x)
+    cdef void *tp = data_ptr(target)
+    cdef void *qp = data_ptr(prob)
+    cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)
+    cdef void *gp = data_ptr(grad)
+    cdef void *gop = data_ptr(grad_output)
+    cdef void *lop = data_ptr(loss_out)
     # Integer targets were validated to uint8/int16/int32/int64: the width names the type.
     cdef int twidth = target.itemsize if target is not None else 8
     cdef bint single = x.dtype == np.float32

@@ -27,13 +27,9 @@ from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport tile_max, tile_sumexp, tile_gather, tile_scatter
 
-cnp.import_array()
+from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
 
-ctypedef fused index_t:
-    uint8_t
-    int16_t
-    int32_t
-    int64_t
+cnp.import_array()
 
 cdef enum:
     DEF_CHUNK_TILES = 16   # tiles per chunk: one partial sum slot per chunk
@@ -57,10 +53,6 @@ cdef struct Plan:
     int64_t ignore_index
     const double *A           # (N, C) dL/dI, gradient pass only
     const double *B           # (N, C) dL/dP
-
-
-cdef inline Py_ssize_t _align(Py_ssize_t n) noexcept nogil:
-    return (n + 63) & ~(<Py_ssize_t>63)
 
 
 cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssize_t j0,
@@ -100,14 +92,14 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
     """Tiles [q * CHUNK, (q + 1) * CHUNK) of outer index o: statistics into stats[C][3] and
     count, or (g != NULL) the gradient."""
     cdef Py_ssize_t C = p.C, c, i, j0, L, kt, pos
-    cdef Py_ssize_t blk = _align(C * p.tile * sizeof(floating)), vec = _align(p.tile * sizeof(floating))
+    cdef Py_ssize_t blk = align64(C * p.tile * sizeof(floating)), vec = align64(p.tile * sizeof(floating))
     cdef floating *prob = <floating *> scr
     cdef floating *buf = <floating *> (scr + blk)
     cdef floating *gb = <floating *> (scr + 2 * blk)
     cdef floating *m = <floating *> (scr + 3 * blk)
     cdef floating *s = <floating *> (scr + 3 * blk + vec)
     cdef int64_t *tt = <int64_t *> (scr + 3 * blk + 2 * vec)
-    cdef uint8_t *cnt = <uint8_t *> (scr + 3 * blk + 2 * vec + _align(p.tile * 8))
+    cdef uint8_t *cnt = <uint8_t *> (scr + 3 * blk + 2 * vec + align64(p.tile * 8))
     cdef int64_t t
     cdef double pv, yv, acc_i, acc_p, acc_t, gsum, gv
     cdef Py_ssize_t n = o // p.per_sample
@@ -201,14 +193,6 @@ cdef void _run(const floating *x, const index_t *tg, const floating *y, const ui
                    stats + 3 * p.C * k, counts + k)
 
 
-cdef inline const int64_t *_offsets(object off):
-    return NULL if off is None else <const int64_t *> cnp.PyArray_DATA(off)
-
-
-cdef inline void *_data(object arr):
-    return NULL if arr is None else cnp.PyArray_DATA(arr)
-
-
 def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_t y_cs, mask,
         grad, Py_ssize_t g_cs, int act, bint squared, int64_t ignore_index, A, B,
         Py_ssize_t tile, int nthreads):
@@ -229,16 +213,16 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     p.per_sample = n_outer // n_samples
     p.act = act
     p.k = 2 if squared else 1
-    p.x_off, p.x_ps, p.x_cs = _offsets(walk.offsets[0]), walk.strides[0], x_cs
-    p.t_off, p.t_ps = _offsets(walk.offsets[1]), walk.strides[1]
-    p.y_off, p.y_ps, p.y_cs = _offsets(walk.offsets[2]), walk.strides[2], y_cs
-    p.m_off, p.m_ps = _offsets(walk.offsets[3]), walk.strides[3]
-    p.g_off, p.g_ps, p.g_cs = _offsets(walk.offsets[4]), walk.strides[4], g_cs
+    p.x_off, p.x_ps, p.x_cs = offsets_ptr(walk.offsets[0]), walk.strides[0], x_cs
+    p.t_off, p.t_ps = offsets_ptr(walk.offsets[1]), walk.strides[1]
+    p.y_off, p.y_ps, p.y_cs = offsets_ptr(walk.offsets[2]), walk.strides[2], y_cs
+    p.m_off, p.m_ps = offsets_ptr(walk.offsets[3]), walk.strides[3]
+    p.g_off, p.g_ps, p.g_cs = offsets_ptr(walk.offsets[4]), walk.strides[4], g_cs
     p.ignore_index = ignore_index
-    p.A = <const double *> _data(A)
-    p.B = <const double *> _data(B)
-    p.scratch_stride = 3 * _align(C * tile * x.itemsize) + 2 * _align(tile * x.itemsize) \
-        + _align(tile * 8) + _align(tile)
+    p.A = <const double *> data_ptr(A)
+    p.B = <const double *> data_ptr(B)
+    p.scratch_stride = 3 * align64(C * tile * x.itemsize) + 2 * align64(tile * x.itemsize) \
+        + align64(tile * 8) + align64(tile)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
     cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
     scr = scr + ((64 - (<size_t> scr) % 64) % 64)
@@ -246,11 +230,11 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
     cdef double *ps = <double *> cnp.PyArray_DATA(part)
     cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
-    cdef void *xp = _data(x)
-    cdef void *tp = _data(target)
-    cdef void *yp = _data(dense)
-    cdef const uint8_t *mp = <const uint8_t *> _data(mask)
-    cdef void *gp = _data(grad)
+    cdef void *xp = data_ptr(x)
+    cdef void *tp = data_ptr(target)
+    cdef void *yp = data_ptr(dense)
+    cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)
+    cdef void *gp = data_ptr(grad)
     cdef int twidth = target.itemsize if target is not None else 8
     cdef bint single = x.dtype == np.float32
     with nogil:

@@ -23,14 +23,9 @@ from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from sigmoid_loops cimport bce_prob, bce_logits, sigmoid_focal
 
+from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
+
 cnp.import_array()
-
-ctypedef fused index_t:
-    uint8_t
-    int16_t
-    int32_t
-    int64_t
-
 
 
 cdef struct Plan:
@@ -60,10 +55,6 @@ cdef struct Plan:
     double gamma, alpha, thr, B
 
 
-cdef inline Py_ssize_t _align(Py_ssize_t n) noexcept nogil:
-    return (n + 63) & ~(<Py_ssize_t>63)
-
-
 cdef inline const floating *_operand(const floating *base, Py_ssize_t s, Py_ssize_t L,
                                      floating *buf) noexcept nogil:
     """A contiguous view of L elements at stride s: the data itself, or a filled buffer."""
@@ -79,7 +70,7 @@ cdef void _tile(const floating *x, const floating *y, const index_t *tg, const i
                 const floating *w, const floating *pw, const uint8_t *mk, const floating *go,
                 floating *lo, floating *g, const Plan *p, char *scr, Py_ssize_t o,
                 Py_ssize_t j0, Py_ssize_t L, double *sums) noexcept nogil:
-    cdef Py_ssize_t i, blk = _align(p.tile * sizeof(floating))
+    cdef Py_ssize_t i, blk = align64(p.tile * sizeof(floating))
     cdef floating *bx = <floating *> scr
     cdef floating *by = <floating *> (scr + blk)
     cdef floating *bw = <floating *> (scr + 2 * blk)
@@ -152,14 +143,6 @@ cdef void _run(const floating *x, const floating *y, const index_t *tg, const in
                   scratch + threadid() * p.scratch_stride, o, j0, L, partial + 2 * k)
 
 
-cdef inline const int64_t *_offsets(object off):
-    return NULL if off is None else <const int64_t *> cnp.PyArray_DATA(off)
-
-
-cdef inline void *_data(object arr):
-    return NULL if arr is None else cnp.PyArray_DATA(arr)
-
-
 def run(int mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_output,
         loss_out, grad, int64_t ignore_index, double gamma, double alpha, double thr,
         double B, Py_ssize_t tile, int nthreads):
@@ -177,34 +160,34 @@ def run(int mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_ou
     p.tile = tile
     p.tiles_per_outer = (walk.inner + tile - 1) // tile
     p.n_tiles = n_outer * p.tiles_per_outer
-    p.x_off, p.x_s = _offsets(walk.offsets[0]), walk.strides[0]
-    p.y_off, p.y_s = _offsets(walk.offsets[1]), walk.strides[1]
-    p.t_off, p.t_s = _offsets(walk.offsets[2]), walk.strides[2]
-    p.c_off, p.c_s = _offsets(walk.offsets[3]), walk.strides[3]
-    p.w_off, p.w_s = _offsets(walk.offsets[4]), walk.strides[4]
-    p.pw_off, p.pw_s = _offsets(walk.offsets[5]), walk.strides[5]
-    p.m_off, p.m_s = _offsets(walk.offsets[6]), walk.strides[6]
-    p.go_off, p.go_s = _offsets(walk.offsets[7]), walk.strides[7]
-    p.lo_off, p.lo_s = _offsets(walk.offsets[8]), walk.strides[8]
-    p.g_off, p.g_s = _offsets(walk.offsets[9]), walk.strides[9]
+    p.x_off, p.x_s = offsets_ptr(walk.offsets[0]), walk.strides[0]
+    p.y_off, p.y_s = offsets_ptr(walk.offsets[1]), walk.strides[1]
+    p.t_off, p.t_s = offsets_ptr(walk.offsets[2]), walk.strides[2]
+    p.c_off, p.c_s = offsets_ptr(walk.offsets[3]), walk.strides[3]
+    p.w_off, p.w_s = offsets_ptr(walk.offsets[4]), walk.strides[4]
+    p.pw_off, p.pw_s = offsets_ptr(walk.offsets[5]), walk.strides[5]
+    p.m_off, p.m_s = offsets_ptr(walk.offsets[6]), walk.strides[6]
+    p.go_off, p.go_s = offsets_ptr(walk.offsets[7]), walk.strides[7]
+    p.lo_off, p.lo_s = offsets_ptr(walk.offsets[8]), walk.strides[8]
+    p.g_off, p.g_s = offsets_ptr(walk.offsets[9]), walk.strides[9]
     p.ignore_index = ignore_index
     p.gamma, p.alpha, p.thr, p.B = gamma, alpha, thr, B
-    p.scratch_stride = 7 * _align(tile * x.itemsize) + _align(tile)
+    p.scratch_stride = 7 * align64(tile * x.itemsize) + align64(tile)
     cdef cnp.ndarray partial = np.zeros(2 * p.n_tiles, dtype=np.float64)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
     cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
     scr = scr + ((64 - (<size_t> scr) % 64) % 64)
     cdef double *part = <double *> cnp.PyArray_DATA(partial)
-    cdef void *xp = _data(x)
-    cdef void *yp = _data(y)
-    cdef void *tp = _data(target)
-    cdef const int64_t *cp = <const int64_t *> _data(classes)
-    cdef void *wp = _data(weight)
-    cdef void *pwp = _data(pos_weight)
-    cdef const uint8_t *mp = <const uint8_t *> _data(mask)
-    cdef void *gop = _data(grad_output)
-    cdef void *lop = _data(loss_out)
-    cdef void *gp = _data(grad)
+    cdef void *xp = data_ptr(x)
+    cdef void *yp = data_ptr(y)
+    cdef void *tp = data_ptr(target)
+    cdef const int64_t *cp = <const int64_t *> data_ptr(classes)
+    cdef void *wp = data_ptr(weight)
+    cdef void *pwp = data_ptr(pos_weight)
+    cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)
+    cdef void *gop = data_ptr(grad_output)
+    cdef void *lop = data_ptr(loss_out)
+    cdef void *gp = data_ptr(grad)
     cdef int twidth = target.itemsize if target is not None else 8
     cdef bint single = x.dtype == np.float32
     cdef double total = 0.0, total_ft = 0.0

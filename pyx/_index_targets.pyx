@@ -15,14 +15,9 @@ cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
+from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
+
 cnp.import_array()
-
-ctypedef fused index_t:
-    uint8_t
-    int16_t
-    int32_t
-    int64_t
-
 
 cdef void _scan(const index_t *tgt, const int64_t *t_off, Py_ssize_t t_ps,
                 const uint8_t *mk, const int64_t *m_off, Py_ssize_t m_ps,

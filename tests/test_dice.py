@@ -459,3 +459,15 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match=r"no generalized Dice"):
         GeneralizedDiceLoss.preset("smp")
     assert generalized_dice_loss(np.zeros((1, 2, 2)), np.array([[0, 1]])) >= 0
+
+
+def test_gradient_into_out_and_bad_out():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    t = rng.integers(0, 3, (2, 4, 4))
+    out = np.empty_like(x)
+    v, g = DiceLoss().value_and_grad(x, t, out=out)
+    assert g is out
+    np.testing.assert_array_equal(out, DiceLoss().value_and_grad(x, t)[1])
+    with pytest.raises(ValueError, match=r"out must have the input's shape"):
+        DiceLoss().value_and_grad(x, t, out=np.empty((2, 3), np.float32))

@@ -1,0 +1,24 @@
+# Declarations shared by every kernel module: the target index types and small helpers for
+# passing NumPy arrays, offsets and scratch buffers to nogil code.
+from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+cimport numpy as cnp
+
+# Integer class targets are read in their own width, never widened into a copy.
+ctypedef fused index_t:
+    uint8_t
+    int16_t
+    int32_t
+    int64_t
+
+
+cdef inline Py_ssize_t align64(Py_ssize_t n) noexcept nogil:
+    """n rounded up to a cache line, so per-thread scratch blocks never share one."""
+    return (n + 63) & ~(<Py_ssize_t>63)
+
+
+cdef inline const int64_t *offsets_ptr(object off):
+    return NULL if off is None else <const int64_t *> cnp.PyArray_DATA(off)
+
+
+cdef inline void *data_ptr(object arr):
+    return NULL if arr is None else cnp.PyArray_DATA(arr)
