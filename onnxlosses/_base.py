@@ -42,13 +42,38 @@ class Loss:
         """The loss value: a NumPy scalar of the input's dtype, or an array for "none"."""
         return self._evaluate(input, target, mask, False, None, None)[0]
 
-    def value_and_grad(self, input, target, grad_output=None, out=None, *, mask=None):
+    def value_and_grad(self, input, target, grad_output=None, out=None, *, mask=None,
+                       total=None):
         """`(value, grad)`: grad is d sum(grad_output * loss) / d input.
 
         `grad_output` defaults to 1; for reduction "none" it has the target's shape.  The
         gradient has the input's shape and dtype and is written into `out` when given.
+        With `total` (a LossStats of all the data, this shard included) the value is the
+        global loss and the gradient that of the global loss with respect to this shard.
         """
-        return self._evaluate(input, target, mask, True, grad_output, out)
+        if total is not None:
+            from .stats import LossStats, require_reduction
+            require_reduction(self)
+            if not isinstance(total, LossStats) or not total._same_loss(
+                    LossStats(self, {})):
+                raise ValueError(f"total must be statistics of {self!r} (loss.stats(...))")
+        return self._evaluate(input, target, mask, True, grad_output, out, total=total)
+
+    def stats(self, input, target, *, mask=None):
+        """Sufficient statistics of this loss on (input, target): a LossStats that adds
+        with others and gives the loss of all of them with `.value()`."""
+        from .stats import LossStats, require_reduction
+        require_reduction(self)
+        parts = self._evaluate(input, target, mask, False, None, None, stats_only=True)
+        return LossStats(self, parts, self._concat_parts)
+
+    _concat_parts = ()   # statistics that concatenate per sample rather than add
+
+    def _value_from_stats(self, parts):
+        """The loss from its statistics (float64); losses with a loss sum and a mean's
+        denominator share this one."""
+        from .stats import mean_value
+        return mean_value(parts, self._config["reduction"])
 
     def to_onnx(self, opset=None, dtype="float32", target_dtype=None, shape=None, *,
                 ndim=None, grad=False, impl="composed", mask=False):

@@ -101,10 +101,12 @@ class _Call:
 
 
 def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, out,
-             focal_gamma=None):
+             focal_gamma=None, total=None, stats_only=False):
     """(value, grad or None) of cross-entropy (log_probs=False), NLL (log_probs=True) or,
     with `focal_gamma`, the softmax focal loss (config["weight"] then holds alpha and the
-    mean divides by the number of counted positions)."""
+    mean divides by the number of counted positions).  stats_only: return the statistics
+    {"loss": sum of losses, "weight": the mean's denominator}; total: the statistics of
+    all the data, whose denominator scales the gradient and whose value is returned."""
     focal = focal_gamma is not None
     call = _Call(config, input, target, mask, log_probs or focal, want_grad, grad_output, out)
     x, C, reduction = call.x, call.C, config["reduction"]
@@ -149,13 +151,13 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
     if focal:
         weight_total = float(count)  # focal's mean is over positions, not alpha-weighted
     with np.errstate(divide="ignore", invalid="ignore"):
-        denom = np.float64(weight_total)
+        denom = np.float64(weight_total if total is None else total.parts["weight"])
         scale = np.float64(call.g0) / denom if reduction == "mean" else np.float64(call.g0)
 
     # Pass 2: the fused kernel.
     if n_pos:
         rows = xs[1] == 1 and C > 1
-        total = _cross_entropy.run(
+        total_sum = _cross_entropy.run(
             x, w.offsets[0], w.strides[0], xs[1],
             call.target if call.hard else None, w.offsets[1], w.strides[1],
             None if call.hard else call.target, w.offsets[2], w.strides[2],
@@ -168,18 +170,22 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
             config["ignore_index"], config["weight"], config.get("label_smoothing", 0.0),
             float(scale), log_probs, nthreads, focal_gamma)
     else:
-        total = 0.0
+        total_sum = 0.0
         if grad is not None:
             grad.fill(0)
 
+    if stats_only:
+        return {"loss": total_sum, "weight": weight_total}
     out_type = call.input_dtype.type
-    if reduction == "none":
+    if total is not None:
+        value = out_type(total.value())
+    elif reduction == "none":
         value = loss_out.reshape(call.loss_shape).astype(call.input_dtype, copy=False)
     elif reduction == "sum":
-        value = out_type(total)
+        value = out_type(total_sum)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            value = out_type(np.float64(total) / denom)
+            value = out_type(np.float64(total_sum) / denom)
 
     if grad is not None:
         if call.unbatched:

@@ -42,7 +42,8 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
 class _ElementwiseBCE(Loss):
     mode = None
 
-    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
+                  stats_only=False):
         if mask is not None:
             raise TypeError(f"{type(self).__name__} takes no mask (PyTorch's has none); "
                             "use weight=mask.astype(float)")
@@ -64,15 +65,20 @@ class _ElementwiseBCE(Loss):
                 if cfg["pos_weight"] is not None else \
                 np.broadcast_to(np.ones((), x.dtype), x.shape)
         reduction = cfg["reduction"]
-        n = x.size
+        if stats_only:
+            total_sum, _, _ = run(self.mode, x, y=y, weight=w, pos_weight=pw)
+            return {"loss": total_sum, "weight": float(x.size)}
+        n = x.size if total is None else float(total.parts["weight"])
         go = grad = None
         if want_grad:
             scale = 1.0 / n if reduction == "mean" and n else 1.0
             go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
             grad = prepare_out(out, input, x)
+        total_obj = total
         total, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
                            loss_out=reduction == "none", grad=grad)
-        value = reduce_value(total, n, reduction, lo, xin.dtype)
+        value = reduce_value(total, n, reduction, lo, xin.dtype) if total_obj is None else \
+            xin.dtype.type(total_obj.value())
         if not want_grad:
             return value, None
         if reduction == "mean" and n == 0:

@@ -80,9 +80,11 @@ class CrossEntropyLoss(Loss):
 
     spec = CROSS_ENTROPY
 
-    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
+                  stats_only=False):
         return evaluate(self._config, input, target, mask, log_probs=False,
-                        want_grad=want_grad, grad_output=grad_output, out=out)
+                        want_grad=want_grad, grad_output=grad_output, out=out, total=total,
+                        stats_only=stats_only)
 
 
 class NLLLoss(Loss):
@@ -112,9 +114,11 @@ class NLLLoss(Loss):
 
     spec = NLL
 
-    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
+                  stats_only=False):
         return evaluate(self._config, input, target, mask, log_probs=True,
-                        want_grad=want_grad, grad_output=grad_output, out=out)
+                        want_grad=want_grad, grad_output=grad_output, out=out, total=total,
+                        stats_only=stats_only)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",

@@ -193,12 +193,37 @@ class _DiceFamily(Loss):
                          _tile_for(d["C"]), get_num_threads())
 
     # -- evaluation ---------------------------------------------------------------------
-    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+    @property
+    def _concat_parts(self):
+        return ("stats",) if self._config["per_image"] else ()
+
+    def _value_from_stats(self, parts):
+        stats = parts["stats"]
+        return np.float64(self._reduce(stats if stats.ndim == 3 else stats[None], False,
+                                       None)[0])
+
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
+                  stats_only=False):
         if want_grad:
             _checks.gradient_out(out, input)
         d = self._prepare(input, target, mask)
         stats, _ = self._statistics(d)
-        value, dI, dP = self._reduce(stats, want_grad, grad_output)
+        if stats_only:
+            return {"stats": stats if self._config["per_image"] else stats.sum(axis=0)}
+        if total is None:
+            value, dI, dP = self._reduce(stats, want_grad, grad_output)
+        else:
+            # pooled: the global sums give the coefficients; per image: this shard's samples,
+            # with the global number (or weight) of scores as the mean's denominator
+            g = total.parts["stats"]
+            if self._config["per_image"]:
+                norm = self._reduce(g, False, None, norm_only=True)
+                _, dI, dP = self._reduce(stats, want_grad, grad_output, norm_override=norm)
+            else:
+                _, dI, dP = self._reduce(g[None], want_grad, grad_output)
+                dI = np.broadcast_to(dI[:1], stats.shape[:2])
+                dP = np.broadcast_to(dP[:1], stats.shape[:2])
+            value = total.value()
         if isinstance(value, np.ndarray):
             value = value.astype(d["xin"].dtype)
         else:
@@ -223,8 +248,9 @@ class _DiceFamily(Loss):
             return value, out
         return value, grad.astype(d["xin"].dtype, copy=False)
 
-    def _reduce(self, stats, want_grad, grad_output):
-        """Value and dL/dI, dL/dP (N, C) from the statistics (N, C, 3), float64."""
+    def _reduce(self, stats, want_grad, grad_output, norm_override=None, norm_only=False):
+        """Value and dL/dI, dL/dP (N, C) from the statistics (N, C, 3), float64.
+        norm_only: just the mean's denominator; norm_override: use that one instead."""
         cfg = self._config
         N, C = stats.shape[:2]
         per_image = cfg["per_image"]
@@ -297,6 +323,10 @@ class _DiceFamily(Loss):
                 total = terms.sum()
                 norm = {"sum": wu.sum(), "count": used.sum(),
                         "all": used.size}[cfg.get("_weight_mean", "sum")]
+                if norm_only:
+                    return norm
+                if norm_override is not None:
+                    norm = norm_override
                 g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
                 if reduction == "sum":
                     value, dv_dl = total, wu * g0
@@ -386,10 +416,12 @@ class GeneralizedDiceLoss(_DiceFamily):
 
     spec = GENERALIZED
 
-    def _reduce(self, stats, want_grad, grad_output):
+    def _reduce(self, stats, want_grad, grad_output, norm_override=None, norm_only=False):
         cfg = self._config
         N, C = stats.shape[:2]
         per_image = cfg["per_image"]
+        if norm_only:
+            return N if per_image else 1
         S = stats if per_image else stats.sum(axis=0, keepdims=True)
         if cfg["classes"] is not None:
             keep = np.zeros(C, bool)
@@ -423,7 +455,8 @@ class GeneralizedDiceLoss(_DiceFamily):
         else:
             g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
             value = loss.sum() if reduction == "sum" else loss.mean()
-            dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / loss.size)
+            n_scores = loss.size if norm_override is None else norm_override
+            dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / n_scores)
         if not want_grad:
             return value, None, None
         dI, dP = dv[:, None] * dl_dI, dv[:, None] * dl_dP

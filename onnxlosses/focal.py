@@ -77,7 +77,8 @@ class FocalLoss(Loss):
 
     spec = FOCAL
 
-    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
+                  stats_only=False):
         cfg = dict(self._config)
         alpha = cfg.pop("alpha")
         C = np.shape(input)[1] if np.ndim(input) > 1 else np.shape(input)[0]
@@ -87,7 +88,8 @@ class FocalLoss(Loss):
                       reduction=cfg["reduction"], label_smoothing=0.0)
         try:
             return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
-                            grad_output=grad_output, out=out, focal_gamma=cfg["gamma"])
+                            grad_output=grad_output, out=out, focal_gamma=cfg["gamma"],
+                            total=total, stats_only=stats_only)
         except ValueError as exc:  # the shared driver calls the class weights "weight"
             raise ValueError(str(exc).replace("weight must", "alpha must")) from None
 
@@ -131,7 +133,8 @@ class SigmoidFocalLoss(Loss):
 
     spec = SIGMOID_FOCAL_SPEC
 
-    def _evaluate(self, input, target, mask, want_grad, grad_output, out):
+    def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
+                  stats_only=False):
         cfg = self._config
         xin = _checks.float_array("input", input)
         x = xin.astype(compute_dtype(xin), copy=False)
@@ -164,40 +167,53 @@ class SigmoidFocalLoss(Loss):
                       gamma=cfg["gamma"], alpha=cfg["alpha"],
                       thr=cfg["reduced_threshold"] or 0.0)
         reduction = cfg["reduction"]
-        scale = 1.0 / count if reduction == "mean" and count else 1.0
+        if stats_only:
+            total_sum, total_ft, _ = run(SIGMOID_FOCAL, x, **params)
+            return {"loss": total_sum, "weight": float(count), "ft": total_ft}
+        n = count if total is None else float(total.parts["weight"])
+        scale = 1.0 / n if reduction == "mean" and n else 1.0
         need_lo = reduction == "none" or (cfg["normalized"] and want_grad)
         if not cfg["normalized"]:
             go = grad = None
             if want_grad:
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
                 grad = prepare_out(out, input, x)
-            total, _, lo = run(SIGMOID_FOCAL, x, grad_output=go, loss_out=need_lo, grad=grad,
-                               **params)
-            value = reduce_value(total, count, reduction, lo, xin.dtype)
+            total_sum, _, lo = run(SIGMOID_FOCAL, x, grad_output=go, loss_out=need_lo,
+                                   grad=grad, **params)
+            value = reduce_value(total_sum, count, reduction, lo, xin.dtype)
         else:
             # L = s * sum(go * l) / F with F = max(sum ft, 1e-6): first the sums, then the
             # gradient d/dx = s go dl / F - s sum(go l) / F^2 dF (dF = 0 where clamped).
-            total, total_ft, lo = run(SIGMOID_FOCAL, x, loss_out=need_lo, **params)
+            total_sum, total_ft, lo = run(SIGMOID_FOCAL, x, loss_out=need_lo, **params)
+            if total is not None:
+                total_sum, total_ft = float(total.parts["loss"]), float(total.parts["ft"])
             F = max(total_ft, 1e-6)
             if reduction == "none":
                 value = (lo / x.dtype.type(F)).astype(xin.dtype, copy=False)
             else:
-                value = reduce_value(total / F, count, reduction, None, xin.dtype)
+                value = reduce_value(total_sum / F, count, reduction, None, xin.dtype)
             grad = None
             if want_grad:
                 go1 = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, 1.0)
                 s_go = float(np.sum(go1 * lo, dtype=np.float64)) if reduction == "none" \
-                    else float(go1.flat[0]) * total if go1.size else 0.0
+                    else float(go1.flat[0]) * total_sum if go1.size else 0.0
                 B = -scale * s_go / F ** 2 if total_ft > 1e-6 else 0.0
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype,
                                                  scale / F)
                 grad = prepare_out(out, input, x)
                 run(SIGMOID_FOCAL, x, grad_output=go, grad=grad, B=B, **params)
+        if total is not None:
+            value = xin.dtype.type(total.value())
         if not want_grad:
             return value, None
-        if reduction == "mean" and count == 0:
+        if reduction == "mean" and n == 0:
             grad.fill(0)
         return value, finish_grad(grad, out, xin.dtype)
+
+    def _value_from_stats(self, parts):
+        if self._config["normalized"]:
+            parts = dict(parts, loss=parts["loss"] / max(float(parts["ft"]), 1e-6))
+        return super()._value_from_stats(parts)
 
     def _scan(self, t, mask, C):
         positions = t.shape

@@ -1,0 +1,74 @@
+"""Sufficient statistics of a configured loss: exact accumulation across micro-batches,
+tiles of a volume and shards of a dataset.
+
+`loss.stats(input, target)` returns a LossStats; statistics add with `+` (and `sum()`),
+pickle, and `.value()` gives the number `loss(all_inputs, all_targets)` gives on the
+concatenated data (up to float64 rounding).  What they hold:
+
+- cross-entropy, NLL, focal, BCE, BCE with logits, sigmoid focal: the loss sum and the
+  mean's denominator (class-weight sum for cross-entropy / NLL, counted positions or
+  elements for the others); sigmoid focal also the sum of focal terms (for normalized).
+- Dice family: the per-class sums (I, P, T) pooled over the batch, or per sample
+  (per_image=True: shards then concatenate their samples, in the order they are added).
+
+An all-ignored shard contributes zeros, never NaN.  `loss.value_and_grad(input, target,
+total=stats)` is the gradient of the global loss on one shard: two passes over the data
+(statistics, then gradients), because a mean's denominator (and pooled Dice's sums, and
+normalized focal's focal-term sum) are only known once every shard is seen.  The
+reductions "mean" and "sum" have statistics; "none" is per element and needs none.
+"""
+import numpy as np
+
+
+class LossStats:
+    """Statistics of one configured loss; see the module docstring."""
+
+    def __init__(self, loss, parts, concat=()):
+        self.loss = loss
+        self.parts = {k: np.asarray(v, dtype=np.float64) for k, v in parts.items()}
+        self.concat = tuple(concat)        # parts that concatenate (per sample) when added
+
+    def _same_loss(self, other):
+        a, b = self.loss, other.loss
+        if type(a) is not type(b):
+            return False
+        ca, cb = a.config, b.config
+        return ca.keys() == cb.keys() and all(
+            np.array_equal(ca[k], cb[k]) if isinstance(ca[k], np.ndarray) or
+            isinstance(cb[k], np.ndarray) else ca[k] == cb[k] for k in ca)
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)) and other == 0:      # sum() starts from 0
+            return self
+        if not isinstance(other, LossStats):
+            return NotImplemented
+        if not self._same_loss(other):
+            raise ValueError(f"cannot add statistics of {self.loss!r} and {other.loss!r}")
+        parts = {k: (np.concatenate([v, other.parts[k]]) if k in self.concat
+                     else v + other.parts[k]) for k, v in self.parts.items()}
+        return LossStats(self.loss, parts, self.concat)
+
+    __radd__ = __add__
+
+    def value(self):
+        """The loss of all the data these statistics were gathered on (float64)."""
+        return self.loss._value_from_stats(self.parts)
+
+    def __repr__(self):
+        shown = ", ".join(f"{k}={v.tolist() if v.size <= 4 else f'array{v.shape}'}"
+                          for k, v in self.parts.items())
+        return f"LossStats({self.loss!r}: {shown})"
+
+
+def mean_value(parts, reduction):
+    """value of a loss whose statistics are a loss sum and the mean's denominator."""
+    if reduction == "sum":
+        return np.float64(parts["loss"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.float64(parts["loss"]) / np.float64(parts["weight"])
+
+
+def require_reduction(loss):
+    if loss.config["reduction"] == "none":
+        raise ValueError("statistics exist for reduction 'mean' and 'sum'; 'none' is per "
+                         "element and needs none")
