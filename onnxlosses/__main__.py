@@ -4,28 +4,41 @@
     python -m onnxlosses config
     python -m onnxlosses parity [--json FILE] [--dtypes ...] [--ranks ...] [--opsets ...]
                                 [--providers ...]
-    python -m onnxlosses export NAME [--weight W,W,..] [--ignore-index I] [--reduction R]
-                                [--label-smoothing E] [--opset K] [--dtype D]
+    python -m onnxlosses export NAME [--param KEY=VALUE ...] [--opset K] [--dtype D]
                                 [--target-dtype T] [--ndim K] [--grad] [--impl I] [--mask]
                                 -o FILE.onnx
+
+NAME is a loss's function name (cross_entropy, dice_loss, ...); each --param sets one of its
+parameters, the value read as a Python literal (numbers, True/False/None, lists, strings):
+--param weight=[1,2,3] --param ignore_index=255 --param mode=multiclass.
 """
+import ast
 import argparse
 import sys
 
-LOSSES = {"cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss"}
+LOSSES = {
+    "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "focal_loss": "FocalLoss",
+    "binary_cross_entropy": "BCELoss",
+    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
+    "sigmoid_focal_loss": "SigmoidFocalLoss", "dice_loss": "DiceLoss",
+    "jaccard_loss": "JaccardLoss", "tversky_loss": "TverskyLoss",
+    "generalized_dice_loss": "GeneralizedDiceLoss",
+}
+
+
+def _param(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--param takes KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value          # a bare word: a string such as mean or multiclass
 
 
 def _export(args):
-    import numpy as np
-
     import onnxlosses
-    params = {"ignore_index": args.ignore_index, "reduction": args.reduction}
-    if args.weight:
-        params["weight"] = np.array([float(v) for v in args.weight.split(",")])
-    if args.label_smoothing:
-        if args.name != "cross_entropy":
-            raise SystemExit("--label-smoothing applies to cross_entropy only")
-        params["label_smoothing"] = args.label_smoothing
+    params = dict(_param(p) for p in args.param)
     loss = getattr(onnxlosses, LOSSES[args.name])(**params)
     model = loss.to_onnx(opset=args.opset, dtype=args.dtype, target_dtype=args.target_dtype,
                          ndim=args.ndim, grad=args.grad, impl=args.impl, mask=args.mask)
@@ -51,13 +64,11 @@ def main(argv=None):
     exp = sub.add_parser("export", help="write one configured loss as an ONNX model")
     exp.add_argument("name", choices=sorted(LOSSES))
     exp.add_argument("-o", "--output", required=True)
-    exp.add_argument("--weight", help="comma-separated class weights")
-    exp.add_argument("--ignore-index", type=int, default=-100)
-    exp.add_argument("--reduction", default="mean", choices=["mean", "sum", "none"])
-    exp.add_argument("--label-smoothing", type=float, default=0.0)
+    exp.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="a parameter of the loss, e.g. weight=[1,2,3] or ignore_index=255")
     exp.add_argument("--opset", type=int)
     exp.add_argument("--dtype", default="float32")
-    exp.add_argument("--target-dtype", default="int64")
+    exp.add_argument("--target-dtype", default=None)
     exp.add_argument("--ndim", type=int)
     exp.add_argument("--grad", action="store_true")
     exp.add_argument("--impl", default="composed", choices=["composed", "native"])

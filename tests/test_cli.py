@@ -17,8 +17,9 @@ def run(*args):
 
 def test_export_writes_a_model(tmp_path):
     path = tmp_path / "ce.onnx"
-    res = run("export", "cross_entropy", "--weight", "1,2,3", "--ignore-index", "255",
-              "--label-smoothing", "0.1", "--target-dtype", "uint8", "--grad", "-o", str(path))
+    res = run("export", "cross_entropy", "--param", "weight=[1,2,3]", "--param",
+              "ignore_index=255", "--param", "label_smoothing=0.1", "--target-dtype", "uint8",
+              "--grad", "-o", str(path))
     assert res.returncode == 0, res.stderr
     model = onnx.load(str(path))
     meta = {p.key: p.value for p in model.metadata_props}
@@ -26,9 +27,23 @@ def test_export_writes_a_model(tmp_path):
     assert [o.name for o in model.graph.output] == ["loss", "grad"]
 
 
+def test_export_any_loss(tmp_path):
+    path = tmp_path / "dice.onnx"
+    res = run("export", "dice_loss", "--param", "mode=multiclass", "--param", "per_image=True",
+              "--param", "ignore_index=255", "--target-dtype", "uint8", "-o", str(path))
+    assert res.returncode == 0, res.stderr
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["onnxlosses.loss"] == "DiceLoss"
+    assert json.loads(meta["onnxlosses.config"])["per_image"] is True
+
+
 def test_export_reports_bad_options():
     res = run("export", "nll_loss", "--opset", "12", "-o", "/dev/null")
     assert res.returncode == 2 and "opset must be in [13," in res.stderr
+    res = run("export", "focal_loss", "--param", "gamma=-1", "-o", "/dev/null")
+    assert res.returncode == 2 and "gamma must be finite and >= 0" in res.stderr
+    res = run("export", "focal_loss", "--param", "gama", "-o", "/dev/null")
+    assert res.returncode == 2 and "--param takes KEY=VALUE" in res.stderr
 
 
 def test_parity_grid_writes_json_and_exits_zero(tmp_path):
