@@ -12,7 +12,7 @@ all: build
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "numpy>=2" "Cython>=3" "setuptools>=68" onnx onnxruntime "pytest>=8" torch==2.13.0
+	$(PY) -m pip install -q "numpy>=2" "Cython>=3" "setuptools>=68" onnx onnxruntime "pytest>=8" torch==2.13.0 "dask[array,distributed]"
 	touch $(STAMP)
 
 build: $(STAMP)

@@ -218,6 +218,12 @@ class _DiceFamily(Loss):
             g = total.parts["stats"]
             if self._config["per_image"]:
                 norm = self._reduce(g, False, None, norm_only=True)
+                if total.window is not None:   # a spatial tile: its samples' global sums
+                    start, stop = total.window
+                    if stop - start != stats.shape[0]:
+                        raise ValueError(f"total.for_samples({start}, {stop}) does not match "
+                                         f"this tile's {stats.shape[0]} samples")
+                    stats = g[start:stop]
                 _, dI, dP = self._reduce(stats, want_grad, grad_output, norm_override=norm)
             else:
                 _, dI, dP = self._reduce(g[None], want_grad, grad_output)

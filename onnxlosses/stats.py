@@ -23,10 +23,11 @@ import numpy as np
 class LossStats:
     """Statistics of one configured loss; see the module docstring."""
 
-    def __init__(self, loss, parts, concat=()):
+    def __init__(self, loss, parts, concat=(), window=None):
         self.loss = loss
         self.parts = {k: np.asarray(v, dtype=np.float64) for k, v in parts.items()}
         self.concat = tuple(concat)        # parts that concatenate (per sample) when added
+        self.window = window               # (start, stop): the samples a tile belongs to
 
     def _same_loss(self, other):
         a, b = self.loss, other.loss
@@ -49,6 +50,20 @@ class LossStats:
         return LossStats(self.loss, parts, self.concat)
 
     __radd__ = __add__
+
+    def merge_tiles(self, other):
+        """Statistics of two tiles of the same samples (a volume cut along its spatial
+        axes): every part adds, per-sample ones included."""
+        if not self._same_loss(other):
+            raise ValueError(f"cannot add statistics of {self.loss!r} and {other.loss!r}")
+        return LossStats(self.loss, {k: v + other.parts[k] for k, v in self.parts.items()},
+                         self.concat)
+
+    def for_samples(self, start, stop):
+        """These (global) statistics, marked for a tile holding samples [start, stop) of the
+        global batch: what `value_and_grad(tile, ..., total=...)` needs for per-image Dice
+        when tiles cut samples along their spatial axes."""
+        return LossStats(self.loss, self.parts, self.concat, window=(start, stop))
 
     def value(self):
         """The loss of all the data these statistics were gathered on (float64)."""
