@@ -27,6 +27,18 @@ from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport tile_max, tile_sumexp, tile_gather, tile_scatter
 
+cdef extern from "dice_loops.h" nogil:
+    void dice_stats_f32(const float *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
+                        const float *y, const uint8_t *cnt, int k, double *stats)
+    void dice_stats_f64(const double *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
+                        const double *y, const uint8_t *cnt, int k, double *stats)
+    void dice_grad_f32(const float *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
+                       const float *y, const uint8_t *cnt, const double *A, const double *B,
+                       int k, int act, float *m, float *out, Py_ssize_t ocs)
+    void dice_grad_f64(const double *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
+                       const double *y, const uint8_t *cnt, const double *A, const double *B,
+                       int k, int act, double *m, double *out, Py_ssize_t ocs)
+
 from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
 
 cnp.import_array()
@@ -101,13 +113,12 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
     cdef int64_t *tt = <int64_t *> (scr + 3 * blk + 2 * vec)
     cdef uint8_t *cnt = <uint8_t *> (scr + 3 * blk + 2 * vec + align64(p.tile * 8))
     cdef int64_t t
-    cdef double pv, yv, acc_i, acc_p, acc_t, gsum, gv
     cdef Py_ssize_t n = o // p.per_sample
     cdef const double *An = p.A + n * C if p.A != NULL else NULL
     cdef const double *Bn = p.B + n * C if p.B != NULL else NULL
     cdef floating *gout
     cdef Py_ssize_t gcs
-    cdef const floating *yb
+    cdef const floating *yb = NULL
     for kt in range(q * DEF_CHUNK_TILES, min((q + 1) * DEF_CHUNK_TILES, p.tiles_per_outer)):
         j0 = kt * p.tile
         L = min(p.tile, p.inner - j0)
@@ -124,59 +135,22 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
             if cnt[i]:
                 count[0] += 1
         _probabilities(x, p, o, j0, L, buf, m, s, prob)
-        yb = y + p.y_off[o] + j0 * p.y_ps if y != NULL else NULL
+        yb = NULL
+        if y != NULL:     # dense targets as a contiguous [C][L] block
+            tile_gather(y + p.y_off[o] + j0 * p.y_ps, p.y_cs, p.y_ps, C, L, buf)
+            yb = buf
         if g == NULL:
-            for c in range(C):
-                acc_i = 0
-                acc_p = 0
-                acc_t = 0
-                for i in range(L):
-                    if not cnt[i]:
-                        continue
-                    pv = prob[c * L + i]
-                    acc_p += pv if p.k == 1 else pv * pv
-                    if yb != NULL:
-                        yv = yb[c * p.y_cs + i * p.y_ps]
-                        acc_i += pv * yv
-                        acc_t += yv if p.k == 1 else yv * yv
-                    elif tt[i] == c:
-                        acc_i += pv
-                        acc_t += 1
-                stats[3 * c] += acc_i
-                stats[3 * c + 1] += acc_p
-                stats[3 * c + 2] += acc_t
+            if floating is float:
+                dice_stats_f32(prob, C, L, tt, yb, cnt, p.k, stats)
+            else:
+                dice_stats_f64(prob, C, L, tt, yb, cnt, p.k, stats)
         else:
             gout = g + p.g_off[o] + j0 * p.g_ps if p.g_ps == 1 else gb
             gcs = p.g_cs if p.g_ps == 1 else L
-            # dL/dp into gout
-            for c in range(C):
-                for i in range(L):
-                    pv = prob[c * L + i]
-                    if yb != NULL:
-                        yv = yb[c * p.y_cs + i * p.y_ps]
-                    else:
-                        yv = 1.0 if tt[i] == c else 0.0
-                    gout[c * gcs + i] = <floating> (An[c] * yv + Bn[c] * (
-                        1.0 if p.k == 1 else 2.0 * pv))
-            # through the activation
-            if p.act == 1:
-                for i in range(L):
-                    gsum = 0
-                    for c in range(C):
-                        gsum += prob[c * L + i] * gout[c * gcs + i]
-                    m[i] = <floating> gsum
-                for c in range(C):
-                    for i in range(L):
-                        gout[c * gcs + i] = prob[c * L + i] * (gout[c * gcs + i] - m[i])
-            elif p.act == 2:
-                for c in range(C):
-                    for i in range(L):
-                        pv = prob[c * L + i]
-                        gout[c * gcs + i] = <floating> (gout[c * gcs + i] * pv * (1 - pv))
-            for i in range(L):
-                if not cnt[i]:
-                    for c in range(C):
-                        gout[c * gcs + i] = 0
+            if floating is float:
+                dice_grad_f32(prob, C, L, tt, yb, cnt, An, Bn, p.k, p.act, m, gout, gcs)
+            else:
+                dice_grad_f64(prob, C, L, tt, yb, cnt, An, Bn, p.k, p.act, m, gout, gcs)
             if p.g_ps != 1:
                 tile_scatter(gb, C, L, g + p.g_off[o] + j0 * p.g_ps, p.g_cs, p.g_ps)
 
