@@ -20,6 +20,7 @@ def build_info():
         "threads": get_num_threads(),
         "vector_exp": "libmvec (AVX-512 / AVX2 / SSE clones, chosen at load)"
         if _openmp.vector_exp else "scalar libm",
+        "kernel_isa": _openmp.isa,
         "machine": platform.machine(),
     }
 

@@ -1,10 +1,11 @@
 # cython: language_level=3
 """What the build knows about OpenMP and the vector exponential (see show_config)."""
 from openmp cimport ONNXL_OPENMP, omp_get_max_threads
-from softmax_loops cimport ONNXL_VECTOR_EXP
+from softmax_loops cimport ONNXL_VECTOR_EXP, onnxl_isa
 
 openmp_enabled = bool(ONNXL_OPENMP)
 vector_exp = bool(ONNXL_VECTOR_EXP)
+isa = onnxl_isa().decode()
 
 
 def max_threads():

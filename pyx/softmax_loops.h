@@ -57,6 +57,18 @@ extern double expm1(double);
 #endif
 #endif
 
+/* Which of the target clones the loader picks on this CPU (reported by show_config). */
+static inline const char *onnxl_isa(void) {
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "avx512f";
+    if (__builtin_cpu_supports("avx2")) return "avx2";
+    return "default (x86-64 baseline)";
+#else
+    return "portable (no target clones on this platform)";
+#endif
+}
+
 #define ONNXL_SIMD _Pragma("omp simd")
 #define ONNXL_CHUNK 256
 

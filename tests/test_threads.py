@@ -103,3 +103,12 @@ def test_concurrent_python_threads_get_correct_results():
         want_v, want_g = expected[i % len(jobs)]
         assert value == want_v
         np.testing.assert_array_equal(grad, want_g)
+
+
+def test_show_config_reports_the_build(capsys):
+    onnxlosses.show_config()
+    out = capsys.readouterr().out
+    for key in ("openmp", "threads", "vector_exp", "kernel_isa", "compiler"):
+        assert key in out
+    info = onnxlosses.build_info()
+    assert info["threads"] == onnxlosses.get_num_threads()
