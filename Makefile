@@ -25,9 +25,8 @@ test: build
 	$(PY) -m pytest -q --doctest-modules onnxlosses tests
 
 bench: build
-	$(PY) benchmarks/bench_cross_entropy.py
-	$(PY) benchmarks/bench_focal_bce.py
-	$(PY) benchmarks/bench_dice.py
+	$(PY) -m pip install -q matplotlib monai
+	$(PY) benchmarks/run.py --json benchmarks/results_all.json
 
 clean:
 	rm -rf build pyx/*.c onnxlosses/*.so
