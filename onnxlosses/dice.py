@@ -237,7 +237,13 @@ class _DiceFamily(Loss):
         if not want_grad:
             return value, None
         x = d["x"]
-        grad = np.zeros_like(x) if x.size == 0 else np.empty_like(x)
+        direct = out is not None and out.dtype == x.dtype and d["post_mask"] is None
+        if direct:       # the kernel writes into the caller's buffer (a view for binary mode)
+            grad = out if out.shape == x.shape else out[:, None]
+            if x.size == 0:
+                grad.fill(0)
+        else:
+            grad = np.zeros_like(x) if x.size == 0 else np.empty_like(x)
         if x.size:
             _dice.run(self._walk(d, grad), x.shape[0], x, element_strides(x)[1], d["t"],
                       d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],
@@ -248,6 +254,8 @@ class _DiceFamily(Loss):
                       get_num_threads())
         if d["post_mask"] is not None:
             grad = np.where(d["post_mask"], grad, 0).astype(x.dtype)
+        if direct:
+            return value, out
         grad = grad.reshape(np.shape(input))
         if out is not None:
             out[...] = grad

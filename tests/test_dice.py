@@ -471,3 +471,25 @@ def test_gradient_into_out_and_bad_out():
     np.testing.assert_array_equal(out, DiceLoss().value_and_grad(x, t)[1])
     with pytest.raises(ValueError, match=r"out must have the input's shape"):
         DiceLoss().value_and_grad(x, t, out=np.empty((2, 3), np.float32))
+
+
+def test_gradient_into_out_allocates_nothing_input_sized():
+    import tracemalloc
+    rng = np.random.default_rng(17)
+    # big enough that the per-thread tile buffers (O(threads * C * tile)) are small beside it
+    x = rng.standard_normal((2, 5, 256, 256)).astype(np.float32)
+    t = rng.integers(0, 5, (2, 256, 256)).astype(np.uint8)
+    out = np.empty_like(x)
+    loss = DiceLoss()
+    loss.value_and_grad(x, t, out=out)
+    tracemalloc.start()
+    loss.value_and_grad(x, t, out=out)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < x.nbytes / 4, peak
+    np.testing.assert_array_equal(out, loss.value_and_grad(x, t)[1])
+    # binary mode without a channel axis writes through a view of out
+    xb, yb = x[:, 0], (t == 1).astype(np.float32)
+    ob = np.empty_like(xb)
+    DiceLoss(mode="binary").value_and_grad(xb, yb, out=ob)
+    np.testing.assert_array_equal(ob, DiceLoss(mode="binary").value_and_grad(xb, yb)[1])
