@@ -56,7 +56,7 @@ CASES = {
     # several tiles per image on the class-strided path, many on the row path
     "nchw": ((3, 5, 40, 50), "contiguous"),
     "nhwc": ((3, 5, 40, 50), "channels_last"),
-    "rows": ((3000, 9), "contiguous"),
+    "rows": ((3000, 40), "contiguous"),     # C >= ROWS_MIN_CLASSES: the row loops
     "gathered": ((2, 6, 30, 70), "negative"),
 }
 
