@@ -47,7 +47,6 @@ def numpy_reference(x, t, ignore_index):
 
 def onnxruntime_session(shape, ignore_index, threads):
     """onnxruntime running the ONNX SoftmaxCrossEntropyLoss operator (inlined by ORT)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
     rank = len(shape)

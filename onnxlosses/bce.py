@@ -74,11 +74,10 @@ class _ElementwiseBCE(Loss):
             scale = 1.0 / n if reduction == "mean" and n else 1.0
             go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
             grad = prepare_out(out, input, x)
-        total_obj = total
-        total, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
-                           loss_out=reduction == "none", grad=grad)
-        value = reduce_value(total, n, reduction, lo, xin.dtype) if total_obj is None else \
-            xin.dtype.type(total_obj.value())
+        total_sum, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
+                               loss_out=reduction == "none", grad=grad)
+        value = reduce_value(total_sum, n, reduction, lo, xin.dtype) if total is None else \
+            xin.dtype.type(total.value())
         if not want_grad:
             return value, None
         if reduction == "mean" and n == 0:

@@ -19,8 +19,6 @@ infinite weight replaced by the largest finite one (MONAI's rule).
 The gradient is exact: dL/dI and dL/dP per (sample, class) are computed here in float64 and
 the kernel's second pass applies them through the activation.
 """
-import math
-
 import numpy as np
 
 from . import _checks, _dice

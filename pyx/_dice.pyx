@@ -75,7 +75,6 @@ cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssiz
     cdef const floating *xb = x + p.x_off[o] + j0 * p.x_ps
     cdef const floating *xt = xb
     cdef Py_ssize_t xcs = p.x_cs
-    cdef floating inv
     if p.x_ps != 1:
         tile_gather(xb, p.x_cs, p.x_ps, C, L, buf)
         xt = buf

@@ -31,10 +31,9 @@ def _data(shape, dtype, seed, ignore_index, target_dtype, ignore_frac=0.2):
     C = shape[1]
     pos = (shape[0],) + shape[2:]
     t = rng.integers(0, C, pos)
-    if ignore_index is not None and ignore_index != -100 or target_dtype != np.uint8:
-        drop = rng.random(pos) < ignore_frac
-        if ignore_index is not None and (ignore_index >= 0 or np.dtype(target_dtype).kind == "i"):
-            t = np.where(drop, ignore_index, t)
+    drop = rng.random(pos) < ignore_frac
+    if ignore_index >= 0 or np.dtype(target_dtype).kind == "i":   # representable in dtype
+        t = np.where(drop, ignore_index, t)
     return x, t.astype(target_dtype)
 
 

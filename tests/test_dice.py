@@ -97,7 +97,6 @@ def _data(mode, shape, seed, dense=False):
 
 
 def _check(loss, ref_kwargs, x, t, mask=None, layout="contiguous", tol=1e-10):
-    go = None
     value, grad = loss.value_and_grad(relayout(x, layout), t, mask=mask)
     xt = torch.tensor(x, requires_grad=True)
     tt = torch.tensor(t)
@@ -109,7 +108,6 @@ def _check(loss, ref_kwargs, x, t, mask=None, layout="contiguous", tol=1e-10):
         np.testing.assert_allclose(value, ref.item(), rtol=tol, atol=tol)
     ref.backward()
     np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-8, atol=1e-11)
-    del go
 
 
 OPTIONS = [

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import onnxlosses
-from onnxlosses import (FocalLoss, SigmoidFocalLoss, cross_entropy, focal_loss,
+from onnxlosses import (FocalLoss, SigmoidFocalLoss, focal_loss,
                         sigmoid_focal_loss)
 
 from helpers import central_difference, log_softmax, relayout

@@ -19,11 +19,12 @@ def emit_dice(b, loss, config, x, target, mask, *, rank, indices, reduction, gra
     axis1 = b.const(np.array([1], np.int64), "class_axis_1d")
     generalized = loss.spec.name == "generalized_dice_loss"
 
-    # prediction
+    # prediction (kept unmasked: the gradient goes back through this activation)
     p = x
     if config["from_logits"]:
         p = b.op("Softmax", x, name="softmax", axis=1) if mode == "multiclass" else \
             b.op("Sigmoid", x, name="sigmoid")
+    activation = p
     # target and counted pixels (or elements)
     counted = None
     if indices:
@@ -82,8 +83,7 @@ def emit_dice(b, loss, config, x, target, mask, *, rank, indices, reduction, gra
              b.op("Mul", B, b.op("Mul", b.const(2.0, "two"), p, name="two_p") if k == 2
                   else one, name="B_dP"), name="dL_dp")
     if config["from_logits"]:
-        pa = x if False else (b.op("Softmax", x, name="softmax_2", axis=1)
-                              if mode == "multiclass" else b.op("Sigmoid", x, name="sigmoid_2"))
+        pa = activation
         if mode == "multiclass":
             s = b.op("ReduceSum", b.op("Mul", pa, g, name="p_g"), axis1, name="sum_p_g",
                      keepdims=1)
@@ -141,7 +141,6 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
     absent = b.op("Equal", T, zero, name="absent")
     used = None
     if config["classes"] is not None:
-        C = config["weight"].shape[0] if config["weight"] is not None else None
         sel = b.op("Equal", b.op("Unsqueeze", _class_index(b, T, C_axis), b.const(
             np.array([-1], np.int64), "last_1d"), name="class_col"),
             b.const(np.array(config["classes"], np.int64), "classes_sel"), name="class_eq")
@@ -205,15 +204,15 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
             value = b.op("Pow", base, b.const(gamma, "gamma_4"), name="mean_gamma")
     if not grad:
         return value, None, None
-    two2 = b.op("Mul", den, den, name="den_sq")
+    den_sq = b.op("Mul", den, den, name="den_sq")
     ds_dI = b.op("Where", active, b.op("Div", b.op("Sub", b.op("Mul", b.const(a, "coef_a_2"),
                                                                 den, name="a_den"),
                                                     b.op("Mul", num, b.const(c, "coef_c_2"),
                                                          name="num_c"), name="dI_num"),
-                                        two2, name="dI_raw"),
+                                        den_sq, name="dI_raw"),
                    b.op("Div", b.const(a, "coef_a_3"), den, name="a_over_den"), name="ds_dI")
     ds_dP = b.op("Where", active, b.op("Neg", b.op("Div", b.op("Mul", num, b.const(bP, "coef_bp_2"),
-                                                                name="num_bp"), two2,
+                                                                name="num_bp"), den_sq,
                                                     name="dP_raw"), name="dP_neg"),
                  zero, name="ds_dP")
     chain = b.op("Mul", dv_dl, dl_ds, name="dv_ds")

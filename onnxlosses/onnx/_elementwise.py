@@ -35,6 +35,22 @@ def _softplus_neg(b, x):
                 name="softplus_neg_x")
 
 
+def _weighted(b, per, w, reduction, grad, dl):
+    """Shared tail of the BCE emitters: per-element weights, the reduction and, with grad,
+    the weighted derivative dl() of the unweighted per-element loss times the reduction's
+    scale.  Returns (loss, grad or None)."""
+    if w:
+        per = b.op("Mul", per, w, name="weighted")
+    count = _count(b, per, None)
+    loss = _reduce(b, per, count, reduction)
+    if not grad:
+        return loss, None
+    g = dl()
+    if w:
+        g = b.op("Mul", g, w, name="w_dl")
+    return loss, b.op("Mul", g, _grad_scale(b, count, reduction), name="grad_scaled")
+
+
 def _param(b, value, name):
     return None if value is None else b.const(value, name)
 
@@ -52,19 +68,14 @@ def emit_bce(b, config, x, y, mask, *, reduction, grad, **_):
     l1p = clamped(b.op("Log", one_minus, name="log_1mp"), "log_1mp_clamped")
     per = b.op("Sub", b.op("Mul", b.op("Sub", y, one, name="y_minus_1"), l1p, name="neg_term"),
                b.op("Mul", y, lp, name="pos_term"), name="bce")
-    if w:
-        per = b.op("Mul", per, w, name="weighted")
-    count = _count(b, per, None)
-    loss = _reduce(b, per, count, reduction)
-    if not grad:
-        return loss, None
-    eps = b.const(np.float32(1e-12), "eps")  # PyTorch's epsilon is the float 1e-12f
-    den = b.op("Mul", one_minus, x, name="p_1mp")
-    den = b.op("Where", b.op("Less", den, eps, name="den_low"), eps, den, name="den")
-    g = b.op("Div", b.op("Sub", x, y, name="p_minus_y"), den, name="dl")
-    if w:
-        g = b.op("Mul", g, w, name="w_dl")
-    return loss, b.op("Mul", g, _grad_scale(b, count, reduction), name="grad_scaled")
+
+    def dl():   # (p - y) / max(p (1 - p), 1e-12f): PyTorch's epsilon is the float 1e-12
+        eps = b.const(np.float32(1e-12), "eps")
+        den = b.op("Mul", one_minus, x, name="p_1mp")
+        den = b.op("Where", b.op("Less", den, eps, name="den_low"), eps, den, name="den")
+        return b.op("Div", b.op("Sub", x, y, name="p_minus_y"), den, name="dl")
+
+    return _weighted(b, per, w, reduction, grad, dl)
 
 
 def emit_bce_logits(b, config, x, y, mask, *, reduction, grad, **_):
@@ -76,21 +87,15 @@ def emit_bce_logits(b, config, x, y, mask, *, reduction, grad, **_):
                                name="pw_y"), name="lw") if pw else None
     neg = b.op("Mul", b.op("Sub", one, y, name="one_minus_y"), x, name="neg_term")
     per = b.op("Add", neg, b.op("Mul", lw, spn, name="pos_term") if lw else spn, name="bce")
-    if w:
-        per = b.op("Mul", per, w, name="weighted")
-    count = _count(b, per, None)
-    loss = _reduce(b, per, count, reduction)
-    if not grad:
-        return loss, None
-    s = b.op("Sigmoid", x, name="sigmoid")
-    if pw:
-        dl = b.op("Sub", b.op("Mul", lw, s, name="lw_s"), b.op("Mul", pw, y, name="pw_y2"),
-                  name="dl")
-    else:
-        dl = b.op("Sub", s, y, name="dl")
-    if w:
-        dl = b.op("Mul", dl, w, name="w_dl")
-    return loss, b.op("Mul", dl, _grad_scale(b, count, reduction), name="grad_scaled")
+
+    def dl():   # lw sigmoid(x) - pw y
+        s = b.op("Sigmoid", x, name="sigmoid")
+        if not pw:
+            return b.op("Sub", s, y, name="dl")
+        return b.op("Sub", b.op("Mul", lw, s, name="lw_s"), b.op("Mul", pw, y, name="pw_y2"),
+                    name="dl")
+
+    return _weighted(b, per, w, reduction, grad, dl)
 
 
 def emit_sigmoid_focal(b, config, x, target, mask, *, reduction, grad, rank, indices, **_):
