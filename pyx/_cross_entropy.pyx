@@ -29,7 +29,7 @@ from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
     tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
-    row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms,
+    row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms, tile_hard,
 )
 
 from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
@@ -90,94 +90,21 @@ cdef inline double _focal(double nll, double gamma, double *coef) noexcept nogil
     return qg * nll
 
 
-cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
-                  const uint8_t *mk, const floating *go, floating *lo, floating *g,
-                  const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
-                  Py_ssize_t L) noexcept nogil:
-    cdef Py_ssize_t C = p.C, i, c, pos, xcs, qcs = 0, gcs
-    cdef Py_ssize_t isz = sizeof(floating), blk = align64(C * p.tile * sizeof(floating))
-    # Scratch, carved in the order scratch_bytes counts it.
-    cdef floating *m = <floating *> scr
-    cdef floating *s = <floating *> (scr + align64(p.tile * isz))
-    cdef floating *a = <floating *> (scr + 2 * align64(p.tile * isz))
-    cdef floating *b = <floating *> (scr + 3 * align64(p.tile * isz))
-    cdef char *rest = scr + 4 * align64(p.tile * isz)
-    cdef double *acc1 = <double *> rest
-    cdef double *acc2 = <double *> (rest + align64(p.tile * 8))
-    cdef double *fix = <double *> (rest + 2 * align64(p.tile * 8))
-    cdef double *lse = <double *> (rest + 3 * align64(p.tile * 8))
-    cdef int64_t *tt = <int64_t *> (rest + 4 * align64(p.tile * 8))
-    cdef uint8_t *cnt = <uint8_t *> (rest + 5 * align64(p.tile * 8))
-    rest = rest + 5 * align64(p.tile * 8) + align64(p.tile)
-    cdef floating *e = <floating *> rest
-    cdef floating *xbuf = <floating *> (rest + blk)
-    cdef floating *qbuf = <floating *> (rest + 2 * blk)
-    cdef floating *gbuf = <floating *> (rest + 3 * blk)
-
-    cdef bint hard = prob == NULL, want_grad = g != NULL
-    cdef const floating *xb = x + p.x_off[o] + j0 * p.x_ps
-    cdef const floating *xt
-    cdef const floating *qt = NULL
-    cdef floating *gout
-    cdef floating *gb
-    cdef int64_t t
-    cdef uint8_t ok
-    cdef double li, gi, wt, loss, coef, total = 0.0
-    cdef double eps = p.eps, qa = 1.0 - p.eps, qb = p.eps / C
-    cdef int kind = 0 if hard and eps == 0 else (1 if hard else 2)
-
-    if p.x_ps == 1:
-        xt = xb
-        xcs = p.x_cs
-    else:
-        tile_gather(xb, p.x_cs, p.x_ps, C, L, xbuf)
-        xt = xbuf
-        xcs = L
-
-    for i in range(L):
-        pos = j0 + i
-        ok = 1
-        if mk != NULL and mk[p.m_off[o] + pos * p.m_ps] == 0:
-            ok = 0
-        if hard:
-            t = <int64_t> tgt[p.t_off[o] + pos * p.t_ps]
-            if t == p.ignore_index:
-                ok = 0
-            tt[i] = t
-        cnt[i] = ok
-
-    if not p.nll:
-        tile_max(xt, xcs, C, L, m)
-        tile_sumexp(xt, xcs, C, L, m, s, e if want_grad else NULL)
-        tile_lse(m, s, L, lse)
-    if hard and eps > 0:
-        tile_wdot(xt, xcs, C, L, p.weight, acc1)
-    if not hard:
-        if p.q_ps == 1:
-            qt = prob + p.q_off[o] + j0 * p.q_ps
-            qcs = p.q_cs
-        else:
-            tile_gather(prob + p.q_off[o] + j0 * p.q_ps, p.q_cs, p.q_ps, C, L, qbuf)
-            qt = qbuf
-            qcs = L
-        tile_qdot(xt, xcs, qt, qcs, C, L, p.weight, qa, qb, acc1, acc2)
-
-    # Per position: the loss, and the gradient coefficients a (times e), b (times k_c) and
-    # fix (at the target class).  Struct fields go to locals so the compiler can keep them
-    # in registers across the stores.
+cdef inline double _positions(const floating *xt, Py_ssize_t xcs, const int64_t *tt,
+                              const uint8_t *cnt, const double *lse, const double *acc1,
+                              const double *acc2, double *fix, const floating *s,
+                              floating *a, floating *b, floating *lo_b, const floating *go_b,
+                              const Plan *p, Py_ssize_t L, bint hard,
+                              bint want_grad) noexcept nogil:
+    """The general per-position loop (focal, probability targets, reduction "none",
+    per-position grad_output): loss terms and gradient coefficients a, b, fix."""
     cdef const double *w = p.weight
-    cdef double W = p.weight_total, scale = p.scale, gamma = p.gamma
+    cdef double W = p.weight_total, scale = p.scale, eps = p.eps
+    cdef double qa = 1.0 - p.eps, qb = p.eps / p.C
     cdef bint nll = p.nll, focal = p.focal
-    cdef floating *lo_b = lo + p.lo_off[o] + j0 * p.lo_ps if lo != NULL else NULL
-    cdef const floating *go_b = go + p.go_off[o] + j0 * p.go_ps if go != NULL else NULL
-    cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps
-    if focal:
-        # nll of every position (0 where not counted, whose target may be out of range),
-        # then the focal factors for the whole tile in one vectorised call
-        for i in range(L):
-            acc1[i] = (lse[i] - <double> xt[tt[i] * xcs + i]) if cnt[i] else 0.0
-        focal_terms(L, acc1, gamma, acc2, fix)
-
+    cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps, i
+    cdef int64_t t
+    cdef double li, wt = 1.0, loss, coef, gi, total = 0.0
     for i in range(L):
         if not cnt[i]:
             if lo_b != NULL:
@@ -211,6 +138,118 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
                 b[i] = <floating> (gi * qb)
             else:
                 b[i] = <floating> gi
+
+    return total
+
+
+cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
+                  const uint8_t *mk, const floating *go, floating *lo, floating *g,
+                  const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
+                  Py_ssize_t L) noexcept nogil:
+    cdef Py_ssize_t C = p.C, i, c, pos, xcs, qcs = 0, gcs
+    cdef Py_ssize_t isz = sizeof(floating), blk = align64(C * p.tile * sizeof(floating))
+    # Scratch, carved in the order scratch_bytes counts it.
+    cdef floating *m = <floating *> scr
+    cdef floating *s = <floating *> (scr + align64(p.tile * isz))
+    cdef floating *a = <floating *> (scr + 2 * align64(p.tile * isz))
+    cdef floating *b = <floating *> (scr + 3 * align64(p.tile * isz))
+    cdef char *rest = scr + 4 * align64(p.tile * isz)
+    cdef double *acc1 = <double *> rest
+    cdef double *acc2 = <double *> (rest + align64(p.tile * 8))
+    cdef double *fix = <double *> (rest + 2 * align64(p.tile * 8))
+    cdef double *lse = <double *> (rest + 3 * align64(p.tile * 8))
+    cdef int64_t *tt = <int64_t *> (rest + 4 * align64(p.tile * 8))
+    cdef uint8_t *cnt = <uint8_t *> (rest + 5 * align64(p.tile * 8))
+    rest = rest + 5 * align64(p.tile * 8) + align64(p.tile)
+    cdef floating *e = <floating *> rest
+    cdef floating *xbuf = <floating *> (rest + blk)
+    cdef floating *qbuf = <floating *> (rest + 2 * blk)
+    cdef floating *gbuf = <floating *> (rest + 3 * blk)
+
+    cdef bint hard = prob == NULL, want_grad = g != NULL
+    cdef const floating *xb = x + p.x_off[o] + j0 * p.x_ps
+    cdef const floating *xt
+    cdef const floating *qt = NULL
+    cdef const floating *pf
+    cdef floating *gout
+    cdef floating *gb
+    cdef int64_t t
+    cdef uint8_t ok
+    cdef double li, gi, wt, loss, coef, total = 0.0
+    cdef double eps = p.eps, qa = 1.0 - p.eps, qb = p.eps / C
+    cdef int kind = 0 if hard and eps == 0 else (1 if hard else 2)
+
+    if p.x_ps == 1:
+        xt = xb
+        xcs = p.x_cs
+    else:
+        tile_gather(xb, p.x_cs, p.x_ps, C, L, xbuf)
+        xt = xbuf
+        xcs = L
+
+    # Targets of the tile: tt = class index where counted, 0 elsewhere (so that gathers
+    # by tt never leave the tile), cnt = counted.
+    cdef const index_t *tb
+    cdef Py_ssize_t t_ps = p.t_ps
+    cdef int64_t ii = p.ignore_index
+    if hard:
+        tb = tgt + p.t_off[o] + j0 * t_ps
+        for i in range(L):
+            t = <int64_t> tb[i * t_ps]
+            ok = t != ii
+            tt[i] = t if ok else 0
+            cnt[i] = ok
+    else:
+        for i in range(L):
+            cnt[i] = 1
+    if mk != NULL:
+        for i in range(L):
+            if mk[p.m_off[o] + (j0 + i) * p.m_ps] == 0:
+                cnt[i] = 0
+                tt[i] = 0
+
+    if not p.nll:
+        tile_max(xt, xcs, C, L, m)
+        # the next tile of this run, when the logits are used in place (NCHW)
+        pf = xb + L if p.x_ps == 1 and j0 + L < p.inner else NULL
+        tile_sumexp(xt, xcs, C, L, m, s, e if want_grad else NULL, pf)
+        tile_lse(m, s, L, lse)
+    if hard and eps > 0:
+        tile_wdot(xt, xcs, C, L, p.weight, acc1)
+    if not hard:
+        if p.q_ps == 1:
+            qt = prob + p.q_off[o] + j0 * p.q_ps
+            qcs = p.q_cs
+        else:
+            tile_gather(prob + p.q_off[o] + j0 * p.q_ps, p.q_cs, p.q_ps, C, L, qbuf)
+            qt = qbuf
+            qcs = L
+        tile_qdot(xt, xcs, qt, qcs, C, L, p.weight, qa, qb, acc1, acc2)
+
+    # Per position: the loss, and the gradient coefficients a (times e), b (times k_c) and
+    # fix (at the target class).  Struct fields go to locals so the compiler can keep them
+    # in registers across the stores.
+    cdef const double *w = p.weight
+    cdef double W = p.weight_total, scale = p.scale, gamma = p.gamma
+    cdef bint nll = p.nll, focal = p.focal
+    cdef floating *lo_b = lo + p.lo_off[o] + j0 * p.lo_ps if lo != NULL else NULL
+    cdef const floating *go_b = go + p.go_off[o] + j0 * p.go_ps if go != NULL else NULL
+    cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps
+    if focal:
+        # nll of every position (0 where not counted, whose target may be out of range),
+        # then the focal factors for the whole tile in one vectorised call
+        for i in range(L):
+            acc1[i] = (lse[i] - <double> xt[tt[i] * xcs + i]) if cnt[i] else 0.0
+        focal_terms(L, acc1, gamma, acc2, fix)
+
+    if hard and not focal and lo_b == NULL and go_b == NULL:
+        # the common case, vectorised over positions (softmax_loops.h: tile_hard)
+        total = tile_hard(L, xt, xcs, tt, cnt, NULL if nll else lse, w, qa, qb, W,
+                          acc1 if eps > 0 else NULL, scale, s, NULL,
+                          a if want_grad else NULL, b, fix)
+    else:
+        total = _positions(xt, xcs, tt, cnt, lse, acc1, acc2, fix, s, a, b, lo_b, go_b,
+                           p, L, hard, want_grad)
 
     if want_grad:
         gb = g + p.g_off[o] + j0 * p.g_ps

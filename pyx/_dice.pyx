@@ -81,7 +81,7 @@ cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssiz
         xcs = L
     if p.act == 1:
         tile_max(xt, xcs, C, L, m)
-        tile_sumexp(xt, xcs, C, L, m, s, prob)
+        tile_sumexp(xt, xcs, C, L, m, s, prob, NULL)
         for i in range(L):
             s[i] = 1 / s[i]
         for c in range(C):

@@ -30,7 +30,6 @@
  * elements: first loops that only call exp/log1p/log/pow into chunk buffers, then one loop
  * of plain algebra and selects; and the body takes compile-time flags WL (write losses) and
  * WG (write gradient), inlined into four variants. */
-#define ONNXL_INLINE static inline __attribute__((always_inline))
 
 #define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P, POW)                                     \
 ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,                    \
@@ -121,6 +120,7 @@ ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,
                                            const int WG) {                                   \
     double acc = 0, acc_ft = 0;                                                              \
     const T inv_thr = thr > 0 ? (T)1 / thr : (T)1;                                           \
+    const int n_pow = gamma == (T)(int)gamma && gamma >= 1 && gamma <= 8 ? (int)gamma : 0;   \
     T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], r[ONNXL_CHUNK], ftp[ONNXL_CHUNK];                     \
     for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
@@ -131,7 +131,15 @@ ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,
             T q = s + yc[i] - (T)2 * s * yc[i];                      /* 1 - p_t */           \
             r[i] = (q > (T)0 ? q : (T)0) * inv_thr;                                          \
         }                                                                                    \
-        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = POW(r[i], gamma);              \
+        if (n_pow) {             /* gamma a small whole number (2 nearly always): no pow */ \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {                                   \
+                T f = r[i];                                                                  \
+                for (int k = 1; k < n_pow; k++) f *= r[i];                                   \
+                ftp[i] = f;                                                                  \
+            }                                                                                \
+        } else {                                                                             \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = POW(r[i], gamma);          \
+        }                                                                                    \
         _Pragma("omp simd reduction(+:acc, acc_ft)") for (ptrdiff_t i = 0; i < n; i++) {     \
             T xi = xc[i], yi = yc[i];                                                        \
             T ce = ((T)1 - yi) * xi + (xi < 0 ? -xi : (T)0) + l1[i];                         \

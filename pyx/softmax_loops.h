@@ -70,6 +70,9 @@ static inline const char *onnxl_isa(void) {
 }
 
 #define ONNXL_SIMD _Pragma("omp simd")
+#ifndef ONNXL_INLINE
+#define ONNXL_INLINE static inline __attribute__((always_inline))
+#endif
 #define ONNXL_CHUNK 256
 
 #define ONNXL_DEFINE_LOOPS(T, SFX, EXP)                                                       \
@@ -82,13 +85,19 @@ static ONNXL_CLONES void tile_max_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C, p
         ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) m[i] = xc[i] > m[i] ? xc[i] : m[i];     \
     }                                                                                        \
 }                                                                                            \
-/* s[i] = sum_c exp(x[c, i] - m[i]); the exponentials go to e[c*L + i] when e != NULL. */    \
+/* s[i] = sum_c exp(x[c, i] - m[i]); the exponentials go to e[c*L + i] when e != NULL.      \
+ * pf (or NULL): the next tile, same strides, L positions: prefetched class by class while   \
+ * this one is exp-bound, so that its max pass finds it in cache instead of waiting on     \
+ * memory (the two passes no longer take turns at the memory bus). */                       \
 static ONNXL_CLONES void tile_sumexp_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C,            \
                                            ptrdiff_t L, const T *restrict m,                 \
-                                           T *restrict s, T *restrict e) {                   \
+                                           T *restrict s, T *restrict e, const T *pf) {      \
     for (ptrdiff_t i = 0; i < L; i++) s[i] = 0;                                              \
     for (ptrdiff_t c = 0; c < C; c++) {                                                      \
         const T *xc = x + c * cs;                                                            \
+        if (pf)                                                                              \
+            for (ptrdiff_t i = 0; i < L; i += 64 / (ptrdiff_t)sizeof(T))                     \
+                __builtin_prefetch(pf + c * cs + i, 0, 3);                                   \
         if (e) {                                                                             \
             T *ec = e + c * L;                                                               \
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                   \
@@ -226,6 +235,69 @@ static ONNXL_CLONES void row_grad_##SFX(const T *e, ptrdiff_t C, T a, T b, int k
 
 ONNXL_DEFINE_LOOPS(float, f32, expf)
 ONNXL_DEFINE_LOOPS(double, f64, exp)
+
+/* Per-position terms of a tile with class-index targets (cross-entropy / NLL, optional
+ * class weights w and label smoothing eps), in one vectorisable loop:
+ *     loss_i = w_t (lse_i - x[t_i, i])                           eps == 0  (acc == NULL)
+ *     loss_i = qa w_t (lse_i - x[t_i, i]) + qb (W lse_i - acc_i) eps > 0, acc_i = sum_c w_c x_c
+ * with qa = 1 - eps, qb = eps / C, W = sum_c w_c, lse == NULL for NLL (lse_i = 0), and
+ * t_i = 0 where cnt_i == 0 (not counted: loss 0, selected, so NaN there stays out).
+ * Returns the sum of the losses; lo (when not NULL) receives them.  With a gradient
+ * (a != NULL), gi = scale: a_i = gi coef_i / s_i, b_i = gi qb, fix_i = gi qa w_t, and 0
+ * where not counted (coef = w_t, or qa w_t + qb W).  Positions are independent: the loop
+ * runs over them with gathers, instead of a branchy scalar loop per position. */
+#define ONNXL_DEFINE_HARD(T, SFX)                                                               \
+ONNXL_INLINE double tile_hard_body_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs,                \
+        const int64_t *restrict tt, const unsigned char *restrict cnt,                       \
+        const double *restrict lse, const double *w, double qa, double qb, double W,         \
+        const double *restrict acc, double scale, const T *restrict s, double *restrict lo,  \
+        T *restrict a, T *restrict b, double *restrict fix, const int HAS_LSE,               \
+        const int HAS_W, const int HAS_EPS, const int WG) {                                  \
+    double total = 0;                                                                        \
+    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) {               \
+        const ptrdiff_t t = (ptrdiff_t)tt[i];                                                \
+        const double li = HAS_LSE ? lse[i] : 0.0;                                            \
+        const double wt = HAS_W ? w[t] : 1.0;                                                \
+        double l = wt * (li - (double)x[t * cs + i]);                                        \
+        if (HAS_EPS) l = qa * l + qb * (W * li - acc[i]);                                    \
+        const int ok = cnt[i] != 0;                                                          \
+        l = ok ? l : 0.0;                                                                    \
+        total += l;                                                                          \
+        if (lo) lo[i] = l;                                                                   \
+        if (WG) {                                                                            \
+            const double coef = HAS_EPS ? qa * wt + qb * W : wt;                             \
+            a[i] = ok ? (HAS_LSE ? (T)(scale * coef / (double)s[i]) : (T)0) : (T)0;          \
+            b[i] = ok ? (T)(scale * qb) : (T)0;                                              \
+            fix[i] = ok ? scale * qa * wt : 0.0;                                             \
+        }                                                                                    \
+    }                                                                                        \
+    return total;                                                                            \
+}                                                                                            \
+static ONNXL_CLONES double tile_hard_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs,             \
+        const int64_t *tt, const unsigned char *cnt, const double *lse, const double *w,     \
+        double qa, double qb, double W, const double *acc, double scale, const T *s,         \
+        double *lo, T *a, T *b, double *fix) {                                               \
+    const int wg = a != NULL;                                                                \
+    /* the common cases get a loop of their own; the rest share the general one */           \
+    if (!w && !acc && lse && !wg)                                                            \
+        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, \
+                                    a, b, fix, 1, 0, 0, 0);                                  \
+    if (!w && !acc && lse && wg)                                                             \
+        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, \
+                                    a, b, fix, 1, 0, 0, 1);                                  \
+    if (!w && !acc && !lse && !wg)                                                           \
+        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, \
+                                    a, b, fix, 0, 0, 0, 0);                                  \
+    if (wg)                                                                                  \
+        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse ? lse : (const double *)0, w,     \
+                                    qa, qb, W, acc, scale, s, lo, a, b, fix, lse != NULL,    \
+                                    w != NULL, acc != NULL, 1);                              \
+    return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, a,  \
+                                b, fix, lse != NULL, w != NULL, acc != NULL, 0);             \
+}
+
+ONNXL_DEFINE_HARD(float, f32)
+ONNXL_DEFINE_HARD(double, f64)
 
 /* Softmax focal terms from nll = -log p_t, per position, in double:
  *   qg   = q^gamma with q = 1 - p_t = -expm1(-nll)      (the loss is alpha_t qg nll)

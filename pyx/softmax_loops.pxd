@@ -1,6 +1,7 @@
 # Typed front ends to the C loops in softmax_loops.h: one name per loop, specialised on the
 # float type at compile time, so kernels are written once for float and double.
 from cython cimport floating
+from libc.stdint cimport int64_t
 
 cdef extern from "softmax_loops.h" nogil:
     int ONNXL_VECTOR_EXP
@@ -8,9 +9,9 @@ cdef extern from "softmax_loops.h" nogil:
     void tile_max_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, float *m)
     void tile_max_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, double *m)
     void tile_sumexp_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
-                         const float *m, float *s, float *e)
+                         const float *m, float *s, float *e, const float *pf)
     void tile_sumexp_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
-                         const double *m, double *s, double *e)
+                         const double *m, double *s, double *e, const double *pf)
     void tile_lse_f32(const float *m, const float *s, Py_ssize_t L, double *lse)
     void tile_lse_f64(const double *m, const double *s, Py_ssize_t L, double *lse)
     void tile_wdot_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
@@ -37,6 +38,14 @@ cdef extern from "softmax_loops.h" nogil:
                           Py_ssize_t cs, Py_ssize_t ps)
     void tile_scatter_f64(const double *src, Py_ssize_t C, Py_ssize_t L, double *dst,
                           Py_ssize_t cs, Py_ssize_t ps)
+    double tile_hard_f32(Py_ssize_t L, const float *x, Py_ssize_t cs, const int64_t *tt,
+                         const unsigned char *cnt, const double *lse, const double *w,
+                         double qa, double qb, double W, const double *acc, double scale,
+                         const float *s, double *lo, float *a, float *b, double *fix)
+    double tile_hard_f64(Py_ssize_t L, const double *x, Py_ssize_t cs, const int64_t *tt,
+                         const unsigned char *cnt, const double *lse, const double *w,
+                         double qa, double qb, double W, const double *acc, double scale,
+                         const double *s, double *lo, double *a, double *b, double *fix)
     void focal_terms(Py_ssize_t L, const double *nll, double gamma, double *qg, double *coef)
     float row_max_f32(const float *x, Py_ssize_t C)
     double row_max_f64(const double *x, Py_ssize_t C)
@@ -64,11 +73,12 @@ cdef inline void tile_max(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_ssi
         tile_max_f64(x, cs, C, L, m)
 
 cdef inline void tile_sumexp(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
-                             const floating *m, floating *s, floating *e) noexcept nogil:
+                             const floating *m, floating *s, floating *e,
+                             const floating *pf) noexcept nogil:
     if floating is float:
-        tile_sumexp_f32(x, cs, C, L, m, s, e)
+        tile_sumexp_f32(x, cs, C, L, m, s, e, pf)
     else:
-        tile_sumexp_f64(x, cs, C, L, m, s, e)
+        tile_sumexp_f64(x, cs, C, L, m, s, e, pf)
 
 cdef inline void tile_lse(const floating *m, const floating *s, Py_ssize_t L,
                           double *lse) noexcept nogil:
@@ -91,6 +101,19 @@ cdef inline void tile_qdot(const floating *x, Py_ssize_t cs, const floating *q, 
         tile_qdot_f32(x, cs, q, qcs, C, L, w, qa, qb, kx, k)
     else:
         tile_qdot_f64(x, cs, q, qcs, C, L, w, qa, qb, kx, k)
+
+cdef inline double tile_hard(Py_ssize_t L, const floating *x, Py_ssize_t cs,
+                             const int64_t *tt, const unsigned char *cnt, const double *lse,
+                             const double *w, double qa, double qb, double W,
+                             const double *acc, double scale, const floating *s, double *lo,
+                             floating *a, floating *b, double *fix) noexcept nogil:
+    if floating is float:
+        return tile_hard_f32(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, a, b,
+                             fix)
+    else:
+        return tile_hard_f64(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, a, b,
+                             fix)
+
 
 cdef inline void tile_grad(const floating *e, Py_ssize_t C, Py_ssize_t L, const floating *a,
                            const floating *b, int kind, const double *w, const floating *q,
