@@ -32,6 +32,8 @@ cdef extern from "dice_loops.h" nogil:
                         const float *y, const uint8_t *cnt, int k, double *stats)
     void dice_stats_f64(const double *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
                         const double *y, const uint8_t *cnt, int k, double *stats)
+    void tile_normalize_f32(float *prob, Py_ssize_t C, Py_ssize_t L, float *s)
+    void tile_normalize_f64(double *prob, Py_ssize_t C, Py_ssize_t L, double *s)
     void dice_grad_f32(const float *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
                        const float *y, const uint8_t *cnt, const double *A, const double *B,
                        int k, int act, float *m, float *out, Py_ssize_t ocs)
@@ -67,6 +69,14 @@ cdef struct Plan:
     const double *B           # (N, C) dL/dP
 
 
+cdef inline void tile_normalize(floating *prob, Py_ssize_t C, Py_ssize_t L,
+                               floating *s) noexcept nogil:
+    if floating is float:
+        tile_normalize_f32(prob, C, L, s)
+    else:
+        tile_normalize_f64(prob, C, L, s)
+
+
 cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssize_t j0,
                          Py_ssize_t L, floating *buf, floating *m, floating *s,
                          floating *prob) noexcept nogil:
@@ -81,12 +91,10 @@ cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssiz
         xcs = L
     if p.act == 1:
         tile_max(xt, xcs, C, L, m)
-        tile_sumexp(xt, xcs, C, L, m, s, prob, NULL)
-        for i in range(L):
-            s[i] = 1 / s[i]
-        for c in range(C):
-            for i in range(L):
-                prob[c * L + i] = prob[c * L + i] * s[i]
+        # prefetch the next tile (in place, same sample) while this one is exp-bound
+        tile_sumexp(xt, xcs, C, L, m, s, prob,
+                    xb + L if p.x_ps == 1 and j0 + L < p.inner else NULL)
+        tile_normalize(prob, C, L, s)
     elif p.act == 2:
         for c in range(C):
             for i in range(L):

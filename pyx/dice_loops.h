@@ -8,6 +8,15 @@
 #include "softmax_loops.h"
 
 #define ONNXL_DEFINE_DICE(T, SFX)                                                              \
+/* softmax: prob[c][i] = e[c][i] / s[i], in place (s becomes 1 / s) */                       \
+static ONNXL_CLONES void tile_normalize_##SFX(T *restrict prob, ptrdiff_t C, ptrdiff_t L,     \
+                                              T *restrict s) {                               \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) s[i] = (T)1 / s[i];                         \
+    for (ptrdiff_t c = 0; c < C; c++) {                                                      \
+        T *pc = prob + c * L;                                                                \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) pc[i] *= s[i];                          \
+    }                                                                                        \
+}                                                                                            \
 /* stats[3c + 0..2] += sum p t, sum p^k, sum t^k over counted positions */                   \
 static ONNXL_CLONES void dice_stats_##SFX(const T *restrict prob, ptrdiff_t C, ptrdiff_t L,   \
                                           const int64_t *restrict tt, const T *restrict y,   \
@@ -26,17 +35,24 @@ static ONNXL_CLONES void dice_stats_##SFX(const T *restrict prob, ptrdiff_t C, p
                 at += k == 2 ? yv * yv : yv;                                                 \
             }                                                                                \
         } else {                                                                             \
-            _Pragma("omp simd reduction(+:ai, ap, at)") for (ptrdiff_t i = 0; i < L; i++) {  \
+            _Pragma("omp simd reduction(+:ap)") for (ptrdiff_t i = 0; i < L; i++) {          \
                 double pv = cnt[i] ? (double)pc[i] : 0.0;                                    \
-                int hit = tt[i] == c;                                                        \
-                ai += hit ? pv : 0.0;                                                        \
                 ap += k == 2 ? pv * pv : pv;                                                 \
-                at += (hit & (cnt[i] != 0)) ? 1.0 : 0.0;                                     \
             }                                                                                \
         }                                                                                    \
         stats[3 * c] += ai;                                                                  \
         stats[3 * c + 1] += ap;                                                              \
         stats[3 * c + 2] += at;                                                              \
+    }                                                                                        \
+    if (!y) {                                                                                \
+        /* one-hot targets: I and T only touch the target class of each position, so one   \
+         * pass over the positions (in position order) replaces a compare per class */      \
+        for (ptrdiff_t i = 0; i < L; i++) {                                                  \
+            if (!cnt[i]) continue;                                                           \
+            const ptrdiff_t t = (ptrdiff_t)tt[i];                                            \
+            stats[3 * t] += (double)prob[t * L + i];                                         \
+            stats[3 * t + 2] += 1.0;                                                         \
+        }                                                                                    \
     }                                                                                        \
 }                                                                                            \
 /* out[c * ocs + i] = d loss / d x: g = A_c t + B_c k p^(k-1), then through the activation  \
