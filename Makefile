@@ -26,7 +26,7 @@ test: build
 
 bench: build
 	$(PY) -m pip install -q matplotlib monai
-	$(PY) benchmarks/run.py --json benchmarks/results_all.json
+	$(PY) benchmarks/run.py --json benchmarks/results.json --plot benchmarks/ratios.png
 
 clean:
 	rm -rf build pyx/*.c onnxlosses/*.so

@@ -20,7 +20,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_cross_entropy", "_dice", "_elementwise", "_index_targets", "_openmp"]
+KERNELS = ["_cross_entropy", "_dice", "_elementwise", "_index_targets", "_openmp", "_roofline"]
 
 
 def _compiler_accepts(flags):
