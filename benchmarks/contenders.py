@@ -126,8 +126,12 @@ def _index_case(loss, shape, threads, data):
         ours = ol.FocalLoss(gamma=2.0, ignore_index=ii)
         ref = data.reference(loss, shape, lambda: npl.focal(x.astype(np.float64), t, ii))
     elif loss == "dice":
-        ours = ol.DiceLoss.preset("monai", softmax=True)
-        ref = data.reference(loss, shape, lambda: npl.dice(x.astype(np.float64), t))
+        # per image, MONAI's default; pooled over the batch (MONAI's batch=True) for
+        # (N, C) data, where one position per sample makes per-image Dice meaningless
+        pooled = x.ndim < 3
+        ours = ol.DiceLoss.preset("monai", softmax=True, batch=pooled)
+        ref = data.reference(loss, shape, lambda: npl.dice(x.astype(np.float64), t,
+                                                           pooled=pooled))
     else:
         raise KeyError(loss)
     case = Case(loss, shape, ours, x, t, ref, exp_bound=loss != "nll")
@@ -145,7 +149,8 @@ def _index_case(loss, shape, threads, data):
         elif loss == "focal":
             fn, name = (lambda z: _torch_softmax_focal(torch, z, tt, ii, 2.0)), "torch_composed"
         else:
-            fn, name = (lambda z: _torch_dice(torch, z, tt)), "torch_composed"
+            fn, name = (lambda z: _torch_dice(torch, z, tt, pooled=x.ndim < 3)), \
+                "torch_composed"
         fwd, fwd_grad = _torch_pair(torch, fn, xt)
         case.contenders.append(Contender(name, fwd, fwd_grad))
         _add_monai_smp(case, torch, xt, tt, t)
@@ -168,7 +173,8 @@ def _index_case(loss, shape, threads, data):
         case.contenders.append(Contender("numpy", lambda: npl.focal(x, t, ii),
                                          single_threaded=True))
     else:
-        case.contenders.append(Contender("numpy", lambda: npl.dice(x, t), single_threaded=True))
+        case.contenders.append(Contender("numpy", lambda: npl.dice(x, t, pooled=x.ndim < 3),
+                                         single_threaded=True))
     return case
 
 
@@ -193,7 +199,7 @@ def _add_monai_smp(case, torch, xt, tt, t):
         MonaiDice, why = _import("monai.losses", "DiceLoss")
         if case.x.ndim < 3:
             # its reduce axes are then the empty list, and torch.sum(dim=[]) sums everything
-            case.unavailable["monai"] = "MONAI's DiceLoss needs spatial dims (pools all else)"
+            case.unavailable["monai"] = "MONAI's DiceLoss needs spatial dims (sums all else)"
         elif MonaiDice is None:
             case.unavailable["monai"] = why
         else:
@@ -220,12 +226,12 @@ def _torch_softmax_focal(torch, x, t, ignore, gamma):
     return per.sum() / keep.sum()
 
 
-def _torch_dice(torch, x, t, smooth=1e-5):
-    """MONAI-style per-sample soft Dice from torch ops: softmax, one-hot, sums."""
+def _torch_dice(torch, x, t, smooth=1e-5, pooled=False):
+    """MONAI-style soft Dice from torch ops (softmax, one-hot, sums), per sample or pooled."""
     C = x.shape[1]
     p = torch.softmax(x, 1)
     onehot = torch.nn.functional.one_hot(t, C).movedim(-1, 1).to(p.dtype)
-    axes = tuple(range(2, x.ndim))
+    axes = ((0,) if pooled else ()) + tuple(range(2, x.ndim))
     inter = (p * onehot).sum(axes) if axes else p * onehot
     den = (p.sum(axes) + onehot.sum(axes)) if axes else p + onehot
     return (1 - (2 * inter + smooth) / (den + smooth)).mean()

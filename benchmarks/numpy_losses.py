@@ -58,13 +58,13 @@ def focal(x, t, ignore, gamma=2.0):
     return np.where(keep, per, 0).sum(dtype=np.float64) / keep.sum()
 
 
-def dice(x, t, smooth=1e-5):
-    """MONAI-style soft Dice: softmax, per sample and class 1 - (2I + s) / (P + T + s),
-    averaged (targets without ignored pixels)."""
+def dice(x, t, smooth=1e-5, pooled=False):
+    """MONAI-style soft Dice: softmax, per sample (pooled: over the batch) and class
+    1 - (2I + s) / (P + T + s), averaged (targets without ignored pixels)."""
     lp = _log_softmax(x)
     p = np.exp(lp)
     C = x.shape[1]
-    axes = tuple(range(2, x.ndim))
+    axes = ((0,) if pooled else ()) + tuple(range(2, x.ndim))
     onehot = (t[:, None] == np.arange(C).reshape((1, C) + (1,) * (x.ndim - 2)))
     inter = (p * onehot).sum(axis=axes, dtype=np.float64)
     den = p.sum(axis=axes, dtype=np.float64) + onehot.sum(axis=axes)

@@ -177,14 +177,21 @@ class _DiceFamily(Loss):
                    None if y is None else pos(element_strides(y)),
                    None if mask is None else element_strides(mask),
                    None if grad is None else pos(element_strides(grad))]
-        return walk(d["pos"], strides, keep_first=True)
+        # per image, a run of positions never spans two samples; pooled, the samples are
+        # one population and merge wherever the layout lets them (an (N, C) batch becomes
+        # one run instead of N one-position runs, each with its own [C][3] partial slot)
+        return walk(d["pos"], strides, keep_first=self._config["per_image"])
+
+    def _groups(self, d):
+        """How many statistics rows the kernel keeps: one per sample, or one pooled."""
+        return d["x"].shape[0] if self._config["per_image"] else 1
 
     def _statistics(self, d):
         x = d["x"]
         if x.size == 0:
             return np.zeros((x.shape[0], d["C"], 3)), np.zeros(x.shape[0], np.int64)
         w = self._walk(d)
-        return _dice.run(w, x.shape[0], x, element_strides(x)[1], d["t"],
+        return _dice.run(w, self._groups(d), x, element_strides(x)[1], d["t"],
                          d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],
                          None if d["mask"] is None else d["mask"].view(np.uint8), None, 0,
                          d["act"], self._config["squared"], d["ii"], None, None,
@@ -243,12 +250,13 @@ class _DiceFamily(Loss):
         else:
             grad = np.zeros_like(x) if x.size == 0 else np.empty_like(x)
         if x.size:
-            _dice.run(self._walk(d, grad), x.shape[0], x, element_strides(x)[1], d["t"],
+            rows = self._groups(d)     # pooled: every sample's row is the same, pass one
+            _dice.run(self._walk(d, grad), rows, x, element_strides(x)[1], d["t"],
                       d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],
                       None if d["mask"] is None else d["mask"].view(np.uint8), grad,
                       element_strides(grad)[1], d["act"], self._config["squared"], d["ii"],
-                      np.ascontiguousarray(dI, np.float64),
-                      np.ascontiguousarray(dP, np.float64), _tile_for(d["C"]),
+                      np.ascontiguousarray(dI[:rows], np.float64),
+                      np.ascontiguousarray(dP[:rows], np.float64), _tile_for(d["C"]),
                       get_num_threads())
         if d["post_mask"] is not None:
             grad = np.where(d["post_mask"], grad, 0).astype(x.dtype)

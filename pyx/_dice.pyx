@@ -207,7 +207,9 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
     cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
     scr = scr + ((64 - (<size_t> scr) % 64) % 64)
-    cdef cnp.ndarray part = np.zeros((p.n_chunks, C, 3), dtype=np.float64)
+    # one [C][3] slot per chunk, statistics pass only (the gradient pass writes none)
+    cdef cnp.ndarray part = np.zeros((p.n_chunks if grad is None else 0, C, 3),
+                                     dtype=np.float64)
     cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
     cdef double *ps = <double *> cnp.PyArray_DATA(part)
     cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
@@ -249,6 +251,8 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
         return None
     # chunks of one sample are consecutive; numpy adds them in a fixed (pairwise) order
     cdef Py_ssize_t per = p.per_sample * p.chunks_per_outer
+    if per == 1:       # one chunk per sample: the slots are the statistics (no N*C copy)
+        return part.reshape(n_samples, C, 3), part_n
     stats = part.reshape(n_samples, per, C, 3).sum(axis=1)
     counts = part_n.reshape(n_samples, per).sum(axis=1)
     return stats, counts

@@ -63,6 +63,17 @@ class GraphBuilder:
                            name=name, keepdims=keepdims)
         return self.op(op_type, x, name=name, axes=list(axes), keepdims=keepdims)
 
+    def total(self, x, name):
+        """The sum of every element of x, added in float64 and returned in the compute
+        dtype, as the kernels add: onnxruntime's float32 ReduceSum over tens of millions
+        of terms drifts (1e-4 relative on 4 M sigmoid focal terms, 2% on 65 M Dice terms),
+        and a float32 count stops being exact at 2**24 positions."""
+        if self.compute_dtype == np.float64:
+            return self.op("ReduceSum", x, name=name, keepdims=0)
+        wide = self.cast(x, np.float64, name=f"{name}_f64")
+        return self.cast(self.op("ReduceSum", wide, name=f"{name}_sum64", keepdims=0),
+                         self.compute_dtype, name=name)
+
     def cast(self, x, dtype, name="cast"):
         return self.op("Cast", x, name=name, to=NP_TO_ONNX[np.dtype(dtype)])
 

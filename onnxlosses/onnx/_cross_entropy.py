@@ -70,7 +70,7 @@ def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reductio
         valid = mask
         if mask is not None:
             per = b.op("Where", mask, per, zero, name="masked")
-            den = b.op("ReduceSum", b.cast(mask, ct, name="mask_f"), name="count", keepdims=0)
+            den = b.total(b.cast(mask, ct, name="mask_f"), name="count")
         else:
             den = b.cast(b.op("Size", per, name="size"), ct, name="count")
     else:
@@ -109,12 +109,12 @@ def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reductio
         per = b.op("Where", valid, per, zero, name="per_position")
         counted = b.op("Where", valid, wt, zero, name="w_counted") if wt and gamma is None \
             else b.cast(valid, ct, name="valid_f")
-        den = b.op("ReduceSum", counted, name="total_weight", keepdims=0)
+        den = b.total(counted, name="total_weight")
 
     if reduction == "none":
         loss = per
     else:
-        total = b.op("ReduceSum", per, name="loss_sum", keepdims=0)
+        total = b.total(per, name="loss_sum")
         loss = b.op("Div", total, den, name="loss_mean") if reduction == "mean" else total
 
     if not grad:

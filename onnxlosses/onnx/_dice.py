@@ -176,16 +176,14 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
         dv_dl = wu
         value = out
     else:
-        tot = b.op("ReduceSum", terms, name="total", keepdims=0)
+        tot = b.total(terms, name="total")
         wm = config.get("_weight_mean", "sum")
-        norm = {"sum": lambda: b.op("ReduceSum", wu, name="norm", keepdims=0),
-                "count": lambda: b.op("ReduceSum", b.op("Cast", b.op("Greater", wu, zero,
-                                                                      name="w_pos_2")
-                                                         if used is not None else
-                                                         b.op("Equal", T, T, name="all_t"),
-                                                         name="used_count_f",
-                                                         to=NP_TO_ONNX[b.compute_dtype]),
-                                      name="norm", keepdims=0),
+        norm = {"sum": lambda: b.total(wu, name="norm"),
+                "count": lambda: b.total(b.op("Cast", b.op("Greater", wu, zero, name="w_pos_2")
+                                              if used is not None else
+                                              b.op("Equal", T, T, name="all_t"),
+                                              name="used_count_f",
+                                              to=NP_TO_ONNX[b.compute_dtype]), name="norm"),
                 "all": lambda: b.cast(b.op("Size", T, name="entries"), b.compute_dtype,
                                       name="norm")}[wm]()
         if reduction == "sum":
@@ -265,7 +263,7 @@ def _generalized(b, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
     if reduction == "none":
         value, dv = per, one
     elif reduction == "sum":
-        value, dv = b.op("ReduceSum", per, name="total", keepdims=0), one
+        value, dv = b.total(per, name="total"), one
     else:
         value = b.reduce("ReduceMean", per, [0], name="mean", keepdims=0) if C_axis == 1 \
             else per

@@ -11,15 +11,14 @@ import numpy as np
 def _reduce(b, per, count, reduction):
     if reduction == "none":
         return per
-    total = b.op("ReduceSum", per, name="loss_sum", keepdims=0)
+    total = b.total(per, name="loss_sum")
     return b.op("Div", total, count, name="loss_mean") if reduction == "mean" else total
 
 
 def _count(b, per, counted):
     if counted is None:
         return b.cast(b.op("Size", per, name="size"), b.compute_dtype, name="count")
-    return b.op("ReduceSum", b.cast(counted, b.compute_dtype, name="counted_f"), name="count",
-                keepdims=0)
+    return b.total(b.cast(counted, b.compute_dtype, name="counted_f"), name="count")
 
 
 def _grad_scale(b, count, reduction):
@@ -156,10 +155,10 @@ def emit_sigmoid_focal(b, config, x, target, mask, *, reduction, grad, rank, ind
     raw_total = None
     if config["normalized"]:
         fts = b.op("Where", counted, ft, zero, name="ft_counted") if counted is not None else ft
-        f_raw = b.op("ReduceSum", fts, name="ft_sum", keepdims=0)
+        f_raw = b.total(fts, name="ft_sum")
         f_eps = b.const(1e-6, "norm_eps")
         F = b.op("Max", f_raw, f_eps, name="norm")
-        raw_total = b.op("ReduceSum", per, name="raw_sum", keepdims=0)
+        raw_total = b.total(per, name="raw_sum")
         per = b.op("Div", per, F, name="normalized")
     loss = _reduce(b, per, count, reduction)
     if not grad:
