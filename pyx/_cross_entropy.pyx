@@ -29,7 +29,7 @@ from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
     tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
-    row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms, tile_hard,
+    row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms, tile_hard, tile_focal,
 )
 
 from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
@@ -235,19 +235,22 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     cdef floating *lo_b = lo + p.lo_off[o] + j0 * p.lo_ps if lo != NULL else NULL
     cdef const floating *go_b = go + p.go_off[o] + j0 * p.go_ps if go != NULL else NULL
     cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps
-    if focal:
-        # nll of every position (0 where not counted, whose target may be out of range),
-        # then the focal factors for the whole tile in one vectorised call
-        for i in range(L):
-            acc1[i] = (lse[i] - <double> xt[tt[i] * xcs + i]) if cnt[i] else 0.0
-        focal_terms(L, acc1, gamma, acc2, fix)
-
-    if hard and not focal and lo_b == NULL and go_b == NULL:
-        # the common case, vectorised over positions (softmax_loops.h: tile_hard)
+    # The common cases are vectorised over positions (softmax_loops.h: tile_focal,
+    # tile_hard); reduction "none" and per-position grad_output take the general loop.
+    if focal and lo_b == NULL and go_b == NULL:
+        total = tile_focal(L, xt, xcs, tt, cnt, lse, w, gamma, scale, s, acc1, acc2, fix,
+                           a if want_grad else NULL, b, fix)
+    elif hard and not focal and lo_b == NULL and go_b == NULL:
         total = tile_hard(L, xt, xcs, tt, cnt, NULL if nll else lse, w, qa, qb, W,
                           acc1 if eps > 0 else NULL, scale, s, NULL,
                           a if want_grad else NULL, b, fix)
     else:
+        if focal:
+            # nll of every position (0 where not counted, whose target may be out of
+            # range), then the focal factors for the whole tile in one vectorised call
+            for i in range(L):
+                acc1[i] = (lse[i] - <double> xt[tt[i] * xcs + i]) if cnt[i] else 0.0
+            focal_terms(L, acc1, gamma, acc2, fix)
         total = _positions(xt, xcs, tt, cnt, lse, acc1, acc2, fix, s, a, b, lo_b, go_b,
                            p, L, hard, want_grad)
 

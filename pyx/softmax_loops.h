@@ -337,4 +337,40 @@ static ONNXL_CLONES void focal_terms(ptrdiff_t L, const double *restrict nll, do
     }
 }
 
+/* Softmax focal loss of a tile with class-index targets, vectorised over positions:
+ *   nll_i = lse_i - x[t_i, i],  loss_i = w_t (1 - p_t)^gamma nll_i   (w = alpha, or none)
+ * and, with a gradient (a != NULL, gi = scale), CE's form: a_i = gi w_t coef_i / s_i,
+ * b_i = 0, fix_i = gi w_t coef_i (coef from focal_terms).  Not counted: 0.  nll, qg and
+ * coef are scratch of L doubles; coef may be fix itself (read before written, per i). */
+#define ONNXL_DEFINE_FOCAL(T, SFX)                                                              \
+static ONNXL_CLONES double tile_focal_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs,            \
+        const int64_t *restrict tt, const unsigned char *restrict cnt,                       \
+        const double *restrict lse, const double *w, double gamma, double scale,             \
+        const T *restrict s, double *restrict nll, double *restrict qg, double *coef,        \
+        T *restrict a, T *restrict b, double *fix) {                                         \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++)                                             \
+        nll[i] = cnt[i] ? lse[i] - (double)x[(ptrdiff_t)tt[i] * cs + i] : 0.0;               \
+    focal_terms(L, nll, gamma, qg, coef);                                                    \
+    double total = 0;                                                                        \
+    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) {               \
+        const double wt = w ? w[tt[i]] : 1.0;                                                \
+        const int ok = cnt[i] != 0;                                                          \
+        total += ok ? wt * qg[i] * nll[i] : 0.0;                                             \
+    }                                                                                        \
+    if (a) {                                                                                 \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                       \
+            const double wt = w ? w[tt[i]] : 1.0;                                            \
+            const int ok = cnt[i] != 0;                                                      \
+            const double g = scale * wt * coef[i];                                           \
+            a[i] = ok ? (T)(g / (double)s[i]) : (T)0;                                        \
+            b[i] = (T)0;                                                                     \
+            fix[i] = ok ? g : 0.0;                                                           \
+        }                                                                                    \
+    }                                                                                        \
+    return total;                                                                            \
+}
+
+ONNXL_DEFINE_FOCAL(float, f32)
+ONNXL_DEFINE_FOCAL(double, f64)
+
 #endif

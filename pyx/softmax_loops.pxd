@@ -46,6 +46,14 @@ cdef extern from "softmax_loops.h" nogil:
                          const unsigned char *cnt, const double *lse, const double *w,
                          double qa, double qb, double W, const double *acc, double scale,
                          const double *s, double *lo, double *a, double *b, double *fix)
+    double tile_focal_f32(Py_ssize_t L, const float *x, Py_ssize_t cs, const int64_t *tt,
+                          const unsigned char *cnt, const double *lse, const double *w,
+                          double gamma, double scale, const float *s, double *nll,
+                          double *qg, double *coef, float *a, float *b, double *fix)
+    double tile_focal_f64(Py_ssize_t L, const double *x, Py_ssize_t cs, const int64_t *tt,
+                          const unsigned char *cnt, const double *lse, const double *w,
+                          double gamma, double scale, const double *s, double *nll,
+                          double *qg, double *coef, double *a, double *b, double *fix)
     void focal_terms(Py_ssize_t L, const double *nll, double gamma, double *qg, double *coef)
     float row_max_f32(const float *x, Py_ssize_t C)
     double row_max_f64(const double *x, Py_ssize_t C)
@@ -113,6 +121,19 @@ cdef inline double tile_hard(Py_ssize_t L, const floating *x, Py_ssize_t cs,
     else:
         return tile_hard_f64(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, a, b,
                              fix)
+
+
+cdef inline double tile_focal(Py_ssize_t L, const floating *x, Py_ssize_t cs,
+                              const int64_t *tt, const unsigned char *cnt, const double *lse,
+                              const double *w, double gamma, double scale,
+                              const floating *s, double *nll, double *qg, double *coef,
+                              floating *a, floating *b, double *fix) noexcept nogil:
+    if floating is float:
+        return tile_focal_f32(L, x, cs, tt, cnt, lse, w, gamma, scale, s, nll, qg, coef, a,
+                              b, fix)
+    else:
+        return tile_focal_f64(L, x, cs, tt, cnt, lse, w, gamma, scale, s, nll, qg, coef, a,
+                              b, fix)
 
 
 cdef inline void tile_grad(const floating *e, Py_ssize_t C, Py_ssize_t L, const floating *a,
