@@ -117,6 +117,10 @@ def plot(rows, path):
     ax.set_yticks(range(len(sel)), [f"{r['loss']} {r['shape']}" for r in sel], fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ticks = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+    ax.xaxis.set_major_formatter(ticks)
+    ax.xaxis.set_minor_formatter(ticks)
+    ax.tick_params(axis="x", which="minor", labelsize=6)
     ax.set_xlabel("contender time / onnxlosses time (log scale; > 1: onnxlosses is faster)")
     s = settings()
     ax.set_title(f"onnxlosses speed-ups, float32, {top} threads, {s['cpu']} "
