@@ -21,7 +21,8 @@ def check_range(name, arr, lo=0.0, hi=1.0):
         return
     a = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
     w = walk(a.shape, [element_strides(a)])
-    n, first = _elementwise.count_outside(a, w.offsets[0], w.strides[0], w.inner, lo, hi)
+    n, first = _elementwise.count_outside(a, w.offsets[0], w.strides[0], w.inner, lo, hi,
+                                          get_num_threads())
     if n:
         raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}]: {n} value{'s' if n > 1 else ''} "
                          f"outside, e.g. {first!r}")

@@ -25,6 +25,7 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log, exp, expm1, pow
+from libc.string cimport memset
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
@@ -263,9 +264,9 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
             gout = gbuf
             gcs = L
         if p.nll:
+            # NLL's gradient is 0 but at the target: plain zero rows (a memset each)
             for c in range(C):
-                for i in range(L):
-                    gout[c * gcs + i] = 0
+                memset(gout + c * gcs, 0, L * sizeof(floating))
         else:
             tile_grad(e, C, L, a, b, kind, p.weight, qt, qcs, qa, qb, gout, gcs)
         for i in range(L):
@@ -277,6 +278,15 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
         if p.g_ps != 1:
             tile_scatter(gbuf, C, L, gb, p.g_cs, p.g_ps)
     return total
+
+
+cdef inline void _zero_row(floating *gr, Py_ssize_t C, Py_ssize_t cs) noexcept nogil:
+    cdef Py_ssize_t c
+    if cs == 1:
+        memset(gr, 0, C * sizeof(floating))
+    else:
+        for c in range(C):
+            gr[c * cs] = 0
 
 
 cdef double _rows(const floating *x, const index_t *tgt, const floating *prob,
@@ -309,8 +319,7 @@ cdef double _rows(const floating *x, const index_t *tgt, const floating *prob,
             if lo != NULL:
                 lo[p.lo_off[o] + pos * p.lo_ps] = 0
             if want_grad:
-                for c in range(C):
-                    gr[c * p.g_cs] = 0
+                _zero_row(gr, C, p.g_cs)
             continue
         if p.nll:
             lse = 0.0
@@ -344,8 +353,7 @@ cdef double _rows(const floating *x, const index_t *tgt, const floating *prob,
         total += loss
         if want_grad:
             if p.nll:
-                for c in range(C):
-                    gr[c * p.g_cs] = 0
+                _zero_row(gr, C, p.g_cs)
             else:
                 row_grad(e, C, <floating> (gi * coef / sx), <floating> bcoef, kind, p.weight,
                          qr, p.q_cs, qa, qb, gr, p.g_cs)

@@ -46,11 +46,16 @@ from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
 cnp.import_array()
 
 cdef enum:
-    DEF_CHUNK_TILES = 16   # tiles per chunk: one partial sum slot per chunk
+    # A chunk (the unit of work with its own [C][3] partial slot) is at least 16 tiles and
+    # at least this many positions: many classes make tiles short, and short chunks would
+    # make the slots O(positions * C / tile) instead of O(threads * C)-like.
+    CHUNK_MIN_TILES = 16
+    CHUNK_MIN_POSITIONS = 4096
 
 
 cdef struct Plan:
-    Py_ssize_t C, inner, tile, tiles_per_outer, chunks_per_outer, n_chunks, per_sample
+    Py_ssize_t C, inner, tile, tiles_per_outer, chunk_tiles, chunks_per_outer, n_chunks
+    Py_ssize_t per_sample
     Py_ssize_t scratch_stride
     int act                   # 0 identity, 1 softmax, 2 sigmoid
     int k                     # 1, or 2 when squared
@@ -126,7 +131,7 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
     cdef floating *gout
     cdef Py_ssize_t gcs
     cdef const floating *yb = NULL
-    for kt in range(q * DEF_CHUNK_TILES, min((q + 1) * DEF_CHUNK_TILES, p.tiles_per_outer)):
+    for kt in range(q * p.chunk_tiles, min((q + 1) * p.chunk_tiles, p.tiles_per_outer)):
         j0 = kt * p.tile
         L = min(p.tile, p.inner - j0)
         for i in range(L):
@@ -189,7 +194,8 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     p.inner = walk.inner
     p.tile = tile
     p.tiles_per_outer = (walk.inner + tile - 1) // tile
-    p.chunks_per_outer = (p.tiles_per_outer + DEF_CHUNK_TILES - 1) // DEF_CHUNK_TILES
+    p.chunk_tiles = max(CHUNK_MIN_TILES, (CHUNK_MIN_POSITIONS + tile - 1) // tile)
+    p.chunks_per_outer = (p.tiles_per_outer + p.chunk_tiles - 1) // p.chunk_tiles
     p.n_chunks = n_outer * p.chunks_per_outer
     p.per_sample = n_outer // n_samples
     p.act = act

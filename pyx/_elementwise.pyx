@@ -20,6 +20,7 @@ cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+from libc.string cimport memset
 
 from sigmoid_loops cimport bce_prob, bce_logits, sigmoid_focal
 
@@ -55,12 +56,28 @@ cdef struct Plan:
     double gamma, alpha, thr, B
 
 
+cdef struct Filled:
+    const void *base          # what the buffer holds: base[0] broadcast (stride 0) ...
+    Py_ssize_t length         # ... over this many elements
+
+
 cdef inline const floating *_operand(const floating *base, Py_ssize_t s, Py_ssize_t L,
-                                     floating *buf) noexcept nogil:
-    """A contiguous view of L elements at stride s: the data itself, or a filled buffer."""
+                                     floating *buf, Filled *memo) noexcept nogil:
+    """A contiguous view of L elements at stride s: the data itself, or a filled buffer.
+    A broadcast scalar (stride 0: weight, pos_weight, the mean's grad_output) is filled once
+    per thread and reused while the next tiles broadcast the same element."""
     cdef Py_ssize_t i
     if s == 1:
         return base
+    if s == 0:
+        if memo.base == <const void *> base and memo.length >= L:
+            return buf
+        for i in range(L):
+            buf[i] = base[0]
+        memo.base = <const void *> base
+        memo.length = L
+        return buf
+    memo.base = NULL
     for i in range(L):
         buf[i] = base[i * s]
     return buf
@@ -79,7 +96,9 @@ cdef void _tile(const floating *x, const floating *y, const index_t *tg, const i
     cdef floating *blo = <floating *> (scr + 5 * blk)
     cdef floating *bg = <floating *> (scr + 6 * blk)
     cdef uint8_t *cnt = <uint8_t *> (scr + 7 * blk)
-    cdef const floating *xs = _operand(x + p.x_off[o] + j0 * p.x_s, p.x_s, L, bx)
+    # per-thread memos of the buffers bx, by, bw, bpw, bgo (see _operand)
+    cdef Filled *memo = <Filled *> (scr + 7 * blk + align64(p.tile))
+    cdef const floating *xs = _operand(x + p.x_off[o] + j0 * p.x_s, p.x_s, L, bx, &memo[0])
     cdef const floating *ys
     cdef const floating *gos = NULL
     cdef floating *los = NULL
@@ -95,29 +114,31 @@ cdef void _tile(const floating *x, const floating *y, const index_t *tg, const i
             t = <int64_t> tb[i * p.t_s]
             by[i] = 1 if t == cb[i * p.c_s] else 0
             cnt[i] = t != p.ignore_index
+        memo[1].base = NULL
         ys = by
     else:
-        ys = _operand(y + p.y_off[o] + j0 * p.y_s, p.y_s, L, by)
-        for i in range(L):
-            cnt[i] = 1
+        ys = _operand(y + p.y_off[o] + j0 * p.y_s, p.y_s, L, by, &memo[1])
+        if p.mode == 2:           # only the focal loop reads cnt
+            for i in range(L):
+                cnt[i] = 1
     if mk != NULL:
         mb = mk + p.m_off[o] + j0 * p.m_s
         for i in range(L):
             cnt[i] = cnt[i] and mb[i * p.m_s] != 0
     if go != NULL:
-        gos = _operand(go + p.go_off[o] + j0 * p.go_s, p.go_s, L, bgo)
+        gos = _operand(go + p.go_off[o] + j0 * p.go_s, p.go_s, L, bgo, &memo[4])
     if lo != NULL:
         los = lo + p.lo_off[o] + j0 * p.lo_s if p.lo_s == 1 else blo
     if g != NULL:
         gs = g + p.g_off[o] + j0 * p.g_s if p.g_s == 1 else bg
 
     if p.mode == 0:
-        bce_prob(L, xs, ys, _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw), gos, los, gs,
-                 sums)
+        bce_prob(L, xs, ys, _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw, &memo[2]), gos,
+                 los, gs, sums)
     elif p.mode == 1:
-        bce_logits(L, xs, ys, _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw),
-                   _operand(pw + p.pw_off[o] + j0 * p.pw_s, p.pw_s, L, bpw), gos, los, gs,
-                   sums)
+        bce_logits(L, xs, ys, _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw, &memo[2]),
+                   _operand(pw + p.pw_off[o] + j0 * p.pw_s, p.pw_s, L, bpw, &memo[3]), gos,
+                   los, gs, sums)
     else:
         sigmoid_focal(L, p.gamma, p.alpha, p.thr, xs, ys, cnt, gos, p.B, los, gs, sums)
 
@@ -172,11 +193,15 @@ def run(int mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_ou
     p.g_off, p.g_s = offsets_ptr(walk.offsets[9]), walk.strides[9]
     p.ignore_index = ignore_index
     p.gamma, p.alpha, p.thr, p.B = gamma, alpha, thr, B
-    p.scratch_stride = 7 * align64(tile * x.itemsize) + align64(tile)
+    p.scratch_stride = 7 * align64(tile * x.itemsize) + align64(tile) + align64(5 * sizeof(Filled))
     cdef cnp.ndarray partial = np.zeros(2 * p.n_tiles, dtype=np.float64)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
     cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
     scr = scr + ((64 - (<size_t> scr) % 64) % 64)
+    cdef Py_ssize_t th
+    for th in range(max(nthreads, 1)):     # every thread's memos start empty
+        memset(scr + th * p.scratch_stride + 7 * align64(tile * x.itemsize) + align64(tile),
+               0, 5 * sizeof(Filled))
     cdef double *part = <double *> cnp.PyArray_DATA(partial)
     cdef void *xp = data_ptr(x)
     cdef void *yp = data_ptr(y)
@@ -232,21 +257,49 @@ def run(int mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_ou
     return total, total_ft
 
 
+cdef extern from "sigmoid_loops.h" nogil:
+    int64_t count_outside_f32(const float *p, Py_ssize_t s, Py_ssize_t L, double lo,
+                              double hi)
+    int64_t count_outside_f64(const double *p, Py_ssize_t s, Py_ssize_t L, double lo,
+                              double hi)
+
+cdef enum:
+    RANGE_CHUNK = 65536
+
+
 def count_outside(arr, walk_offsets, Py_ssize_t stride, Py_ssize_t inner, double lo,
-                  double hi):
-    """(count, first offending value) of elements outside [lo, hi]; NaN is not counted."""
-    cdef Py_ssize_t n_outer = len(walk_offsets), o, j, n = 0
+                  double hi, int nthreads=1):
+    """(count, first offending value) of elements outside [lo, hi]; NaN is not counted.
+    Fixed chunks over `nthreads` threads; the first value is found afterwards, serially,
+    in the first chunk that has one (so it is the first in walk order)."""
+    cdef Py_ssize_t n_outer = len(walk_offsets), k, o, j0, j
+    cdef Py_ssize_t cpo = (inner + RANGE_CHUNK - 1) // RANGE_CHUNK
+    cdef Py_ssize_t n_chunks = n_outer * cpo
     cdef const int64_t *off = <const int64_t *> cnp.PyArray_DATA(walk_offsets)
-    cdef double v, first = 0.0
     cdef bint single = arr.dtype == np.float32
     cdef const float *f32 = <const float *> cnp.PyArray_DATA(arr)
     cdef const double *f64 = <const double *> cnp.PyArray_DATA(arr)
+    cdef cnp.ndarray counts = np.zeros(max(n_chunks, 1), dtype=np.int64)
+    cdef int64_t *cn = <int64_t *> cnp.PyArray_DATA(counts)
+    cdef double v
     with nogil:
-        for o in range(n_outer):
-            for j in range(inner):
-                v = f32[off[o] + j * stride] if single else f64[off[o] + j * stride]
-                if v < lo or v > hi:
-                    if n == 0:
-                        first = v
-                    n = n + 1
-    return n, (first if n else None)
+        for k in prange(n_chunks, num_threads=nthreads, schedule="static"):
+            o = k // cpo
+            j0 = (k - o * cpo) * RANGE_CHUNK
+            if single:
+                cn[k] = count_outside_f32(f32 + off[o] + j0 * stride, stride,
+                                          min(RANGE_CHUNK, inner - j0), lo, hi)
+            else:
+                cn[k] = count_outside_f64(f64 + off[o] + j0 * stride, stride,
+                                          min(RANGE_CHUNK, inner - j0), lo, hi)
+    n = int(counts.sum())
+    if not n:
+        return 0, None
+    k = int(np.flatnonzero(counts)[0])
+    o = k // cpo
+    j0 = (k - o * cpo) * RANGE_CHUNK
+    for j in range(j0, min(j0 + RANGE_CHUNK, inner)):
+        v = f32[off[o] + j * stride] if single else f64[off[o] + j * stride]
+        if v < lo or v > hi:
+            return n, v
+    return n, None

@@ -179,6 +179,24 @@ static ONNXL_CLONES void sigmoid_focal_##SFX(ptrdiff_t L, T gamma, T alpha, T th
     else sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g, sums, 0, 0);\
 }
 
+/* How many of L elements at stride s lie outside [lo, hi] (NaN does not count): the range
+ * check of BCE's probabilities and targets, vectorised where the run is contiguous. */
+#define ONNXL_DEFINE_RANGE(T, SFX)                                                              \
+static ONNXL_CLONES int64_t count_outside_##SFX(const T *p, ptrdiff_t s, ptrdiff_t L,          \
+                                                double lo, double hi) {                      \
+    int64_t n = 0;                                                                           \
+    const T tlo = (T)lo, thi = (T)hi;                                                        \
+    if (s == 1) {                                                                            \
+        _Pragma("omp simd reduction(+:n)") for (ptrdiff_t i = 0; i < L; i++)                 \
+            n += (p[i] < tlo) | (p[i] > thi);                                                \
+    } else {                                                                                 \
+        for (ptrdiff_t i = 0; i < L; i++) n += (p[i * s] < tlo) | (p[i * s] > thi);         \
+    }                                                                                        \
+    return n;                                                                                \
+}
+
+ONNXL_DEFINE_RANGE(float, f32)
+ONNXL_DEFINE_RANGE(double, f64)
 ONNXL_DEFINE_SIGMOID(float, f32, expf, logf, log1pf, powf)
 ONNXL_DEFINE_SIGMOID(double, f64, exp, log, log1p, pow)
 
