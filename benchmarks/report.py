@@ -129,3 +129,45 @@ def plot(rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def _cell(row, name, kind):
+    res = row["contenders"].get(name)
+    if not res:
+        why = row["unavailable"].get(name)
+        return "not run" if why else ""
+    if "error" in res:
+        return "disagrees"
+    if kind not in res:
+        return "raises" if "failed" in res else ""
+    ours = row["ours"]["fwd" if kind == "fwd" else "fwd_grad_out"]
+    return f"{res[kind]:.0f} ms ({res[kind] / ours:.1f}x)"
+
+
+def markdown(rows, threads):
+    """The README's table: every (loss, shape) at one thread count, times and ratios."""
+    head = ("| loss | shape | onnxlosses fwd | value+grad | fwd / read+exp | PyTorch fwd | "
+            "PyTorch value+grad | onnxruntime, our graph, fwd | onnxruntime, ONNX op, fwd | "
+            "MONAI fwd | MONAI value+grad | NumPy fwd (1 thread) |")
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    for r in rows:
+        if r["threads"] != threads:
+            continue
+        o, t = r["ours"], _torch_name(r)
+        roof = f"{o['fwd'] / r['roofline']['read_exp']:.2f}x" if r["roofline"] else ""
+        torch_label = "" if t == "torch" else " (composed)"
+        lines.append(
+            f"| {r['loss']} | {r['shape']} | {o['fwd']:.1f} ms | {o['fwd_grad_out']:.1f} ms | "
+            f"{roof} | {_cell(r, t, 'fwd')}{torch_label} | {_cell(r, t, 'fwd_grad')} | "
+            f"{_cell(r, 'onnxruntime_composed', 'fwd')} | "
+            f"{_cell(r, 'onnxruntime_native_op', 'fwd')} | {_cell(r, 'monai', 'fwd')} | "
+            f"{_cell(r, 'monai', 'fwd_grad')} | {_cell(r, 'numpy', 'fwd')} |")
+    return "\n".join(lines)
+
+
+def markdown_targets(rows):
+    lines = ["| issue #6 target | measured | |", "| --- | --- | --- |"]
+    for target, measured, met in targets(rows):
+        flag = {True: "met", False: "**not met**", None: "not measured"}[met]
+        lines.append(f"| {target} | {measured} | {flag} |")
+    return "\n".join(lines)

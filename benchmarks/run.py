@@ -164,6 +164,8 @@ def main(argv=None):
     parser.add_argument("--json", help="write the rows, rooflines and settings here")
     parser.add_argument("--plot", help="draw the headline ratios into this PNG")
     parser.add_argument("--report", help="skip the timing: targets and plot from this JSON")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the README's tables (every thread count)")
     args = parser.parse_args(argv)
     import report
     if args.report:
@@ -175,6 +177,10 @@ def main(argv=None):
         if args.json:
             write_json(args.json, rows, rooflines)
     report.print_targets(rows)
+    if args.markdown:
+        for threads in sorted({r["threads"] for r in rows}):
+            print(f"\n{threads} thread(s):\n" + report.markdown(rows, threads))
+        print("\n" + report.markdown_targets(rows))
     if args.plot:
         print(f"plot: {report.plot(rows, args.plot)}")
 
