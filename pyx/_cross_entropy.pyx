@@ -147,7 +147,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
                   const uint8_t *mk, const floating *go, floating *lo, floating *g,
                   const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
                   Py_ssize_t L) noexcept nogil:
-    cdef Py_ssize_t C = p.C, i, c, pos, xcs, qcs = 0, gcs
+    cdef Py_ssize_t C = p.C, i, c, xcs, qcs = 0, gcs
     cdef Py_ssize_t isz = sizeof(floating), blk = align64(C * p.tile * sizeof(floating))
     # Scratch, carved in the order scratch_bytes counts it.
     cdef floating *m = <floating *> scr
@@ -176,7 +176,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     cdef floating *gb
     cdef int64_t t
     cdef uint8_t ok
-    cdef double li, gi, wt, loss, coef, total = 0.0
+    cdef double total = 0.0
     cdef double eps = p.eps, qa = 1.0 - p.eps, qb = p.eps / C
     cdef int kind = 0 if hard and eps == 0 else (1 if hard else 2)
 
@@ -235,7 +235,6 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     cdef bint nll = p.nll, focal = p.focal
     cdef floating *lo_b = lo + p.lo_off[o] + j0 * p.lo_ps if lo != NULL else NULL
     cdef const floating *go_b = go + p.go_off[o] + j0 * p.go_ps if go != NULL else NULL
-    cdef Py_ssize_t lo_ps = p.lo_ps, go_ps = p.go_ps
     # The common cases are vectorised over positions (softmax_loops.h: tile_focal,
     # tile_hard); reduction "none" and per-position grad_output take the general loop.
     if focal and lo_b == NULL and go_b == NULL:

@@ -36,7 +36,7 @@ def tiny(monkeypatch):
 
 
 def test_every_loss_runs_and_every_contender_agrees(tiny):
-    torch = pytest.importorskip("torch")  # noqa: F841  (CI requires it: see conftest)
+    pytest.importorskip("torch")  # CI requires it: see conftest
     args = SimpleNamespace(losses=list(contenders.LOSSES), shapes=list(TINY), threads=[1, 2],
                            repeats=1)
     rows, rooflines = bench_run.run(args)
