@@ -189,7 +189,8 @@ class _DiceFamily(Loss):
     def _statistics(self, d):
         x = d["x"]
         if x.size == 0:
-            return np.zeros((x.shape[0], d["C"], 3)), np.zeros(x.shape[0], np.int64)
+            rows = self._groups(d)
+            return np.zeros((rows, d["C"], 3)), np.zeros(rows, np.int64)
         w = self._walk(d)
         return _dice.run(w, self._groups(d), x, element_strides(x)[1], d["t"],
                          d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],

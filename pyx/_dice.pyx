@@ -14,8 +14,9 @@ B = dL/dP per (sample, class), dL/dp = A t + B k p^(k-1), then through the activ
 softmax dx_c = p_c (g_c - sum_j p_j g_j), sigmoid dx = g p (1 - p), identity dx = g;
 0 at positions that are not counted.
 
-Layout and determinism: the position walk keeps the sample axis outermost, so a tile never
-spans two samples; tiles are grouped into fixed chunks whose partial sums land in their own
+Layout and determinism: per image, the position walk keeps the sample axis outermost, so a
+tile never spans two samples (pooled, the caller merges samples into one group); tiles are
+grouped into fixed chunks whose partial sums land in their own
 slots and are added in chunk order.  Nothing depends on the thread count.
 """
 import numpy as np
@@ -182,11 +183,13 @@ cdef void _run(const floating *x, const index_t *tg, const floating *y, const ui
 def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_t y_cs, mask,
         grad, Py_ssize_t g_cs, int act, bint squared, int64_t ignore_index, A, B,
         Py_ssize_t tile, int nthreads):
-    """Statistics (grad is None): returns (stats (N, C, 3) float64 [I, P, T], counts (N,)).
-    Gradient (grad given, A and B float64 (N, C)): writes grad, returns None.
+    """Statistics (grad is None): returns (stats (G, C, 3) float64 [I, P, T], counts (G,))
+    for G = n_samples groups (the samples, or 1 when pooled).
+    Gradient (grad given, A and B float64 (G, C)): writes grad, returns None.
 
-    `walk` describes x, target, dense, mask, grad (positions only; the sample axis is the
-    first outer axis).  x, dense and grad share one float dtype.
+    `walk` describes x, target, dense, mask, grad (positions only); its outer indices split
+    evenly into the G groups, in order (per image: the sample axis is the first outer
+    axis).  x, dense and grad share one float dtype.
     """
     cdef Plan p
     cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0]), k, c, n
