@@ -23,23 +23,28 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport exp
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport tile_max, tile_sumexp, tile_gather, tile_scatter
 
 cdef extern from "dice_loops.h" nogil:
     void dice_stats_f32(const float *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
-                        const float *y, const uint8_t *cnt, int k, double *stats)
+                        const float *y, const float *keep, int k, double *stats)
     void dice_stats_f64(const double *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
-                        const double *y, const uint8_t *cnt, int k, double *stats)
-    void tile_normalize_f32(float *prob, Py_ssize_t C, Py_ssize_t L, float *s)
-    void tile_normalize_f64(double *prob, Py_ssize_t C, Py_ssize_t L, double *s)
+                        const double *y, const double *keep, int k, double *stats)
+    void tile_normalize_f32(float *prob, Py_ssize_t C, Py_ssize_t L, const float *keep,
+                            float *s)
+    void tile_normalize_f64(double *prob, Py_ssize_t C, Py_ssize_t L, const double *keep,
+                            double *s)
+    void tile_activate_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                           const float *keep, int act, float *prob)
+    void tile_activate_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                           const double *keep, int act, double *prob)
     void dice_grad_f32(const float *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
-                       const float *y, const uint8_t *cnt, const double *A, const double *B,
+                       const float *y, const float *keep, const double *A, const double *B,
                        int k, int act, float *m, float *out, Py_ssize_t ocs)
     void dice_grad_f64(const double *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
-                       const double *y, const uint8_t *cnt, const double *A, const double *B,
+                       const double *y, const double *keep, const double *A, const double *B,
                        int k, int act, double *m, double *out, Py_ssize_t ocs)
 
 from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
@@ -76,18 +81,26 @@ cdef struct Plan:
 
 
 cdef inline void tile_normalize(floating *prob, Py_ssize_t C, Py_ssize_t L,
-                               floating *s) noexcept nogil:
+                               const floating *keep, floating *s) noexcept nogil:
     if floating is float:
-        tile_normalize_f32(prob, C, L, s)
+        tile_normalize_f32(prob, C, L, keep, s)
     else:
-        tile_normalize_f64(prob, C, L, s)
+        tile_normalize_f64(prob, C, L, keep, s)
+
+
+cdef inline void tile_activate(const floating *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,
+                               const floating *keep, int act, floating *prob) noexcept nogil:
+    if floating is float:
+        tile_activate_f32(x, cs, C, L, keep, act, prob)
+    else:
+        tile_activate_f64(x, cs, C, L, keep, act, prob)
 
 
 cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssize_t j0,
-                         Py_ssize_t L, floating *buf, floating *m, floating *s,
-                         floating *prob) noexcept nogil:
-    """prob[c * L + i] = activation of the logits of the tile."""
-    cdef Py_ssize_t C = p.C, c, i
+                         Py_ssize_t L, const floating *keep, floating *buf, floating *m,
+                         floating *s, floating *prob) noexcept nogil:
+    """prob[c * L + i] = activation of the logits of the tile, 0 where keep[i] == 0."""
+    cdef Py_ssize_t C = p.C
     cdef const floating *xb = x + p.x_off[o] + j0 * p.x_ps
     cdef const floating *xt = xb
     cdef Py_ssize_t xcs = p.x_cs
@@ -100,15 +113,9 @@ cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssiz
         # prefetch the next tile (in place, same sample) while this one is exp-bound
         tile_sumexp(xt, xcs, C, L, m, s, prob,
                     xb + L if p.x_ps == 1 and j0 + L < p.inner else NULL)
-        tile_normalize(prob, C, L, s)
-    elif p.act == 2:
-        for c in range(C):
-            for i in range(L):
-                prob[c * L + i] = 1 / (1 + exp(-xt[c * xcs + i]))
+        tile_normalize(prob, C, L, keep, s)
     else:
-        for c in range(C):
-            for i in range(L):
-                prob[c * L + i] = xt[c * xcs + i]
+        tile_activate(xt, xcs, C, L, keep, p.act, prob)
 
 
 cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const uint8_t *mk,
@@ -124,7 +131,7 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
     cdef floating *m = <floating *> (scr + 3 * blk)
     cdef floating *s = <floating *> (scr + 3 * blk + vec)
     cdef int64_t *tt = <int64_t *> (scr + 3 * blk + 2 * vec)
-    cdef uint8_t *cnt = <uint8_t *> (scr + 3 * blk + 2 * vec + align64(p.tile * 8))
+    cdef floating *keep = <floating *> (scr + 3 * blk + 2 * vec + align64(p.tile * 8))
     cdef int64_t t
     cdef Py_ssize_t n = o // p.per_sample
     cdef const double *An = p.A + n * C if p.A != NULL else NULL
@@ -137,33 +144,33 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
         L = min(p.tile, p.inner - j0)
         for i in range(L):
             pos = j0 + i
-            cnt[i] = 1
+            keep[i] = 1
             if mk != NULL and mk[p.m_off[o] + pos * p.m_ps] == 0:
-                cnt[i] = 0
+                keep[i] = 0
             if tg != NULL:
                 t = <int64_t> tg[p.t_off[o] + pos * p.t_ps]
                 tt[i] = t
                 if t == p.ignore_index:
-                    cnt[i] = 0
-            if cnt[i]:
+                    keep[i] = 0
+            if keep[i] != 0:
                 count[0] += 1
-        _probabilities(x, p, o, j0, L, buf, m, s, prob)
+        _probabilities(x, p, o, j0, L, keep, buf, m, s, prob)
         yb = NULL
         if y != NULL:     # dense targets as a contiguous [C][L] block
             tile_gather(y + p.y_off[o] + j0 * p.y_ps, p.y_cs, p.y_ps, C, L, buf)
             yb = buf
         if g == NULL:
             if floating is float:
-                dice_stats_f32(prob, C, L, tt, yb, cnt, p.k, stats)
+                dice_stats_f32(prob, C, L, tt, yb, keep, p.k, stats)
             else:
-                dice_stats_f64(prob, C, L, tt, yb, cnt, p.k, stats)
+                dice_stats_f64(prob, C, L, tt, yb, keep, p.k, stats)
         else:
             gout = g + p.g_off[o] + j0 * p.g_ps if p.g_ps == 1 else gb
             gcs = p.g_cs if p.g_ps == 1 else L
             if floating is float:
-                dice_grad_f32(prob, C, L, tt, yb, cnt, An, Bn, p.k, p.act, m, gout, gcs)
+                dice_grad_f32(prob, C, L, tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
             else:
-                dice_grad_f64(prob, C, L, tt, yb, cnt, An, Bn, p.k, p.act, m, gout, gcs)
+                dice_grad_f64(prob, C, L, tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
             if p.g_ps != 1:
                 tile_scatter(gb, C, L, g + p.g_off[o] + j0 * p.g_ps, p.g_cs, p.g_ps)
 
@@ -212,7 +219,7 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     p.A = <const double *> data_ptr(A)
     p.B = <const double *> data_ptr(B)
     p.scratch_stride = 3 * align64(C * tile * x.itemsize) + 2 * align64(tile * x.itemsize) \
-        + align64(tile * 8) + align64(tile)
+        + align64(tile * 8) + align64(tile * x.itemsize)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
     cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
     scr = scr + ((64 - (<size_t> scr) % 64) % 64)

@@ -163,6 +163,74 @@ def test_generalized_dice_matches_formula(per_image, weighting, reduction):
                       reduction=reduction, smooth=1e-5), x, t, tol=1e-9)
 
 
+@pytest.mark.parametrize("squared", [False, True])
+def test_multiclass_probabilities_with_class_indices(squared):
+    """from_logits=False: the input is used as it is (no activation), one-hot targets."""
+    x, t = _data("multiclass", (3, 4, 5, 6), 21)
+    p = np.random.default_rng(2).dirichlet(np.ones(4), (3, 5, 6)).transpose(0, 3, 1, 2)
+    mask = np.random.default_rng(3).random((3, 5, 6)) < 0.8
+    opts = dict(from_logits=False, squared=squared, ignore_index=2, smooth=0.5)
+    _check(DiceLoss(**opts), opts, p, t, mask=mask, layout="channels_last")
+    _check(JaccardLoss(per_image=True, **opts), dict(variant="jaccard", per_image=True, **opts),
+           p, t, mask=mask)
+
+
+@pytest.mark.parametrize("mode,from_logits", [("multiclass", True), ("multiclass", False),
+                                              ("binary", True), ("binary", False)])
+def test_nan_where_not_counted_stays_out(mode, from_logits):
+    """NaN or inf input at masked or ignored pixels changes neither the value nor the
+    gradient (the kernel selects those pixels away instead of multiplying them by 0)."""
+    rng = np.random.default_rng(22)
+    C = 4 if mode == "multiclass" else 1
+    x = rng.standard_normal((2, C, 6, 7))
+    if mode == "multiclass":
+        t = rng.integers(0, C, (2, 6, 7))
+        t[0, 0, :3] = 9   # ignored
+        ignored = t == 9
+    else:
+        t = (rng.random((2, 1, 6, 7)) < 0.4).astype(np.float64)
+        ignored = np.zeros((2, 6, 7), bool)
+    mask = rng.random((2, 6, 7)) < 0.8
+    hidden = ignored | ~mask
+    bad = x.copy()
+    bad[:, 0][hidden] = np.nan
+    bad[:, -1][hidden] = np.inf
+    if not from_logits:
+        x = 1 / (1 + np.exp(-x))
+        bad = np.where(np.isfinite(bad), 1 / (1 + np.exp(-bad)), bad)
+    loss = DiceLoss(mode=mode, from_logits=from_logits,
+                    ignore_index=9 if mode == "multiclass" else None)
+    v, g = loss.value_and_grad(x, t, mask=mask)
+    vb, gb = loss.value_and_grad(bad, t, mask=mask)
+    assert np.isfinite(vb) and vb == v
+    np.testing.assert_array_equal(gb, g)
+    assert np.all(gb.transpose(0, 2, 3, 1)[hidden] == 0)
+
+
+def test_float32_input_matches_float64_formula():
+    """float32 logits, float64 accumulation: agrees with the float64 formula to float32
+    rounding on a shape with many tiles."""
+    x, t = _data("multiclass", (2, 5, 40, 50), 23)
+    t[0, :4] = 255
+    xf = x.astype(np.float32)
+    for opts in (dict(ignore_index=255), dict(ignore_index=255, squared=True, per_image=True)):
+        v, g = DiceLoss(**opts).value_and_grad(xf, t)
+        xt = torch.tensor(xf.astype(np.float64), requires_grad=True)
+        ref = generic_ref(xt, torch.tensor(t), **opts)
+        ref.backward()
+        assert v.dtype == np.float32 and g.dtype == np.float32
+        np.testing.assert_allclose(v, ref.item(), rtol=2e-6)
+        np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-4, atol=1e-9)
+    # sigmoid (binary mode) in float32
+    xb, yb = _data("binary", (2, 1, 40, 50), 24)
+    v, g = DiceLoss(mode="binary").value_and_grad(xb.astype(np.float32), yb)
+    xt = torch.tensor(xb.astype(np.float32).astype(np.float64), requires_grad=True)
+    ref = generic_ref(xt, torch.tensor(yb), mode="binary")
+    ref.backward()
+    np.testing.assert_allclose(v, ref.item(), rtol=2e-6)
+    np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-4, atol=1e-9)
+
+
 def test_dense_soft_targets_multiclass():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 3, 4, 5))
