@@ -16,6 +16,7 @@ from cython.parallel cimport prange, parallel
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
+from targets cimport targets_scan
 
 cnp.import_array()
 
@@ -26,35 +27,15 @@ cdef void _scan(const index_t *tgt, const int64_t *t_off, Py_ssize_t t_ps,
                 double *wsum, int64_t *count, int64_t *bad, int64_t *first_bad,
                 int nthreads) noexcept nogil:
     cdef Py_ssize_t tpo = (inner + tile - 1) // tile
-    cdef Py_ssize_t k, o, j0, j, j1
-    cdef int64_t t, nb, nc, fb
-    cdef double ws
+    cdef Py_ssize_t k, o, j0
     with parallel(num_threads=nthreads):
         for k in prange(n_tiles, schedule="static"):
             o = k // tpo
             j0 = (k - o * tpo) * tile
-            j1 = min(j0 + tile, inner)
-            ws = 0.0
-            nb = 0
-            nc = 0
-            fb = 0
-            for j in range(j0, j1):
-                if mk != NULL and mk[m_off[o] + j * m_ps] == 0:
-                    continue
-                t = <int64_t> tgt[t_off[o] + j * t_ps]
-                if t == ignore_index:
-                    continue
-                if t < 0 or t >= C:
-                    if nb == 0:
-                        fb = t
-                    nb = nb + 1
-                    continue
-                nc = nc + 1
-                ws = ws + (weight[t] if weight != NULL else 1.0)
-            wsum[k] = ws
-            count[k] = nc
-            bad[k] = nb
-            first_bad[k] = fb
+            targets_scan(tgt + t_off[o] + j0 * t_ps, t_ps,
+                         mk + m_off[o] + j0 * m_ps if mk != NULL else NULL, m_ps,
+                         min(tile, inner - j0), ignore_index, C, weight,
+                         &count[k], &bad[k], &first_bad[k], &wsum[k])
 
 
 def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,

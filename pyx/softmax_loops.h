@@ -57,6 +57,10 @@ extern double expm1(double);
 #endif
 #endif
 
+/* A read prefetch, for loops whose next address the hardware cannot guess (a gather of one
+ * entry per row of a wide matrix).  Never faults, whatever the address. */
+static inline void onnxl_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 /* Which of the target clones the loader picks on this CPU (reported by show_config). */
 static inline const char *onnxl_isa(void) {
 #if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)

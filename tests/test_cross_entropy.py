@@ -236,6 +236,32 @@ def test_gradient_matches_central_differences(case):
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_forward_over_wide_rows_matches_torch(reduction, weighted):
+    """Many classes with the class axis contiguous ((N, C), channels-last) take the row
+    loop, whose forward-only NLL has a path of its own: masks, ignore_index, weights."""
+    rng = np.random.default_rng(31 + weighted)
+    x = rng.standard_normal((150, 300)) - 6
+    t = rng.integers(0, 300, 150)
+    t[rng.random(150) < 0.2] = 299 + 1000
+    mask = rng.random(150) < 0.8
+    weight = rng.uniform(0.5, 2.0, 300) if weighted else None
+    for tdtype in (np.int16, np.int64):
+        got = nll_loss(x, t.astype(tdtype), weight=weight, ignore_index=1299, mask=mask,
+                       reduction=reduction)
+        ref_v, _ = _torch_ref(x, t, weight, 1299, reduction, 0.0, log_probs=True, mask=mask)
+        _close(got, ref_v, np.float64, max(1.0, abs(float(ref_v))))
+    x4 = relayout(rng.standard_normal((2, 40, 5, 6)).astype(np.float32), "channels_last")
+    t4 = rng.integers(0, 40, (2, 5, 6)).astype(np.uint8)
+    t4[0, 0] = 255
+    got = nll_loss(x4, t4, weight=weight[:40] if weighted else None, ignore_index=255,
+                   reduction=reduction)
+    ref_v, _ = _torch_ref(np.ascontiguousarray(x4), t4, weight[:40] if weighted else None, 255,
+                          reduction, 0.0, log_probs=True)
+    _close(got, ref_v, np.float32, max(1.0, abs(float(ref_v))))
+
+
 def test_nll_gradient_matches_central_differences():
     rng = np.random.default_rng(8)
     x = rng.standard_normal((5, 3))

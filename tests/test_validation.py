@@ -40,6 +40,32 @@ def test_out_of_range_targets_name_value_and_count():
     assert np.isfinite(cross_entropy(X, t, mask=mask))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.int64])
+def test_targets_read_in_their_own_width(dtype):
+    """The scan compares in the target's dtype: an ignore_index the dtype cannot hold matches
+    nothing (it must not wrap onto a real class), and every bad value is found and counted,
+    whatever the layout of the targets."""
+    info = np.iinfo(dtype)
+    x = np.random.default_rng(0).standard_normal((5, 50, 3, 3))
+    t = np.arange(45).reshape(5, 3, 3) % 50
+    t = t.astype(dtype)
+    assert 44 in t
+    if dtype != np.int64:
+        wraps_to_44 = 2 ** info.bits + 44   # what a narrowing cast would turn into class 44
+        got = cross_entropy(x, t, ignore_index=wraps_to_44)
+        assert got == cross_entropy(x, t.astype(np.int64))
+    bad = t.copy()
+    bad[1, 2, 2] = 50
+    bad[3, 0, 1] = 120
+    if info.min < 0:
+        bad[4, 1, 1] = -3
+    n = 3 if info.min < 0 else 2
+    for tv in (bad, bad.transpose(0, 2, 1).copy().transpose(0, 2, 1)):
+        with pytest.raises(ValueError, match=rf"target has {n} values outside \[0, 50\) other "
+                                             rf"than ignore_index=-100, e.g. 50"):
+            cross_entropy(x, tv)
+
+
 def test_uint8_target_out_of_range():
     with pytest.raises(ValueError, match=r"e.g. 200"):
         cross_entropy(X, np.full((4, 2), 200, dtype=np.uint8))
