@@ -57,13 +57,16 @@ class _ElementwiseBCE(Loss):
             check_range("input", x)
             check_range("target", y)
         cfg = self._config
+        ones = np.broadcast_to(np.ones((), x.dtype), x.shape)
         w = _checks.broadcast_to("weight", cfg["weight"], x.shape, x.dtype) \
-            if cfg["weight"] is not None else np.broadcast_to(np.ones((), x.dtype), x.shape)
+            if cfg["weight"] is not None else ones
         pw = None
         if self.mode == BCE_LOGITS:
-            pw = _checks.broadcast_to("pos_weight", cfg["pos_weight"], x.shape, x.dtype) \
-                if cfg["pos_weight"] is not None else \
-                np.broadcast_to(np.ones((), x.dtype), x.shape)
+            if cfg["weight"] is None and cfg["pos_weight"] is None:
+                w = None     # neither: the kernel's plain loop (lw = 1, nothing to read)
+            else:
+                pw = _checks.broadcast_to("pos_weight", cfg["pos_weight"], x.shape, x.dtype) \
+                    if cfg["pos_weight"] is not None else ones
         reduction = cfg["reduction"]
         if stats_only:
             total_sum, _, _ = run(self.mode, x, y=y, weight=w, pos_weight=pw)

@@ -136,9 +136,13 @@ cdef void _tile(const floating *x, const floating *y, const index_t *tg, const i
         bce_prob(L, xs, ys, _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw, &memo[2]), gos,
                  los, gs, sums)
     elif p.mode == 1:
-        bce_logits(L, xs, ys, _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw, &memo[2]),
-                   _operand(pw + p.pw_off[o] + j0 * p.pw_s, p.pw_s, L, bpw, &memo[3]), gos,
-                   los, gs, sums)
+        if w == NULL:   # neither weight nor pos_weight: the kernel's plain loop
+            bce_logits(L, xs, ys, NULL, NULL, gos, los, gs, sums)
+        else:
+            bce_logits(L, xs, ys,
+                       _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw, &memo[2]),
+                       _operand(pw + p.pw_off[o] + j0 * p.pw_s, p.pw_s, L, bpw, &memo[3]),
+                       gos, los, gs, sums)
     else:
         sigmoid_focal(L, p.gamma, p.alpha, p.thr, xs, ys, cnt, gos, p.B, los, gs, sums)
 

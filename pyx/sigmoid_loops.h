@@ -73,40 +73,58 @@ ONNXL_INLINE void softplus_parts_##SFX(ptrdiff_t n, const T *restrict x, T *rest
     ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) e[i] = EXP(-fabs(x[i]));                    \
     ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P(e[i]);                         \
 }                                                                                            \
+/* PLAIN: no weight and no pos_weight (w == pw == NULL, the usual call): lw = 1, and         \
+ * without a gradient exp(-|x|) need not be kept, so log1p(exp(-|x|)) is one loop. */       \
 ONNXL_INLINE double bce_logits_body_##SFX(ptrdiff_t L, const T *restrict x,                  \
                                           const T *restrict y, const T *restrict w,          \
                                           const T *restrict pw, const T *restrict go,        \
                                           T *restrict lo, T *restrict g, const int WL,       \
-                                          const int WG) {                                    \
+                                          const int WG, const int PLAIN) {                   \
     double acc = 0;                                                                          \
     T e[ONNXL_CHUNK], l1[ONNXL_CHUNK];                                                       \
     for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
-        const T *xc = x + c0, *yc = y + c0, *wc = w + c0, *pwc = pw + c0;                    \
-        softplus_parts_##SFX(n, xc, e, l1);                                                  \
+        const T *xc = x + c0, *yc = y + c0;                                                  \
+        const T *wc = PLAIN ? NULL : w + c0, *pwc = PLAIN ? NULL : pw + c0;                  \
+        if (PLAIN && !WG) {                                                                  \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l1[i] = LOG1P(EXP(-fabs(xc[i])));   \
+        } else {                                                                             \
+            softplus_parts_##SFX(n, xc, e, l1);                                              \
+        }                                                                                    \
         _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t i = 0; i < n; i++) {             \
             T xi = xc[i];                                                                    \
             T spn = (xi < 0 ? -xi : (T)0) + l1[i];                     /* softplus(-x) */    \
-            T lw = (T)1 + (pwc[i] - (T)1) * yc[i];                                           \
-            T l = wc[i] * (((T)1 - yc[i]) * xi + lw * spn);                                  \
+            T lw = PLAIN ? (T)1 : (T)1 + (pwc[i] - (T)1) * yc[i];                            \
+            T l = ((T)1 - yc[i]) * xi + lw * spn;                                            \
+            if (!PLAIN) l = wc[i] * l;                                                       \
             acc += (double)l;                                                                \
             if (WL) lo[c0 + i] = l;                                                          \
             if (WG) {                                                                        \
                 T s = xi >= 0 ? (T)1 / ((T)1 + e[i]) : e[i] / ((T)1 + e[i]);                 \
-                g[c0 + i] = go[c0 + i] * wc[i] * (lw * s - pwc[i] * yc[i]);                  \
+                g[c0 + i] = PLAIN ? go[c0 + i] * (s - yc[i])                                 \
+                                  : go[c0 + i] * wc[i] * (lw * s - pwc[i] * yc[i]);          \
             }                                                                                \
         }                                                                                    \
     }                                                                                        \
     return acc;                                                                              \
 }                                                                                            \
+/* w and pw may both be NULL (absent: 1); otherwise both are given. */                      \
 static ONNXL_CLONES void bce_logits_##SFX(ptrdiff_t L, const T *x, const T *y, const T *w,    \
                                           const T *pw, const T *go, T *lo, T *g,             \
                                           double *sum) {                                     \
     double acc;                                                                              \
-    if (lo && g) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 1);               \
-    else if (lo) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 0);               \
-    else if (g) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 1);                \
-    else acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 0);                       \
+    const int wl = lo != NULL, wg = g != NULL;                                               \
+    if (w == NULL) {                                                                         \
+        if (wl && wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 1, 1);       \
+        else if (wl) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 0, 1);        \
+        else if (wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 1, 1);        \
+        else acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 0, 1);               \
+    } else {                                                                                 \
+        if (wl && wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 1, 0);       \
+        else if (wl) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 0, 0);        \
+        else if (wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 1, 0);        \
+        else acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 0, 0);               \
+    }                                                                                        \
     *sum = acc;                                                                              \
 }                                                                                            \
 /* cnt[i] == 0: not counted (ignored / masked): loss 0, focal term not summed, grad 0.      \
