@@ -3,6 +3,9 @@
 -fno-trapping-math and -fno-math-errno let gcc if-convert and vectorise the loss loops (it
 will not speculate a division that might trap, nor vectorise a call that sets errno); they
 change no result: NaN and inf behave exactly as without them, unlike -ffast-math.
+-ffp-contract=off keeps a*b + c two roundings everywhere but where softmax_loops.h asks
+for fused multiply-adds (ONNXL_CONTRACT), so that no result depends on which target clone
+runs or on how a call site was inlined.
 
 If the compiler cannot build an OpenMP program the extension is built without it (serial,
 same results) and the build says so.  No -ffast-math (it breaks NaN and inf) and no
@@ -10,6 +13,7 @@ same results) and the build says so.  No -ffast-math (it breaks NaN and inf) and
 `omp declare simd` + target_clones in pyx/softmax_loops.h instead.  ONNXLOSSES_DEBUG=1
 turns Cython's bounds and wraparound checks back on.
 """
+import glob
 import os
 import subprocess
 import sys
@@ -20,7 +24,8 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_cross_entropy", "_dice", "_elementwise", "_index_targets", "_openmp", "_roofline"]
+KERNELS = ["_cross_entropy", "_dice", "_elementwise", "_exp_check", "_index_targets", "_openmp",
+           "_roofline"]
 
 
 def _compiler_accepts(flags):
@@ -51,7 +56,7 @@ if omp is None:
     compile_args, link_args = ["-O3", "-fopenmp-simd"], []
 else:
     compile_args, link_args = ["-O3"] + omp, [a for a in omp if a != "-Xpreprocessor"]
-compile_args += ["-fno-trapping-math", "-fno-math-errno"]
+compile_args += ["-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
 
 debug = bool(os.environ.get("ONNXLOSSES_DEBUG"))
 directives = {"language_level": 3, "boundscheck": debug, "wraparound": debug}
@@ -61,6 +66,7 @@ extensions = [
         f"onnxlosses.{name}",
         [f"pyx/{name}.pyx"],
         include_dirs=["pyx", np.get_include()],
+        depends=sorted(glob.glob("pyx/*.h")),   # a header edit rebuilds the modules
         extra_compile_args=compile_args,
         extra_link_args=link_args,
         libraries=["m"] if sys.platform != "win32" else [],

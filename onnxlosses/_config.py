@@ -18,8 +18,9 @@ def build_info():
         "openmp": _openmp.openmp_enabled,
         "omp_max_threads": _openmp.max_threads(),
         "threads": get_num_threads(),
-        "vector_exp": "libmvec (AVX-512 / AVX2 / SSE clones, chosen at load)"
-        if _openmp.vector_exp else "scalar libm",
+        "vector_exp": "own inline expf in the softmax passes; libmvec for the rest "
+        "(AVX-512 / x86-64-v3 / baseline clones, chosen at load)"
+        if _openmp.vector_exp else "own inline expf in the softmax passes; scalar libm",
         "kernel_isa": _openmp.isa,
         "machine": platform.machine(),
     }

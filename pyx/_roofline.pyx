@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Roofline passes over float32 arrays, for benchmarks/: see roofline.h.
 
-Both return the sum they computed (so no compiler can drop the work), split in fixed
+All return the sum they computed (so no compiler can drop the work), split in fixed
 chunks over `nthreads` OpenMP threads exactly like the loss kernels.
 """
 import numpy as np
@@ -11,14 +11,16 @@ from cython.parallel cimport prange
 cdef extern from "roofline.h" nogil:
     double roofline_sum_f32(const float *x, Py_ssize_t n)
     double roofline_exp_sum_f32(const float *x, Py_ssize_t n)
+    double roofline_ownexp_sum_f32(const float *x, Py_ssize_t n)
 
 cnp.import_array()
 
 DEF CHUNK = 65536
 
 
-def read_pass(x, int nthreads, bint with_exp):
-    """sum(x) (with_exp False) or sum(exp(x)) over a C-contiguous float32 array."""
+def read_pass(x, int nthreads, bint with_exp, bint own_exp=False):
+    """sum(x) (with_exp False), sum(exp(x)) with glibc's expf, or (own_exp) sum(exp(-|x|))
+    with the kernels' softmax exponential, over a float32 array."""
     cdef cnp.ndarray a = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
     cdef const float *p = <const float *> cnp.PyArray_DATA(a)
     cdef Py_ssize_t n = a.shape[0], k, n_chunks = (n + CHUNK - 1) // CHUNK, start, count
@@ -28,7 +30,9 @@ def read_pass(x, int nthreads, bint with_exp):
         for k in prange(n_chunks, num_threads=nthreads, schedule="static"):
             start = k * CHUNK
             count = min(CHUNK, n - start)
-            if with_exp:
+            if with_exp and own_exp:
+                part[k] = roofline_ownexp_sum_f32(p + start, count)
+            elif with_exp:
                 part[k] = roofline_exp_sum_f32(p + start, count)
             else:
                 part[k] = roofline_sum_f32(p + start, count)
