@@ -1,9 +1,9 @@
-/* The softmax exponential (exp_nonpositive.h) checked against libm, for its accuracy test:
- * over every `step`-th float bit pattern in [lo, hi] (non-positive floats: 0x80000000 is
- * -0, 0xff800000 is -inf), the largest distance in ulps from (float)exp((double)z) where
- * that is at least 2^-126, and how many inputs break the contract elsewhere (a nonzero
- * result below the cutoff, or NaN not kept).  Two builds of the same loop: the target
- * clone the kernels run on this machine, and the x86-64 baseline (no FMA).
+/* The kernels' float exponential (exp_nonpositive.h) checked against libm, for its
+ * accuracy test: over every `step`-th float bit pattern in [lo, hi] (non-positive floats:
+ * 0x80000000 is -0, 0xff800000 is -inf), the largest distance in ulps from
+ * (float)exp((double)z) (bit patterns count ulps for subnormals too), and how many NaN
+ * inputs did not give NaN.  Two builds of the same loop: the target clone the kernels run
+ * on this machine, and the x86-64 baseline (no FMA).
  */
 #ifndef ONNXLOSSES_EXP_CHECK_H
 #define ONNXLOSSES_EXP_CHECK_H
@@ -24,8 +24,6 @@
         for (int i = 0; i < n; i++) {                                                        \
             const float want = (float)exp((double)z[i]);                                     \
             if (isnan(z[i])) { bad += !isnan(got[i]); continue; }                            \
-            if (!(want >= 0x1p-126f)) { bad += got[i] != 0.0f && z[i] < ONNXL_EXP_CUTOFF;   \
-                                        continue; }                                          \
             int32_t a, w;                                                                    \
             memcpy(&a, &got[i], sizeof a);                                                   \
             memcpy(&w, &want, sizeof w);                                                     \
@@ -35,15 +33,15 @@
     }                                                                                        \
     *worst_ulp = worst;                                                                      \
     *worst_bits = at;                                                                        \
-    *violations = bad;
+    *nan_lost = bad;
 
 static ONNXL_CLONES ONNXL_CONTRACT void exp_check_clone(uint32_t lo, uint32_t hi,
-        uint32_t step, double *worst_ulp, uint32_t *worst_bits, int64_t *violations) {
+        uint32_t step, double *worst_ulp, uint32_t *worst_bits, int64_t *nan_lost) {
     ONNXL_EXP_CHECK_BODY
 }
 
 static ONNXL_CONTRACT void exp_check_baseline(uint32_t lo, uint32_t hi, uint32_t step,
-        double *worst_ulp, uint32_t *worst_bits, int64_t *violations) {
+        double *worst_ulp, uint32_t *worst_bits, int64_t *nan_lost) {
     ONNXL_EXP_CHECK_BODY
 }
 

@@ -1,7 +1,8 @@
-/* exp(z) for z <= 0 (or NaN), in float: the exponential of the softmax passes, whose
- * arguments are x - max.  Inline arithmetic that gcc vectorises in every target clone; in
- * the FMA clones it is about 1.7x the throughput of libmvec's AVX2 expf on this project's
- * machines (no call, no register saves, no special-case branch).
+/* exp(z) for z <= 0 (or NaN), in float: the exponential of the softmax passes (whose
+ * arguments are x - max) and of softplus's exp(-|x|).  Inline arithmetic that gcc
+ * vectorises in every target clone; in the FMA clones about 1.5x the throughput of
+ * libmvec's AVX2 expf on this project's machines (no call, no register saves, no
+ * special-case branch).
  *
  *   exp(z) = 2^n exp(r),  n = round(z / ln 2),  r = z - n ln 2 in [-ln2/2, ln2/2]
  *
@@ -10,23 +11,26 @@
  * conversion).  r is reduced in two steps (Cody-Waite: ln 2 = 0.693359375 - 2.12194440e-4,
  * the first part exact in 10 bits) and exp(r) = 1 + r + r^2 P(r) with Cephes' degree-5
  * minimax P, evaluated as s + r s + (P r)(r s) so that 2^n scales exactly.
+ * Below z = ln(2^-126) the result is subnormal and 2^n has no float: there z + 64 ln 2 is
+ * exponentiated instead and the result scaled by 2^-64 (one rounding, into the
+ * subnormal); z is first clamped to -110, where exp is 0 in float anyway.
  *
- * Results below 2^-126 (z < -87.336548, where 2^n would need a subnormal scale) are 0, the
- * one departure from libm: such a term is below 1e-38 of the softmax's largest term, which
- * is 1.  Otherwise at most 1 ulp from the correctly rounded result, checked over every
- * non-positive float in the clone the kernels run and in the baseline (no FMA) form
- * (tests/test_exp_nonpositive.py).  NaN in gives NaN out (the final comparison is false
- * for NaN and P carries it); -inf gives 0.
+ * At most 1 ulp from the correctly rounded result wherever it is a normal float, and 2 where
+ * it is subnormal (the scaled result is rounded twice), checked exhaustively over every
+ * non-positive float in the clone the kernels run and in the baseline (no FMA) build
+ * (onnxlosses._exp_check; tests/test_exp_check.py samples it).  NaN in gives
+ * NaN out (every comparison is false for NaN and the arithmetic carries it); -inf gives 0.
  */
 #ifndef ONNXLOSSES_EXP_NONPOSITIVE_H
 #define ONNXLOSSES_EXP_NONPOSITIVE_H
 #include <stdint.h>
 #include <string.h>
 
-#define ONNXL_EXP_CUTOFF (-0x1.5D589Ep6f)    /* ln(2^-126), rounded to float */
-
 static inline __attribute__((always_inline)) float onnxl_exp_nonpos(float z) {
-    const float bias = 0x1.8000FEp23f;          /* 1.5 * 2^23 + 127 */
+    const int low = z < -0x1.5D589Ep6f;          /* ln(2^-126): a subnormal result */
+    z = z < -110.0f ? -110.0f : z;
+    z = low ? z + 0x1.62E430p+5f : z;            /* + 64 ln 2 */
+    const float bias = 0x1.8000FEp23f;           /* 1.5 * 2^23 + 127 */
     const float nb = z * 1.44269504088896341f + bias;
     uint32_t bits;
     memcpy(&bits, &nb, sizeof bits);
@@ -44,7 +48,7 @@ static inline __attribute__((always_inline)) float onnxl_exp_nonpos(float z) {
     p = p * r + 5.0000001201e-1f;
     const float rs = r * s;
     const float y = (p * r) * rs + (rs + s);
-    return z < ONNXL_EXP_CUTOFF ? 0.0f : y;
+    return y * (low ? 0x1p-64f : 1.0f);
 }
 
 #endif
