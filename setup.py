@@ -24,7 +24,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_cross_entropy", "_dice", "_elementwise", "_exp_check", "_index_targets", "_openmp",
+KERNELS = ["_cross_entropy", "_dice", "_elementwise", "_index_targets", "_math_check", "_openmp",
            "_roofline"]
 
 

@@ -23,6 +23,7 @@
 #ifndef ONNXLOSSES_SIGMOID_LOOPS_H
 #define ONNXLOSSES_SIGMOID_LOOPS_H
 #include "softmax_loops.h"
+#include "log1p_unit.h"
 
 
 /* gcc does not if-convert a loop that also calls a vector function, and a run-time `if`
@@ -31,7 +32,7 @@
  * of plain algebra and selects; and the body takes compile-time flags WL (write losses) and
  * WG (write gradient), inlined into four variants. */
 
-#define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P, POW)                                     \
+#define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P, LOG1P_UNIT, POW)                         \
 ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,                    \
                                         const T *restrict y, const T *restrict w,            \
                                         const T *restrict go, T *restrict lo,                \
@@ -67,18 +68,14 @@ static ONNXL_CLONES void bce_prob_##SFX(ptrdiff_t L, const T *p, const T *y, con
     else acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 0, 0);                             \
     *sum = acc;                                                                              \
 }                                                                                            \
-/* e = exp(-|x|) for a chunk: a function of its own so that the exponential (the softmax's, \
- * for float) gets its fused multiply-adds (ONNXL_CONTRACT) while the loss algebra that     \
- * calls it keeps one rounding per operation. */                                            \
-static ONNXL_CLONES ONNXL_CONTRACT void exp_neg_abs_##SFX(ptrdiff_t n, const T *restrict x,   \
-                                                        T *restrict e) {                     \
+/* e = exp(-|x|) and l = log1p(e) for a chunk: the transcendental half of softplus.  A     \
+ * function of its own so that the float forms (the kernels' own exp and log1p, whose       \
+ * arguments here are <= 0 and in [0, 1]) get their fused multiply-adds (ONNXL_CONTRACT)    \
+ * while the loss algebra that calls it keeps one rounding per operation. */                \
+static ONNXL_CLONES ONNXL_CONTRACT void softplus_parts_##SFX(ptrdiff_t n, const T *restrict x,\
+                                                           T *restrict e, T *restrict l) {   \
     ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) e[i] = EXP(-fabs(x[i]));                    \
-}                                                                                            \
-/* e = exp(-|x|) and l = log1p(e) for a chunk: the transcendental half of softplus. */       \
-ONNXL_INLINE void softplus_parts_##SFX(ptrdiff_t n, const T *restrict x, T *restrict e,       \
-                                       T *restrict l) {                                      \
-    exp_neg_abs_##SFX(n, x, e);                                                              \
-    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P(e[i]);                         \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P_UNIT(e[i]);                    \
 }                                                                                            \
 /* PLAIN: no weight and no pos_weight (w == pw == NULL, the usual call): lw = 1, nothing   \
  * broadcast to read. */                                                                     \
@@ -218,7 +215,8 @@ static ONNXL_CLONES int64_t count_outside_##SFX(const T *p, ptrdiff_t s, ptrdiff
 
 ONNXL_DEFINE_RANGE(float, f32)
 ONNXL_DEFINE_RANGE(double, f64)
-ONNXL_DEFINE_SIGMOID(float, f32, onnxl_exp_nonpos, logf, log1pf, powf)   /* exp(-|x|) only */
-ONNXL_DEFINE_SIGMOID(double, f64, exp, log, log1p, pow)
+/* float: the kernels' own exp (only ever of -|x|) and log1p (only ever of exp(-|x|)) */
+ONNXL_DEFINE_SIGMOID(float, f32, onnxl_exp_nonpos, logf, log1pf, onnxl_log1p_unit, powf)
+ONNXL_DEFINE_SIGMOID(double, f64, exp, log, log1p, log1p, pow)
 
 #endif

@@ -1,12 +1,13 @@
-"""The kernels' float exponential (pyx/exp_nonpositive.h) against libm's double exp,
-rounded: at most 1 ulp wherever the result is a normal float, 2 where it is subnormal, NaN
-kept.  Both the target clone the kernels run here and the x86-64 baseline build are
-checked: strided over every non-positive float, densely where the formula has seams.
-(An exhaustive run, step 1, takes about 40 s on 2 cores and finds the same bounds.)"""
+"""The kernels' own float functions against libm's double ones, rounded.
+exp (pyx/exp_nonpositive.h), for z <= 0: at most 1 ulp wherever the result is a normal
+float, 2 where it is subnormal; log1p (pyx/log1p_unit.h), for u in [0, 1]: at most 1 ulp;
+NaN kept.  Both the target clone the kernels run here and the x86-64 baseline build are
+checked: strided over the whole domain, densely where the formulas have seams.  (The
+exhaustive runs, step 1, take about 40 s and 15 s on 2 cores and find the same bounds.)"""
 import numpy as np
 import pytest
 
-from onnxlosses import CrossEntropyLoss, _exp_check, cross_entropy
+from onnxlosses import CrossEntropyLoss, _math_check, cross_entropy
 
 NEG_ZERO, NEG_INF = 0x80000000, 0xFF800000
 CUTOFF = -87.336548   # ln(2^-126): below it the result is subnormal
@@ -23,9 +24,9 @@ def _around(z, half_width=1 << 15):
 
 @pytest.mark.parametrize("baseline", [False, True], ids=["clone", "baseline"])
 def test_within_one_ulp_over_every_97th_nonpositive_float(baseline):
-    worst, at, nan_lost = _exp_check.scan(NEG_ZERO, _bits(CUTOFF), 97, baseline)
+    worst, at, nan_lost = _math_check.scan("exp", NEG_ZERO, _bits(CUTOFF), 97, baseline)
     assert worst <= 1, (worst, at)
-    worst, at, nan_lost_sub = _exp_check.scan(_bits(CUTOFF) + 1, NEG_INF, 97, baseline)
+    worst, at, nan_lost_sub = _math_check.scan("exp", _bits(CUTOFF) + 1, NEG_INF, 97, baseline)
     assert worst <= 2, (worst, at)
     assert nan_lost == nan_lost_sub == 0
 
@@ -36,8 +37,22 @@ def test_within_one_ulp_over_every_97th_nonpositive_float(baseline):
 def test_within_one_ulp_around_the_seams(baseline, z):
     """Every float near the subnormal cutoff, the clamp, the range-reduction boundaries
     and a few ordinary points (2 ulp where the result is subnormal)."""
-    worst, at, nan_lost = _exp_check.scan(*_around(np.float32(z)), 1, baseline)
+    worst, at, nan_lost = _math_check.scan("exp", *_around(np.float32(z)), 1, baseline)
     assert worst <= (1 if z > CUTOFF + 0.1 else 2), (worst, at)
+    assert nan_lost == 0
+
+
+@pytest.mark.parametrize("baseline", [False, True], ids=["clone", "baseline"])
+def test_log1p_within_one_ulp_on_the_unit_interval(baseline):
+    one = _bits(1.0)
+    worst, at, nan_lost = _math_check.scan("log1p", 0, one, 61, baseline)
+    assert worst <= 1, (worst, at)
+    for u in (1e-30, 2.0 ** -24, 1e-3, np.sqrt(2) - 1, 0.5, 1.0):   # the seams, densely
+        lo, hi = max(0, _bits(u) - (1 << 14)), min(one, _bits(u) + (1 << 14))
+        worst, at, _ = _math_check.scan("log1p", lo, hi, 1, baseline)
+        assert worst <= 1, (worst, at)
+    assert nan_lost == 0
+    _, _, nan_lost = _math_check.scan("log1p", 0x7FC00000, 0x7FC00000 + 100, 1, baseline)
     assert nan_lost == 0
 
 
