@@ -18,7 +18,7 @@
  * At most 1 ulp from the correctly rounded result wherever it is a normal float, and 2 where
  * it is subnormal (the scaled result is rounded twice), checked exhaustively over every
  * non-positive float in the clone the kernels run and in the baseline (no FMA) build
- * (onnxlosses._exp_check; tests/test_exp_check.py samples it).  NaN in gives
+ * (onnxlosses._math_check; tests/test_math_check.py samples it).  NaN in gives
  * NaN out (every comparison is false for NaN and the arithmetic carries it); -inf gives 0.
  */
 #ifndef ONNXLOSSES_EXP_NONPOSITIVE_H

@@ -4,6 +4,8 @@ import pytest
 
 from onnxlosses import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 
+from helpers import cross_entropy_ref
+
 X = np.zeros((4, 3, 2), dtype=np.float32)
 T = np.zeros((4, 2), dtype=np.int64)
 
@@ -53,7 +55,7 @@ def test_targets_read_in_their_own_width(dtype):
     if dtype != np.int64:
         wraps_to_44 = 2 ** info.bits + 44   # what a narrowing cast would turn into class 44
         got = cross_entropy(x, t, ignore_index=wraps_to_44)
-        assert got == cross_entropy(x, t.astype(np.int64))
+        np.testing.assert_allclose(got, cross_entropy_ref(x, t.astype(np.int64)), rtol=1e-12)
     bad = t.copy()
     bad[1, 2, 2] = 50
     bad[3, 0, 1] = 120
