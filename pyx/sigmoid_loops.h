@@ -100,7 +100,7 @@ ONNXL_INLINE double bce_logits_body_##SFX(ptrdiff_t L, const T *restrict x,     
             acc += (double)l;                                                                \
             if (WL) lo[c0 + i] = l;                                                          \
             if (WG) {                                                                        \
-                T s = xi >= 0 ? (T)1 / ((T)1 + e[i]) : e[i] / ((T)1 + e[i]);                 \
+                T s = (xi >= 0 ? (T)1 : e[i]) / ((T)1 + e[i]);      /* one division */ \
                 g[c0 + i] = PLAIN ? go[c0 + i] * (s - yc[i])                                 \
                                   : go[c0 + i] * wc[i] * (lw * s - pwc[i] * yc[i]);          \
             }                                                                                \
@@ -139,29 +139,30 @@ ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,
     double acc = 0, acc_ft = 0;                                                              \
     const T inv_thr = thr > 0 ? (T)1 / thr : (T)1;                                           \
     const int n_pow = gamma == (T)(int)gamma && gamma >= 1 && gamma <= 8 ? (int)gamma : 0;   \
-    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], r[ONNXL_CHUNK], ftp[ONNXL_CHUNK];                     \
+    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], sg[ONNXL_CHUNK], r[ONNXL_CHUNK], ftp[ONNXL_CHUNK];    \
+    T lb[ONNXL_CHUNK], fb[ONNXL_CHUNK];                                                      \
     for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
         const T *xc = x + c0, *yc = y + c0;                                                  \
         softplus_parts_##SFX(n, xc, e, l1);                                                  \
         ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {                                       \
-            T s = xc[i] >= 0 ? (T)1 / ((T)1 + e[i]) : e[i] / ((T)1 + e[i]);                  \
+            /* the sigmoid, kept for the loop below: divisions are the slowest vector op */ \
+            T s = (xc[i] >= 0 ? (T)1 : e[i]) / ((T)1 + e[i]);                                \
+            sg[i] = s;                                                                       \
             T q = s + yc[i] - (T)2 * s * yc[i];                      /* 1 - p_t */           \
             r[i] = (q > (T)0 ? q : (T)0) * inv_thr;                                          \
         }                                                                                    \
-        if (n_pow) {             /* gamma a small whole number (2 nearly always): no pow */ \
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {                                   \
-                T f = r[i];                                                                  \
-                for (int k = 1; k < n_pow; k++) f *= r[i];                                   \
-                ftp[i] = f;                                                                  \
-            }                                                                                \
+        if (n_pow == 2) {        /* gamma a small whole number (2 nearly always): no pow */ \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = r[i] * r[i];               \
+        } else if (n_pow) {                                                                  \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = onnxl_powi_##SFX(r[i], n_pow);\
         } else {                                                                             \
             ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = POW(r[i], gamma);          \
         }                                                                                    \
-        _Pragma("omp simd reduction(+:acc, acc_ft)") for (ptrdiff_t i = 0; i < n; i++) {     \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {                                       \
             T xi = xc[i], yi = yc[i];                                                        \
             T ce = ((T)1 - yi) * xi + (xi < 0 ? -xi : (T)0) + l1[i];                         \
-            T s = xi >= 0 ? (T)1 / ((T)1 + e[i]) : e[i] / ((T)1 + e[i]);                     \
+            T s = sg[i];                                                                     \
             T q = s + yi - (T)2 * s * yi;                                                    \
             q = q > (T)0 ? q : (T)0;                                                         \
             T qs = q > (T)0 ? q : (T)1;                                                      \
@@ -172,13 +173,19 @@ ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,
             T at = alpha >= 0 ? alpha * yi + ((T)1 - alpha) * ((T)1 - yi) : (T)1;            \
             int c = cnt[c0 + i] != 0;                                                        \
             T l = c ? at * ft * ce : (T)0;                                                   \
-            acc += (double)l;                                                                \
-            acc_ft += c ? (double)ft : 0.0;                                                  \
+            lb[i] = l;                                                                       \
+            fb[i] = c ? ft : (T)0;                                                           \
             if (WL) lo[c0 + i] = l;                                                          \
             if (WG) {                                                                        \
                 T gi = go[c0 + i] * at * (dft * ce + ft * (s - yi)) + B * dft;               \
                 g[c0 + i] = c ? gi : (T)0;                                                   \
             }                                                                                \
+        }                                                                                    \
+        /* The sums in a loop of their own: inside the loop above (bytes, floats and        \
+         * doubles mixed) gcc adds them one by one in order, a 4-cycle chain per element. */ \
+        _Pragma("omp simd reduction(+:acc, acc_ft)") for (ptrdiff_t i = 0; i < n; i++) {     \
+            acc += (double)lb[i];                                                            \
+            acc_ft += (double)fb[i];                                                         \
         }                                                                                    \
     }                                                                                        \
     sums[0] = acc;                                                                           \

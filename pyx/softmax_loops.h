@@ -94,6 +94,19 @@ static inline const char *onnxl_isa(void) {
 #endif
 #define ONNXL_CHUNK 256
 
+/* r^n for a whole n in [1, 8], multiplied out left to right.  A fixed-length loop of
+ * selects: gcc does not vectorise an `omp simd` loop holding an inner loop whose trip
+ * count is a variable (it left the focal losses' power loops scalar).  Callers give
+ * n == 2, the usual gamma, a loop of its own. */
+#define ONNXL_DEFINE_POWI(T, SFX)                                                               \
+ONNXL_INLINE T onnxl_powi_##SFX(T r, int n) {                                                \
+    T f = r;                                                                                 \
+    for (int k = 2; k <= 8; k++) f = k <= n ? f * r : f;                                     \
+    return f;                                                                                \
+}
+ONNXL_DEFINE_POWI(float, f32)
+ONNXL_DEFINE_POWI(double, f64)
+
 #define ONNXL_DEFINE_LOOPS(T, SFX, EXP)                                                       \
 /* m[i] = max_c x[c, i].  NaN is passed over here and resurfaces through exp in sumexp. */   \
 static ONNXL_CLONES void tile_max_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C, ptrdiff_t L,   \
@@ -337,10 +350,19 @@ static ONNXL_CLONES void focal_terms(ptrdiff_t L, const double *restrict nll, do
             q[i] = q[i] < 0 ? 0.0 : q[i];
             qs[i] = q[i] > 0 ? q[i] : 1.0;
         }
-        if (whole) {
+        if (n_pow == 2) {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
-                double r = 1.0;
-                for (int k = 1; k < n_pow; k++) r *= q[i];
+                pm1[i] = q[i];
+                qg[c0 + i] = q[i] * q[i];
+            }
+        } else if (n_pow == 1) {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
+                pm1[i] = 1.0;
+                qg[c0 + i] = q[i];
+            }
+        } else if (whole) {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
+                const double r = onnxl_powi_f64(q[i], n_pow - 1);
                 pm1[i] = r;                                  /* q^(gamma-1), 1 at q == 0 */
                 qg[c0 + i] = r * q[i];
             }
