@@ -231,7 +231,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
                            a if want_grad else NULL, b, fix)
     elif hard and not focal and lo_b == NULL and go_b == NULL:
         total = tile_hard(L, xt, xcs, tt, cnt, NULL if nll else lse, w, qa, qb, W,
-                          acc1 if eps > 0 else NULL, scale, s, NULL,
+                          acc1 if eps > 0 else NULL, scale, s, acc2,
                           a if want_grad else NULL, b, fix)
     else:
         if focal:

@@ -26,10 +26,10 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline __attribute__((always_inline)) float onnxl_exp_nonpos(float z) {
-    const int low = z < -0x1.5D589Ep6f;          /* ln(2^-126): a subnormal result */
-    z = z < -110.0f ? -110.0f : z;
-    z = low ? z + 0x1.62E430p+5f : z;            /* + 64 ln 2 */
+#define ONNXL_EXP_CUTOFF (-0x1.5D589Ep6f)     /* ln(2^-126): below it, a subnormal result */
+
+/* 2^n exp(r) for z in [ONNXL_EXP_CUTOFF, 0] (or NaN); the bits of 2^n are no float below. */
+static inline __attribute__((always_inline)) float onnxl_exp_normal(float z) {
     const float bias = 0x1.8000FEp23f;           /* 1.5 * 2^23 + 127 */
     const float nb = z * 1.44269504088896341f + bias;
     uint32_t bits;
@@ -47,8 +47,25 @@ static inline __attribute__((always_inline)) float onnxl_exp_nonpos(float z) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     const float rs = r * s;
-    const float y = (p * r) * rs + (rs + s);
-    return y * (low ? 0x1p-64f : 1.0f);
+    return (p * r) * rs + (rs + s);
 }
+
+static inline __attribute__((always_inline)) float onnxl_exp_nonpos(float z) {
+    const int low = z < ONNXL_EXP_CUTOFF;
+    z = z < -110.0f ? -110.0f : z;
+    z = low ? z + 0x1.62E430p+5f : z;            /* + 64 ln 2 */
+    return onnxl_exp_normal(z) * (low ? 0x1p-64f : 1.0f);
+}
+
+/* The term a softmax's sum over classes gets: exp(z), or 0 where that is below 2^-126.
+ * The sum holds exp(max - max) = 1, and such a term cannot change it: it is far below half
+ * an ulp of anything >= 1, and what it adds to earlier, smaller partial sums is absorbed
+ * once the 1 is added.  So the forward pass may skip the subnormal path (some 6 of 24
+ * vector operations per element) and the gradient pass, which keeps exact exponentials,
+ * still sums the same terms: ONNXL_SUM_TERM selects them from exp(z). */
+static inline __attribute__((always_inline)) float onnxl_exp_nonpos_for_sum(float z) {
+    return z < ONNXL_EXP_CUTOFF ? 0.0f : onnxl_exp_normal(z);
+}
+#define ONNXL_SUM_TERM_F32(z, v) ((z) < ONNXL_EXP_CUTOFF ? 0.0f : (v))
 
 #endif

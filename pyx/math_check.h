@@ -5,6 +5,7 @@
  * run on this machine, and the x86-64 baseline (no FMA).
  *   exp:   onnxl_exp_nonpos (exp_nonpositive.h) against exp, for non-positive z
  *          (0x80000000 is -0, 0xff800000 is -inf)
+ *   exp_for_sum: onnxl_exp_nonpos_for_sum against exp, or 0 where exp(z) < 2^-126
  *   log1p: onnxl_log1p_unit (log1p_unit.h) against log1p, for z in [0, 1]
  *          (0x00000000 to 0x3f800000)
  */
@@ -49,7 +50,12 @@ static ONNXL_CONTRACT void NAME##_check_baseline(uint32_t lo, uint32_t hi, uint3
     ONNXL_MATH_CHECK_BODY(OWN, REF)                                                          \
 }
 
+static inline double onnxl_exp_flushed(double z) {
+    return z < (double)ONNXL_EXP_CUTOFF ? 0.0 : exp(z);
+}
+
 ONNXL_DEFINE_MATH_CHECK(exp, onnxl_exp_nonpos, exp)
+ONNXL_DEFINE_MATH_CHECK(exp_for_sum, onnxl_exp_nonpos_for_sum, onnxl_exp_flushed)
 ONNXL_DEFINE_MATH_CHECK(log1p, onnxl_log1p_unit, log1p)
 
 #endif

@@ -92,6 +92,10 @@ static inline const char *onnxl_isa(void) {
 #ifndef ONNXL_INLINE
 #define ONNXL_INLINE static inline __attribute__((always_inline))
 #endif
+/* Loops that mix bytes, integers, floats and doubles and also sum a double: gcc (12)
+ * vectorises them but adds the sum lane by lane in order, a 4-cycle chain per element,
+ * whatever `omp simd reduction` allows.  Such loops write their terms to a buffer of
+ * ONNXL_CHUNK and sum it in a plain loop of its own, which vectorises (fixed lane order). */
 #define ONNXL_CHUNK 256
 
 /* r^n for a whole n in [1, 8], multiplied out left to right.  A fixed-length loop of
@@ -107,7 +111,7 @@ ONNXL_INLINE T onnxl_powi_##SFX(T r, int n) {                                   
 ONNXL_DEFINE_POWI(float, f32)
 ONNXL_DEFINE_POWI(double, f64)
 
-#define ONNXL_DEFINE_LOOPS(T, SFX, EXP)                                                       \
+#define ONNXL_DEFINE_LOOPS(T, SFX, EXP, EXP_SUM, SUM_TERM)                                                       \
 /* m[i] = max_c x[c, i].  NaN is passed over here and resurfaces through exp in sumexp. */   \
 static ONNXL_CLONES void tile_max_##SFX(const T *x, ptrdiff_t cs, ptrdiff_t C, ptrdiff_t L,   \
                                         T *restrict m) {                                     \
@@ -133,12 +137,13 @@ static ONNXL_CLONES ONNXL_CONTRACT void tile_sumexp_##SFX(const T *x, ptrdiff_t 
         if (e) {                                                                             \
             T *ec = e + c * L;                                                               \
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                   \
-                T v = EXP(xc[i] - m[i]);                                                     \
+                const T z = xc[i] - m[i];                                                    \
+                const T v = EXP(z);                                                          \
                 ec[i] = v;                                                                   \
-                s[i] += v;                                                                   \
+                s[i] += SUM_TERM(z, v);                                                      \
             }                                                                                \
         } else {                                                                             \
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) s[i] += EXP(xc[i] - m[i]);          \
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) s[i] += EXP_SUM(xc[i] - m[i]);      \
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
@@ -225,8 +230,9 @@ static ONNXL_CLONES T row_max_##SFX(const T *x, ptrdiff_t C) {                  
 static ONNXL_CLONES ONNXL_CONTRACT T row_sumexp_##SFX(const T *x, ptrdiff_t C, T m, T *restrict e) {        \
     T s = 0;                                                                                 \
     _Pragma("omp simd reduction(+:s)") for (ptrdiff_t c = 0; c < C; c++) {                   \
-        e[c] = EXP(x[c] - m);                                                                \
-        s += e[c];                                                                           \
+        const T z = x[c] - m;                                                                \
+        e[c] = EXP(z);                                                                       \
+        s += SUM_TERM(z, e[c]);                                                              \
     }                                                                                        \
     return s;                                                                                \
 }                                                                                            \
@@ -265,8 +271,10 @@ static ONNXL_CLONES void row_grad_##SFX(const T *e, ptrdiff_t C, T a, T b, int k
     }                                                                                        \
 }
 
-ONNXL_DEFINE_LOOPS(float, f32, onnxl_exp_nonpos)   /* the argument is x - max <= 0 */
-ONNXL_DEFINE_LOOPS(double, f64, exp)
+#define ONNXL_SUM_TERM_F64(z, v) (v)
+/* the argument is x - max <= 0 */
+ONNXL_DEFINE_LOOPS(float, f32, onnxl_exp_nonpos, onnxl_exp_nonpos_for_sum, ONNXL_SUM_TERM_F32)
+ONNXL_DEFINE_LOOPS(double, f64, exp, exp, ONNXL_SUM_TERM_F64)
 
 /* Per-position terms of a tile with class-index targets (cross-entropy / NLL, optional
  * class weights w and label smoothing eps), in one vectorisable loop:
@@ -274,19 +282,18 @@ ONNXL_DEFINE_LOOPS(double, f64, exp)
  *     loss_i = qa w_t (lse_i - x[t_i, i]) + qb (W lse_i - acc_i) eps > 0, acc_i = sum_c w_c x_c
  * with qa = 1 - eps, qb = eps / C, W = sum_c w_c, lse == NULL for NLL (lse_i = 0), and
  * t_i = 0 where cnt_i == 0 (not counted: loss 0, selected, so NaN there stays out).
- * Returns the sum of the losses; lo (when not NULL) receives them.  With a gradient
+ * Returns the sum of the losses; lo (scratch, L doubles) receives them.  With a gradient
  * (a != NULL), gi = scale: a_i = gi coef_i / s_i, b_i = gi qb, fix_i = gi qa w_t, and 0
  * where not counted (coef = w_t, or qa w_t + qb W).  Positions are independent: the loop
  * runs over them with gathers, instead of a branchy scalar loop per position. */
 #define ONNXL_DEFINE_HARD(T, SFX)                                                               \
-ONNXL_INLINE double tile_hard_body_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs,                \
+ONNXL_INLINE void tile_hard_body_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs,                \
         const int64_t *restrict tt, const unsigned char *restrict cnt,                       \
         const double *restrict lse, const double *w, double qa, double qb, double W,         \
         const double *restrict acc, double scale, const T *restrict s, double *restrict lo,  \
         T *restrict a, T *restrict b, double *restrict fix, const int HAS_LSE,               \
         const int HAS_W, const int HAS_EPS, const int WG) {                                  \
-    double total = 0;                                                                        \
-    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) {               \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                           \
         const ptrdiff_t t = (ptrdiff_t)tt[i];                                                \
         const double li = HAS_LSE ? lse[i] : 0.0;                                            \
         const double wt = HAS_W ? w[t] : 1.0;                                                \
@@ -294,8 +301,7 @@ ONNXL_INLINE double tile_hard_body_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs, 
         if (HAS_EPS) l = qa * l + qb * (W * li - acc[i]);                                    \
         const int ok = cnt[i] != 0;                                                          \
         l = ok ? l : 0.0;                                                                    \
-        total += l;                                                                          \
-        if (lo) lo[i] = l;                                                                   \
+        lo[i] = l;                                                                           \
         if (WG) {                                                                            \
             const double coef = HAS_EPS ? qa * wt + qb * W : wt;                             \
             a[i] = ok ? (HAS_LSE ? (T)(scale * coef / (double)s[i]) : (T)0) : (T)0;          \
@@ -303,8 +309,9 @@ ONNXL_INLINE double tile_hard_body_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs, 
             fix[i] = ok ? scale * qa * wt : 0.0;                                             \
         }                                                                                    \
     }                                                                                        \
-    return total;                                                                            \
 }                                                                                            \
+/* The losses go to lo (L doubles of scratch) and are summed in a loop of their own (see  \
+ * ONNXL_CHUNK's note). */                                                                   \
 static ONNXL_CLONES double tile_hard_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs,             \
         const int64_t *tt, const unsigned char *cnt, const double *lse, const double *w,     \
         double qa, double qb, double W, const double *acc, double scale, const T *s,         \
@@ -312,20 +319,23 @@ static ONNXL_CLONES double tile_hard_##SFX(ptrdiff_t L, const T *x, ptrdiff_t cs
     const int wg = a != NULL;                                                                \
     /* the common cases get a loop of their own; the rest share the general one */           \
     if (!w && !acc && lse && !wg)                                                            \
-        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, \
-                                    a, b, fix, 1, 0, 0, 0);                                  \
-    if (!w && !acc && lse && wg)                                                             \
-        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, \
-                                    a, b, fix, 1, 0, 0, 1);                                  \
-    if (!w && !acc && !lse && !wg)                                                           \
-        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, \
-                                    a, b, fix, 0, 0, 0, 0);                                  \
-    if (wg)                                                                                  \
-        return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse ? lse : (const double *)0, w,     \
-                                    qa, qb, W, acc, scale, s, lo, a, b, fix, lse != NULL,    \
-                                    w != NULL, acc != NULL, 1);                              \
-    return tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, a,  \
-                                b, fix, lse != NULL, w != NULL, acc != NULL, 0);             \
+        tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,        \
+                             a, b, fix, 1, 0, 0, 0);                                         \
+    else if (!w && !acc && lse && wg)                                                        \
+        tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,        \
+                             a, b, fix, 1, 0, 0, 1);                                         \
+    else if (!w && !acc && !lse && !wg)                                                      \
+        tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,        \
+                             a, b, fix, 0, 0, 0, 0);                                         \
+    else if (wg)                                                                             \
+        tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,        \
+                             a, b, fix, lse != NULL, w != NULL, acc != NULL, 1);             \
+    else                                                                                     \
+        tile_hard_body_##SFX(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, a, b,  \
+                             fix, lse != NULL, w != NULL, acc != NULL, 0);                   \
+    double total = 0;                                                                        \
+    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) total += lo[i]; \
+    return total;                                                                            \
 }
 
 ONNXL_DEFINE_HARD(float, f32)
@@ -392,12 +402,12 @@ static ONNXL_CLONES double tile_focal_##SFX(ptrdiff_t L, const T *x, ptrdiff_t c
     ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++)                                             \
         nll[i] = cnt[i] ? lse[i] - (double)x[(ptrdiff_t)tt[i] * cs + i] : 0.0;               \
     focal_terms(L, nll, gamma, qg, coef);                                                    \
-    double total = 0;                                                                        \
-    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) {               \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                           \
         const double wt = w ? w[tt[i]] : 1.0;                                                \
-        const int ok = cnt[i] != 0;                                                          \
-        total += ok ? wt * qg[i] * nll[i] : 0.0;                                             \
+        qg[i] = cnt[i] != 0 ? wt * qg[i] * nll[i] : 0.0;      /* qg becomes the loss */      \
     }                                                                                        \
+    double total = 0;                           /* summed apart: see ONNXL_CHUNK's note */   \
+    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) total += qg[i]; \
     if (a) {                                                                                 \
         ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {                                       \
             const double wt = w ? w[tt[i]] : 1.0;                                            \

@@ -43,6 +43,40 @@ def test_within_one_ulp_around_the_seams(baseline, z):
 
 
 @pytest.mark.parametrize("baseline", [False, True], ids=["clone", "baseline"])
+def test_exp_for_sum_is_exp_with_subnormal_results_flushed(baseline):
+    """The softmax sums' exponential: within 1 ulp of exp where exp(z) >= 2^-126, exactly 0
+    below (the reference is flushed there too), densely around the cutoff."""
+    worst, at, nan_lost = _math_check.scan("exp_for_sum", NEG_ZERO, NEG_INF, 89, baseline)
+    assert worst <= 1 and nan_lost == 0, (worst, at)
+    worst, at, nan_lost = _math_check.scan("exp_for_sum", *_around(np.float32(CUTOFF)), 1,
+                                           baseline)
+    assert worst <= 1 and nan_lost == 0, (worst, at)
+    _, _, nan_lost = _math_check.scan("exp_for_sum", 0xFFC00000, 0xFFC00000 + 100, 1, baseline)
+    assert nan_lost == 0
+
+
+def test_forward_equals_value_and_grad_where_terms_are_subnormal():
+    """The forward pass sums exp_for_sum, the gradient pass keeps exact (subnormal) terms
+    but sums the same flushed ones: the two values agree bit for bit, and the subnormal
+    probabilities survive in the gradient."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 7, 33)).astype(np.float32)
+    x[:, 1] -= 95.0       # exp(x - max) subnormal (below 2^-126) at most positions
+    x[:, 2] -= 120.0      # below every float: 0
+    t = rng.integers(0, 7, (64, 33))
+    for reduction in ("mean", "sum"):
+        loss = CrossEntropyLoss(reduction=reduction)
+        value, grad = loss.value_and_grad(x, t)
+        assert value == loss(x, t)
+    ref = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+    assert np.all(ref[:, 1] < 2.0 ** -126)
+    # reduction "sum": the gradient is the probability itself, subnormal here, not 0
+    assert np.count_nonzero(grad[:, 1]) > 0.99 * grad[:, 1].size
+    want = ref[:, 1] / ref.sum(axis=1) - (t == 1)
+    np.testing.assert_allclose(grad[:, 1], want, rtol=1e-6, atol=3e-45)
+
+
+@pytest.mark.parametrize("baseline", [False, True], ids=["clone", "baseline"])
 def test_log1p_within_one_ulp_on_the_unit_interval(baseline):
     one = _bits(1.0)
     worst, at, nan_lost = _math_check.scan("log1p", 0, one, 61, baseline)
