@@ -4,7 +4,7 @@ import sysconfig
 
 import numpy as np
 
-from . import _openmp
+from . import _gradient_stores, _openmp
 from ._threads import get_num_threads
 
 
@@ -22,6 +22,7 @@ def build_info():
         "(AVX-512 / x86-64-v3 / baseline clones, chosen at load)"
         if _openmp.vector_exp else "own inline expf in the softmax passes; scalar libm",
         "kernel_isa": _openmp.isa,
+        "gradient_stores": _gradient_stores.describe(),
         "machine": platform.machine(),
     }
 

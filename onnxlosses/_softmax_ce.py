@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from . import _checks, _cross_entropy, _index_targets
+from . import _checks, _cross_entropy, _gradient_stores, _index_targets
 from ._layout import element_strides, walk
 from ._threads import get_num_threads
 
@@ -173,7 +173,7 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
             loss_out, w.offsets[6], w.strides[6],
             w.inner, ROW_TILE if rows else _tile_for(C), rows,
             config["ignore_index"], config["weight"], config.get("label_smoothing", 0.0),
-            float(scale), log_probs, nthreads, focal_gamma)
+            float(scale), log_probs, nthreads, focal_gamma, _gradient_stores.stream_gradient(grad))
     else:
         total_sum = 0.0
         if grad is not None:

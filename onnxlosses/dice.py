@@ -21,7 +21,7 @@ the kernel's second pass applies them through the activation.
 """
 import numpy as np
 
-from . import _checks, _dice
+from . import _checks, _dice, _gradient_stores
 from ._base import Loss
 from ._layout import element_strides, walk
 from ._softmax_ce import _tile_for
@@ -258,7 +258,7 @@ class _DiceFamily(Loss):
                       element_strides(grad)[1], d["act"], self._config["squared"], d["ii"],
                       np.ascontiguousarray(dI[:rows], np.float64),
                       np.ascontiguousarray(dP[:rows], np.float64), _tile_for(d["C"]),
-                      get_num_threads())
+                      get_num_threads(), _gradient_stores.stream_gradient(grad))
         if d["post_mask"] is not None:
             grad = np.where(d["post_mask"], grad, 0).astype(x.dtype)
         if direct:

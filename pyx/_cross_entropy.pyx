@@ -35,7 +35,9 @@ from softmax_loops cimport (
 )
 
 from targets cimport targets_tile
-from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
+from kernel_common cimport (
+    index_t, align64, offsets_ptr, data_ptr, onnxl_stream_copy, onnxl_stream_fence,
+)
 
 cnp.import_array()
 
@@ -64,6 +66,7 @@ cdef struct Plan:
     bint rows                # classes contiguous: row loops
     bint focal               # softmax focal loss: weight holds alpha, see _focal
     double gamma
+    bint stream              # gradient tiles built in scratch, streamed out (stream_store.h)
 
 
 def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize):
@@ -245,7 +248,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
 
     if want_grad:
         gb = g + p.g_off[o] + j0 * p.g_ps
-        if p.g_ps == 1:
+        if p.g_ps == 1 and not p.stream:
             gout = gb
             gcs = p.g_cs
         else:
@@ -265,6 +268,10 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
                 gout[tt[i] * gcs + i] -= <floating> fix[i]
         if p.g_ps != 1:
             tile_scatter(gbuf, C, L, gb, p.g_cs, p.g_ps)
+        elif p.stream:
+            for c in range(C):
+                onnxl_stream_copy(gb + c * p.g_cs, gbuf + c * L, L * isz)
+            onnxl_stream_fence()
     return total
 
 
@@ -420,7 +427,7 @@ def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
         loss_out, lo_off, Py_ssize_t lo_ps,
         Py_ssize_t inner, Py_ssize_t tile, bint rows,
         int64_t ignore_index, weight, double eps, double scale, bint nll, int nthreads,
-        focal_gamma=None):
+        focal_gamma=None, bint stream=False):
     """Run the fused kernel; returns the sum of the counted per-position losses (float64).
 
     Arrays are passed whole with element offsets (int64, one per outer index) and element
@@ -428,6 +435,8 @@ def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
     share one float dtype; `target` is uint8/int16/int32/int64 (or None with `prob`);
     `mask` is uint8.  `weight` is float64 of length C or None.  With `focal_gamma` the
     loss is the softmax focal loss, `weight` holding alpha (index targets, no smoothing).
+    `stream`: build gradient tiles in scratch and stream them out (stream_store.h; tiled
+    layouts with contiguous positions only, ignored elsewhere).
     """
     cdef Plan p
     cdef Py_ssize_t n_outer = len(x_off), C = x.shape[1] if x.ndim > 1 else x.shape[0]
@@ -455,6 +464,7 @@ def run(x, x_off, Py_ssize_t x_ps, Py_ssize_t x_cs,
     p.rows = rows
     p.focal = focal_gamma is not None
     p.gamma = focal_gamma if focal_gamma is not None else 0.0
+    p.stream = stream and grad is not None and not rows
     p.scratch_stride = align64(C * x.itemsize) if rows else scratch_bytes(C, tile, x.itemsize)
     partial = np.zeros(p.n_tiles, dtype=np.float64)
     scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, dtype=np.uint8)

@@ -47,7 +47,10 @@ cdef extern from "dice_loops.h" nogil:
                        const double *y, const double *keep, const double *A, const double *B,
                        int k, int act, double *m, double *out, Py_ssize_t ocs)
 
-from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
+from kernel_common cimport (
+    index_t, align64, offsets_ptr, data_ptr, onnxl_stream_copy,
+    onnxl_stream_fence,
+)
 
 cnp.import_array()
 
@@ -75,6 +78,7 @@ cdef struct Plan:
     Py_ssize_t m_ps
     const int64_t *g_off
     Py_ssize_t g_ps, g_cs
+    bint stream               # gradient tiles streamed out from scratch (stream_store.h)
     int64_t ignore_index
     const double *A           # (N, C) dL/dI, gradient pass only
     const double *B           # (N, C) dL/dP
@@ -137,6 +141,7 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
     cdef const double *An = p.A + n * C if p.A != NULL else NULL
     cdef const double *Bn = p.B + n * C if p.B != NULL else NULL
     cdef floating *gout
+    cdef bint direct
     cdef Py_ssize_t gcs
     cdef const floating *yb = NULL
     for kt in range(q * p.chunk_tiles, min((q + 1) * p.chunk_tiles, p.tiles_per_outer)):
@@ -165,14 +170,20 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
             else:
                 dice_stats_f64(prob, C, L, tt, yb, keep, p.k, stats)
         else:
-            gout = g + p.g_off[o] + j0 * p.g_ps if p.g_ps == 1 else gb
-            gcs = p.g_cs if p.g_ps == 1 else L
+            direct = p.g_ps == 1 and not p.stream
+            gout = g + p.g_off[o] + j0 * p.g_ps if direct else gb
+            gcs = p.g_cs if direct else L
             if floating is float:
                 dice_grad_f32(prob, C, L, tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
             else:
                 dice_grad_f64(prob, C, L, tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
             if p.g_ps != 1:
                 tile_scatter(gb, C, L, g + p.g_off[o] + j0 * p.g_ps, p.g_cs, p.g_ps)
+            elif p.stream:
+                for c in range(C):
+                    onnxl_stream_copy(g + p.g_off[o] + j0 + c * p.g_cs, gb + c * L,
+                                      L * sizeof(floating))
+                onnxl_stream_fence()
 
 
 cdef void _run(const floating *x, const index_t *tg, const floating *y, const uint8_t *mk,
@@ -189,14 +200,15 @@ cdef void _run(const floating *x, const index_t *tg, const floating *y, const ui
 
 def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_t y_cs, mask,
         grad, Py_ssize_t g_cs, int act, bint squared, int64_t ignore_index, A, B,
-        Py_ssize_t tile, int nthreads):
+        Py_ssize_t tile, int nthreads, bint stream=False):
     """Statistics (grad is None): returns (stats (G, C, 3) float64 [I, P, T], counts (G,))
     for G = n_samples groups (the samples, or 1 when pooled).
     Gradient (grad given, A and B float64 (G, C)): writes grad, returns None.
 
     `walk` describes x, target, dense, mask, grad (positions only); its outer indices split
     evenly into the G groups, in order (per image: the sample axis is the first outer
-    axis).  x, dense and grad share one float dtype.
+    axis).  x, dense and grad share one float dtype.  `stream`: gradient tiles are built in
+    scratch and streamed out (stream_store.h).
     """
     cdef Plan p
     cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0]), k, c, n
@@ -215,6 +227,7 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     p.y_off, p.y_ps, p.y_cs = offsets_ptr(walk.offsets[2]), walk.strides[2], y_cs
     p.m_off, p.m_ps = offsets_ptr(walk.offsets[3]), walk.strides[3]
     p.g_off, p.g_ps, p.g_cs = offsets_ptr(walk.offsets[4]), walk.strides[4], g_cs
+    p.stream = stream and grad is not None
     p.ignore_index = ignore_index
     p.A = <const double *> data_ptr(A)
     p.B = <const double *> data_ptr(B)

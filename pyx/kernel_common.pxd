@@ -22,3 +22,10 @@ cdef inline const int64_t *offsets_ptr(object off):
 
 cdef inline void *data_ptr(object arr):
     return NULL if arr is None else cnp.PyArray_DATA(arr)
+
+
+cdef extern from "stream_store.h" nogil:
+    # Non-temporal copy of a finished gradient tile to a large destination (see the header).
+    int onnxl_stream_available()
+    void onnxl_stream_copy(void *dst, const void *src, size_t n)
+    void onnxl_stream_fence()
