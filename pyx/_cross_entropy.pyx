@@ -183,6 +183,10 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
     cdef double eps = p.eps, qa = 1.0 - p.eps, qb = p.eps / C
     cdef int kind = 0 if hard and eps == 0 else (1 if hard else 2)
 
+    if p.nll and hard and not want_grad and lo == NULL and go == NULL and p.x_ps != 1:
+        # NLL's forward reads one entry per position: gathering whole tiles (channels-last
+        # with few classes) would cost more than the loss
+        return _nll_rows(x, tgt, mk, p, o, j0, L)
     if p.x_ps == 1:
         xt = xb
         xcs = p.x_cs

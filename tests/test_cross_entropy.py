@@ -262,6 +262,24 @@ def test_nll_forward_over_wide_rows_matches_torch(reduction, weighted):
     _close(got, ref_v, np.float32, max(1.0, abs(float(ref_v))))
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "negative", "strided", "fortran"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_forward_over_strided_positions_matches_torch(layout, weighted):
+    """Few classes with positions not contiguous: NLL's forward reads one entry per position
+    (no gathered tiles), with masks, ignore_index and weights, against PyTorch."""
+    rng = np.random.default_rng(41 + weighted)
+    x = relayout(rng.standard_normal((3, 6, 7, 11)).astype(np.float32), layout)
+    t = rng.integers(0, 6, (3, 7, 11)).astype(np.int32)
+    t[rng.random(t.shape) < 0.2] = -3
+    mask = rng.random(t.shape) < 0.8
+    weight = rng.uniform(0.5, 2.0, 6) if weighted else None
+    for reduction in ("mean", "sum"):
+        got = nll_loss(x, t, weight=weight, ignore_index=-3, mask=mask, reduction=reduction)
+        ref_v, _ = _torch_ref(np.ascontiguousarray(x), t, weight, -3, reduction, 0.0,
+                              log_probs=True, mask=mask)
+        _close(got, ref_v, np.float32, max(1.0, abs(float(ref_v))))
+
+
 def test_nll_gradient_matches_central_differences():
     rng = np.random.default_rng(8)
     x = rng.standard_normal((5, 3))
