@@ -208,10 +208,12 @@ static ONNXL_CLONES void tile_grad_##SFX(const T *e, ptrdiff_t C, ptrdiff_t L,  
 }                                                                                            \
 /* Copy a [C][L] block between strided storage (class stride cs, position stride ps) and a   \
  * contiguous buffer (class stride L). */                                                    \
-static void tile_gather_##SFX(const T *src, ptrdiff_t cs, ptrdiff_t ps, ptrdiff_t C,         \
-                              ptrdiff_t L, T *restrict dst) {                                \
-    for (ptrdiff_t c = 0; c < C; c++)                                                        \
-        for (ptrdiff_t i = 0; i < L; i++) dst[c * L + i] = src[c * cs + i * ps];             \
+static ONNXL_CLONES void tile_gather_##SFX(const T *src, ptrdiff_t cs, ptrdiff_t ps,          \
+                                           ptrdiff_t C, ptrdiff_t L, T *restrict dst) {      \
+    for (ptrdiff_t c = 0; c < C; c++) {                                                      \
+        const T *sc = src + c * cs;                                                          \
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) dst[c * L + i] = sc[i * ps];            \
+    }                                                                                        \
 }                                                                                            \
 static void tile_scatter_##SFX(const T *restrict src, ptrdiff_t C, ptrdiff_t L, T *dst,      \
                                ptrdiff_t cs, ptrdiff_t ps) {                                 \
