@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import onnx
+import onnxruntime as ort
 import pytest
 
 pytest.importorskip("torch", reason="the demo and the parity grid compare with PyTorch")
@@ -59,3 +60,8 @@ def test_demo_runs():
     res = run("demo")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "CrossEntropyLoss" in res.stdout
+    # the CUDA provider is always asked for: where it cannot run it is named, not passed
+    assert "onnxruntime:CUDAExecutionProvider" in res.stdout
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert "not run here (unavailable, not passes): onnxruntime:CUDAExecutionProvider" \
+            in res.stdout
