@@ -255,6 +255,11 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
         if p.g_ps == 1 and not p.stream:
             gout = gb
             gcs = p.g_cs
+        elif p.g_ps == 1 and not p.nll:
+            # streamed: the gradient replaces the exponentials in place (one tile buffer
+            # less in cache), then goes out from there
+            gout = e
+            gcs = L
         else:
             gout = gbuf
             gcs = L
@@ -274,7 +279,7 @@ cdef double _tile(const floating *x, const index_t *tgt, const floating *prob,
             tile_scatter(gbuf, C, L, gb, p.g_cs, p.g_ps)
         elif p.stream:
             for c in range(C):
-                onnxl_stream_copy(gb + c * p.g_cs, gbuf + c * L, L * isz)
+                onnxl_stream_copy(gb + c * p.g_cs, gout + c * L, L * isz)
             onnxl_stream_fence()
     return total
 
