@@ -11,13 +11,22 @@ import numpy as np
 import onnxlosses
 
 
+WARMUP_S = 0.25
+
+
 def best_ms(fn, repeats):
-    """Minimum wall time of fn() over `repeats` runs after one warm-up, in milliseconds
-    (the machines are shared and noisy: the minimum is the least disturbed run).  A call
-    slower than a second is repeated at most twice: its noise is small next to its time."""
+    """Minimum wall time of fn() over `repeats` runs after a warm-up, in milliseconds (the
+    machines are shared and noisy: the minimum is the least disturbed run).  The warm-up
+    calls fn() until WARMUP_S has passed (at least once): right after another contender ran,
+    a few-millisecond call measured up to 2x slow for longer than one call (B1's rows).
+    A call slower than a second is repeated at most twice: its noise is small next to its
+    time."""
     start = time.perf_counter()
     fn()
-    if time.perf_counter() - start > 1.0:
+    first = time.perf_counter() - start
+    while time.perf_counter() - start < WARMUP_S:
+        fn()
+    if first > 1.0:
         repeats = min(repeats, 2)
     times = []
     for _ in range(repeats):
