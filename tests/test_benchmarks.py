@@ -11,6 +11,7 @@ import pytest
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
 sys.path.insert(0, BENCH)
 
+import _common  # noqa: E402
 import contenders  # noqa: E402
 import report  # noqa: E402
 import run as bench_run  # noqa: E402
@@ -27,6 +28,7 @@ TINY = {
 
 @pytest.fixture
 def tiny(monkeypatch):
+    monkeypatch.setattr(_common, "WARMUP_S", 0.0)   # tiny shapes: no settling needed
     for name, spec in TINY.items():
         monkeypatch.setitem(shapes.SHAPES, name, spec)
     for loss, (builder, _) in list(contenders.LOSSES.items()):
