@@ -181,8 +181,7 @@ ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,
                 g[c0 + i] = c ? gi : (T)0;                                                   \
             }                                                                                \
         }                                                                                    \
-        /* The sums in a loop of their own: inside the loop above (bytes, floats and        \
-         * doubles mixed) gcc adds them one by one in order, a 4-cycle chain per element. */ \
+        /* the sums in a loop of their own (see ONNXL_CHUNK's note in softmax_loops.h) */  \
         _Pragma("omp simd reduction(+:acc, acc_ft)") for (ptrdiff_t i = 0; i < n; i++) {     \
             acc += (double)lb[i];                                                            \
             acc_ft += (double)fb[i];                                                         \

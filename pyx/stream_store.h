@@ -6,10 +6,11 @@
  * project's AVX-512 machine (2 cores), reading 176 MB and writing 176 MB: 11.6 ms with plain
  * stores, 6.4 ms streaming; on the AVX2 (AMD EPYC) machine streaming was slower (20 vs
  * 17 ms), so only the AVX-512 path streams, and only for destinations far larger than any
- * cache (onnxlosses._config.STREAM_MIN_BYTES, decided per call in Python): a gradient that
- * fits in cache is better left there for whatever reads it next.
+ * cache (onnxlosses._gradient_stores.STREAM_MIN_BYTES, decided per call in Python): a
+ * gradient that fits in cache is better left there for whatever reads it next.
  *
- * The kernels build each tile's gradient in per-thread scratch as before, then copy it out
+ * The kernels build each tile's gradient in per-thread scratch (cross-entropy's in place of
+ * the tile's exponentials), then copy it out
  * with onnxl_stream_copy: unaligned head and tail bytes by plain stores, the 64-byte-aligned
  * middle by streaming ones.  onnxl_stream_fence() after a tile orders the streaming stores
  * before anything later (OpenMP's barrier is a full fence too).
