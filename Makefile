@@ -1,11 +1,13 @@
 # One command sets everything up from a clean clone: a local virtualenv, the dependencies,
 # the compiled kernels.  `make demo` then runs the demo, `make test` the test suite.
+# `make sanitize`: the kernels built with ASan + UBSan into build/sanitize (the in-place build
+# is left alone), then the whole test suite run against that build.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: all demo test bench build clean
+.PHONY: all demo test bench build clean sanitize
 
 all: build
 
@@ -24,9 +26,43 @@ demo: build
 test: build
 	$(PY) -m pytest -q --doctest-modules onnxlosses tests
 
+# Sanitizer build: the package's Python files copied into $(SAN_DIR), the extensions built
+# there with ONNXLOSSES_SANITIZE=1 (separate object files, so neither build reuses the
+# other's).  Python is not instrumented, so the ASan/UBSan runtimes the extensions link are
+# preloaded (found with ldd, so they match the compiler that built them); leaks are not
+# checked (CPython keeps objects alive by design); every report aborts the run.
+# PYTHONSAFEPATH keeps the working directory (and its in-place build) off sys.path, also in
+# the subprocesses the tests start; tests/conftest.py refuses to run if the package that
+# imports is not the sanitized one.
+SAN_DIR := build/sanitize
+SAN_LOG := $(abspath $(SAN_DIR))/reports
+SAN_SO = $$(ls $(SAN_DIR)/onnxlosses/_openmp*.so)
+SAN_ENV = LD_PRELOAD="$$(ldd $(SAN_SO) | awk '/lib(asan|ubsan)\.so/ {print $$3}' | tr '\n' ' ')" \
+	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$(SAN_LOG)/asan \
+	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+	PYTHONPATH=$(abspath $(SAN_DIR)) PYTHONSAFEPATH=1 ONNXLOSSES_SANITIZED=$(abspath $(SAN_DIR))
+
+# ASan reports go to files (one per process, so a report from a subprocess whose output a
+# test captured is not lost): any report fails the target, whatever pytest said.  (UBSan
+# ignores log_path when it runs beside ASan; its reports abort the process that made them,
+# which fails the test that started it.)  The timeout stops a run that hangs (a worker
+# process killed by a report, waited for forever).
+sanitize: $(STAMP)
+	mkdir -p $(SAN_DIR)
+	rm -rf $(SAN_DIR)/onnxlosses/*.py $(SAN_DIR)/onnxlosses/onnx $(SAN_LOG)
+	tar --exclude='*.so' --exclude=__pycache__ -cf - onnxlosses | tar -C $(SAN_DIR) -xf -
+	ONNXLOSSES_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib $(SAN_DIR) --build-temp $(SAN_DIR)/temp
+	mkdir -p $(SAN_LOG)
+	$(SAN_ENV) timeout 1800 $(PY) -m pytest -q -p no:cacheprovider --capture=sys --doctest-modules $(SAN_DIR)/onnxlosses tests; \
+	status=$$?; \
+	if [ -n "$$(ls $(SAN_LOG))" ]; then \
+		for f in $(SAN_LOG)/*; do echo "== sanitizer report $$f"; cat "$$f"; done; exit 1; \
+	fi; \
+	exit $$status
+
 bench: build
 	$(PY) -m pip install -q matplotlib monai
 	$(PY) benchmarks/run.py --json benchmarks/results.json --plot benchmarks/ratios.png
 
 clean:
-	rm -rf build pyx/*.c onnxlosses/*.so
+	rm -rf build pyx/*.c onnxlosses/*.so   # build/ holds build/sanitize too
