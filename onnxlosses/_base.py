@@ -57,6 +57,10 @@ class Loss:
             if not isinstance(total, LossStats) or not total._same_loss(
                     LossStats(self, {})):
                 raise ValueError(f"total must be statistics of {self!r} (loss.stats(...))")
+            classes = self._class_count(input)
+            if total.classes != classes:
+                raise ValueError(f"total holds statistics of inputs with {total.classes} "
+                                 f"classes, input has {classes}")
         return self._evaluate(input, target, mask, True, grad_output, out, total=total)
 
     def stats(self, input, target, *, mask=None):
@@ -65,9 +69,19 @@ class Loss:
         from .stats import LossStats, require_reduction
         require_reduction(self)
         parts = self._evaluate(input, target, mask, False, None, None, stats_only=True)
-        return LossStats(self, parts, self._concat_parts)
+        return LossStats(self, parts, self._concat_parts, classes=self._class_count(input))
 
     _concat_parts = ()   # statistics that concatenate per sample rather than add
+
+    def _class_count(self, input):
+        """C of an input that passed the checks, or None for losses without a class axis
+        (statistics of different C never add)."""
+        return None
+
+    def __reduce__(self):
+        # rebuilt through the constructor, so arrays in the configuration come back
+        # validated and read-only (a plain unpickle would make them writeable)
+        return (_rebuild, (type(self), self._config))
 
     def _value_from_stats(self, parts):
         """The loss from its statistics (float64); losses with a loss sum and a mean's
@@ -93,3 +107,13 @@ class Loss:
         from .onnx import to_onnx
         return to_onnx(self, opset=opset, dtype=dtype, target_dtype=target_dtype, shape=shape,
                        ndim=ndim, grad=grad, impl=impl, mask=mask)
+
+
+def _rebuild(cls, config):
+    return cls(**config)
+
+
+def class_axis_size(input):
+    """C of an input laid out (C,), (N, C) or (N, C, d1, ...), without converting it."""
+    shape = np.shape(input)
+    return shape[1] if len(shape) > 1 else shape[0] if shape else None

@@ -1,6 +1,6 @@
 """Cross-entropy and negative log-likelihood, with PyTorch's semantics."""
 from . import _checks
-from ._base import Loss
+from ._base import Loss, class_axis_size
 from ._softmax_ce import evaluate
 from ._spec import LossSpec, Param
 
@@ -79,6 +79,7 @@ class CrossEntropyLoss(Loss):
     """
 
     spec = CROSS_ENTROPY
+    _class_count = staticmethod(class_axis_size)
 
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
@@ -113,6 +114,7 @@ class NLLLoss(Loss):
     """
 
     spec = NLL
+    _class_count = staticmethod(class_axis_size)
 
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):

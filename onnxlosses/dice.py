@@ -21,9 +21,9 @@ the kernel's second pass applies them through the activation.
 """
 import numpy as np
 
-from . import _checks, _dice, _gradient_stores
-from ._base import Loss
-from ._layout import element_strides, walk
+from . import _checks, _dice, _gradient_stores, _target_scan
+from ._base import Loss, class_axis_size
+from ._layout import element_strides, exact_copy, walk, walkable
 from ._softmax_ce import _tile_for
 from ._spec import LossSpec, Param
 from ._threads import get_num_threads
@@ -114,11 +114,18 @@ class _DiceFamily(Loss):
     def _coefficients(self):
         raise NotImplementedError
 
+    def _class_count(self, input):
+        return 1 if self._config["mode"] == "binary" else class_axis_size(input)
+
     # -- statistics ---------------------------------------------------------------------
     def _prepare(self, input, target, mask):
         cfg = self._config
         xin = _checks.float_array("input", input)
-        x = xin.astype(np.float64 if xin.dtype == np.float64 else np.float32, copy=False)
+        if xin.ndim == 0:
+            raise ValueError("input must be (N, C, d1, ...) (binary mode: (N, ...)), got a "
+                             "scalar")
+        x = exact_copy(xin.astype(np.float64 if xin.dtype == np.float64 else np.float32,
+                                  copy=False))
         t = np.asarray(target)
         mode = cfg["mode"]
         ii = cfg["ignore_index"]
@@ -136,12 +143,17 @@ class _DiceFamily(Loss):
         if x.ndim < 2:
             raise ValueError(f"input must be (N, C, d1, ...), got shape {np.shape(input)}")
         C = x.shape[1]
+        if C == 0:
+            raise ValueError(f"input must have at least one class, got shape "
+                             f"{np.shape(input)}")
         pos = (x.shape[0],) + x.shape[2:]
         index = mode == "multiclass" and t.dtype in _checks.INDEX_DTYPES and t.shape == pos
         if mask is not None:   # one flag per pixel: the input without its class axis
             mask = _checks.bool_mask("mask", mask, pos)
         if index:
             y = None
+            t = exact_copy(t)
+            _target_scan.scan(t, None if mask is None else mask.view(np.uint8), C, ii)
         else:
             if t.shape != x.shape:
                 raise ValueError(
@@ -150,7 +162,7 @@ class _DiceFamily(Loss):
                     + f", got {np.shape(target)} {t.dtype}")
             if t.dtype.kind not in "fiub":
                 raise TypeError(f"target must be a real array, got dtype {t.dtype}")
-            y = t.astype(x.dtype, copy=False)
+            y = exact_copy(t.astype(x.dtype, copy=False))
             if ii is not None:
                 # elementwise ignore (smp binary / multilabel): p and t are zeroed there
                 ignored = t == ii
@@ -167,7 +179,7 @@ class _DiceFamily(Loss):
         if cfg["from_logits"]:
             act = 1 if mode == "multiclass" else 2
         return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
-                    ii=-(2 ** 62) if ii is None else ii, post_mask=post_mask)
+                    ii=ii, post_mask=post_mask)
 
     def _walk(self, d, grad=None):
         x, t, y, mask = d["x"], d["t"], d["y"], d["mask"]
@@ -211,7 +223,9 @@ class _DiceFamily(Loss):
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
         if want_grad:
-            _checks.gradient_out(out, input)
+            _checks.gradient_out(out, input, target)
+            if grad_output is not None and self._config["reduction"] != "none":
+                _checks.scalar_grad_output(grad_output, self._config["reduction"])
         d = self._prepare(input, target, mask)
         stats, _ = self._statistics(d)
         if stats_only:
@@ -242,8 +256,11 @@ class _DiceFamily(Loss):
             value = d["xin"].dtype.type(value)
         if not want_grad:
             return value, None
+        if d["x"].dtype == np.float32 and not _fits_float32(dI, dP):
+            d = _in_float64(d)
         x = d["x"]
-        direct = out is not None and out.dtype == x.dtype and d["post_mask"] is None
+        direct = out is not None and out.dtype == x.dtype and d["post_mask"] is None \
+            and walkable(out)
         if direct:       # the kernel writes into the caller's buffer (a view for binary mode)
             grad = out if out.shape == x.shape else out[:, None]
             if x.size == 0:
@@ -298,9 +315,11 @@ class _DiceFamily(Loss):
                 dl_ds = -np.ones_like(score)
             gamma = cfg.get("gamma", 1.0)
             if gamma != 1.0 and not cfg.get("_gamma_after_mean", False):
+                # (max(1 - s, 0))^gamma; where the base is 0 the derivative is taken at its
+                # limit from inside the clamp, 0 (for gamma < 1 the one-sided slope at
+                # exactly 0 is infinite; focal loss makes the same choice at p_t = 1)
                 base = np.maximum(loss, 0.0)
-                dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0 if gamma > 1
-                                                 else np.inf)
+                dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0)
                 loss = base ** gamma
         used = np.ones(loss.shape, bool)
         if cfg["classes"] is not None:
@@ -329,11 +348,8 @@ class _DiceFamily(Loss):
                 value = value if per_image else value[0]
                 if cfg["mode"] == "binary":
                     value = value[..., 0]          # one channel: (N,) per image, () pooled
-                go = np.ones(value.shape) if grad_output is None else \
-                    np.asarray(grad_output, np.float64)
-                if want_grad and go.shape != np.shape(value):
-                    raise ValueError(f"grad_output must have the loss's shape {value.shape} "
-                                     f"for reduction 'none', got {go.shape}")
+                go = np.ones(value.shape) if grad_output is None or not want_grad else \
+                    _checks.array_grad_output(grad_output, value.shape).astype(np.float64)
                 dv_dl = np.zeros(loss.shape)
                 if cfg["mode"] == "binary":
                     go = go[..., None]
@@ -348,7 +364,7 @@ class _DiceFamily(Loss):
                     return norm
                 if norm_override is not None:
                     norm = norm_override
-                g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
+                g0 = _checks.scalar_grad_output(grad_output, reduction)
                 if reduction == "sum":
                     value, dv_dl = total, wu * g0
                 else:
@@ -363,6 +379,22 @@ class _DiceFamily(Loss):
         if want_grad and not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
         return value, dI, dP
+
+
+def _fits_float32(dI, dP):
+    """True when the float32 gradient pass cannot overflow on its way: it casts dL/dI and
+    dL/dP to float32 and forms dL/dp = A t + B k p^(k-1) (|.| <= |A| + 2|B| for p, t in
+    [0, 1]) and then at most twice that through the activation."""
+    bound = np.finfo(np.float32).max / 8
+    return bool(np.all(np.abs(dI) + 2 * np.abs(dP) <= bound))
+
+
+def _in_float64(d):
+    """The prepared arrays of a float32 call, in float64: coefficients beyond float32's
+    range (a class with P + T near 0 and smooth=0 gives dL/dI ~ 1/P) become inf there,
+    and inf * 0 is NaN where the true gradient is 0."""
+    return dict(d, x=d["x"].astype(np.float64),
+                y=None if d["y"] is None else d["y"].astype(np.float64))
 
 
 class DiceLoss(_DiceFamily):
@@ -470,14 +502,15 @@ class GeneralizedDiceLoss(_DiceFamily):
         reduction = cfg["reduction"]
         if reduction == "none":
             value = loss if per_image else loss[0]
-            go = np.ones(np.shape(value)) if grad_output is None else \
-                np.asarray(grad_output, np.float64)
+            go = np.ones(np.shape(value)) if grad_output is None or not want_grad else \
+                _checks.array_grad_output(grad_output, np.shape(value)).astype(np.float64)
             dv = go.reshape(-1)
         else:
-            g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
-            value = loss.sum() if reduction == "sum" else loss.mean()
+            g0 = _checks.scalar_grad_output(grad_output, reduction)
             n_scores = loss.size if norm_override is None else norm_override
-            dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / n_scores)
+            with np.errstate(invalid="ignore", divide="ignore"):   # no samples: NaN
+                value = loss.sum() if reduction == "sum" else loss.sum() / np.float64(loss.size)
+                dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / np.float64(n_scores))
         if not want_grad:
             return value, None, None
         dI, dP = dv[:, None] * dl_dI, dv[:, None] * dl_dP
