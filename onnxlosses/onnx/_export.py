@@ -221,7 +221,7 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
               value_info("target", tdt, in_shape if kind == "float" else pos_shape)]
     if mask:
         inputs.append(value_info("mask", np.bool_,
-                                 pos_shape if index_like or dice else in_shape))
+                                 pos_shape if index_like or dice or kind == "index" else in_shape))
     meta = {
         "onnxlosses.loss": type(loss).__name__,
         "onnxlosses.config": json.dumps(
