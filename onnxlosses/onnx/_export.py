@@ -8,6 +8,7 @@ from onnx import helper
 
 from . import _cross_entropy, _dice, _elementwise
 from ._builder import NP_TO_ONNX, GraphBuilder, check, value_info
+from ._targets import check_targets as _check_targets, poison
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 13
@@ -112,8 +113,14 @@ def _target_kind(spec_name, target_dtype, dt, mode=None):
 
 
 def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *, ndim=None,
-            grad=False, impl="composed", mask=False, ir_version=None):
-    """Export `loss` as a checked ModelProto; see Loss.to_onnx."""
+            grad=False, impl="composed", mask=False, check_targets=True, ir_version=None):
+    """Export `loss` as a checked ModelProto; see Loss.to_onnx.
+
+    check_targets (class-index targets only): the graph returns NaN for the loss and the
+    gradient when a counted target (not ignore_index, mask True) lies outside [0, C),
+    where the kernel raises ValueError; False leaves the check out (see _targets.py for
+    what the runtimes do then).
+    """
     spec = loss.spec
     if spec.name not in FAMILIES:
         raise NotImplementedError(f"{type(loss).__name__} has no ONNX emitter yet")
@@ -167,6 +174,11 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     elif kind == "index" and tdt != np.int64:
         t = b.cast(t, np.int64, name="target_i64")
     m = "mask" if mask else None
+    any_bad = None
+    if kind == "index" and check_targets:
+        # out-of-range positions are masked out of the loss math, then everything is NaN
+        m, any_bad = _check_targets(b, t, m, ignore_index=config.get("ignore_index"),
+                                    n_classes=in_shape[1], x=x)
     if impl == "native":
         loss_name = _cross_entropy.emit_native(b, config, x, t, m, log_probs=log_probs,
                                                reduction=reduction)
@@ -208,6 +220,10 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
             none_shape = [in_shape[0]] if config["per_image"] else []
         else:
             none_shape = ([in_shape[0]] if config["per_image"] else []) + [n_cls]
+    if any_bad is not None:
+        loss_name = poison(b, loss_name, any_bad, "loss_checked")
+        if grad:
+            grad_name = poison(b, grad_name, any_bad, "grad_checked")
     outputs = [("loss", loss_name, none_shape if reduction == "none" else [])]
     if grad:
         outputs.append(("grad", grad_name, in_shape))
@@ -232,6 +248,8 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
         "onnxlosses.target": "indices" if kind == "index" else
         ("probabilities" if probabilities else "dense"),
     }
+    if kind == "index":
+        meta["onnxlosses.check_targets"] = str(check_targets).lower()
     model = b.model(inputs, [value_info(n, dt, s) for n, _, s in outputs], opset,
                     ir_version if ir_version is not None else ir_version_for(opset), meta,
                     doc=f"{repr(loss)}\n{spec.formula}")
