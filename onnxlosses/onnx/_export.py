@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .._checks import boolean, integer
 from . import _cross_entropy, _dice, _elementwise
 from ._builder import NP_TO_ONNX, GraphBuilder, check, value_info
 from ._targets import check_targets as _check_targets, poison
@@ -45,19 +46,55 @@ def supported_opsets():
 
 
 def _dtype(name, table, what):
-    key = np.dtype(name).name if not isinstance(name, str) else name
+    """A dtype from `table` given by name or as a NumPy dtype / scalar type (None is
+    refused: np.dtype(None) would silently mean float64)."""
+    if name is None:
+        raise TypeError(f"{what} must be one of {sorted(table)}, got None")
+    if isinstance(name, str):
+        key = name
+    else:
+        try:
+            key = np.dtype(name).name
+        except TypeError:
+            raise TypeError(f"{what} must be one of {sorted(table)} (a name or a NumPy "
+                            f"dtype), got {name!r}") from None
     if key not in table:
         raise ValueError(f"{what} must be one of {sorted(table)}, got {name!r}")
     return np.dtype(table[key])
 
 
+def _is_float_dtype(value):
+    """Whether target_dtype names a float type (so probabilities / dense targets)."""
+    if isinstance(value, str):
+        return value in FLOAT_NAMES
+    try:
+        return np.dtype(value).kind == "f"
+    except TypeError:
+        raise TypeError(f"target_dtype must be None or one of "
+                        f"{sorted(INDEX_NAMES) + sorted(FLOAT_NAMES)} (a name or a NumPy "
+                        f"dtype), got {value!r}") from None
+
+
 def _input_shape(shape, ndim, n_classes):
+    if ndim is not None:
+        ndim = integer("ndim", ndim)
     if shape is not None:
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+            raise TypeError(f"shape must be a sequence of dims (ints >= 0, names or None), "
+                            f"got {shape!r}")
+        shape = list(shape)
+        for i, d in enumerate(shape):
+            if d is None or isinstance(d, str):
+                continue
+            if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+                raise TypeError(f"shape[{i}] must be an int >= 0, a name or None, got {d!r}")
+            if d < 0:
+                raise ValueError(f"shape[{i}] must be >= 0, got {d}")
         if ndim is not None and len(shape) != ndim:
             raise ValueError(f"ndim={ndim} disagrees with shape={shape!r}")
         if len(shape) < 2:
             raise ValueError(f"shape must be (N, C, d1, ...) with rank >= 2, got {shape!r}")
-        shape = [d if isinstance(d, (int, np.integer)) else (d or f"d{i}")
+        shape = [int(d) if isinstance(d, (int, np.integer)) else (d or f"d{i}")
                  for i, d in enumerate(shape)]
         if n_classes is not None and isinstance(shape[1], (int, np.integer)) \
                 and shape[1] != n_classes:
@@ -94,9 +131,7 @@ def _target_kind(spec_name, target_dtype, dt, mode=None):
         family = "index|probabilities" if mode == "multiclass" else "dense"
     if target_dtype is None:
         return ("index", np.dtype(np.int64)) if family.startswith("index") else ("float", dt)
-    is_float = (isinstance(target_dtype, str) and target_dtype in FLOAT_NAMES) or \
-        (not isinstance(target_dtype, str) and np.dtype(target_dtype).kind == "f")
-    if is_float:
+    if _is_float_dtype(target_dtype):
         if family == "index":
             raise ValueError(f"{spec_name} takes class indices: target_dtype must be one of "
                              f"{sorted(INDEX_NAMES)}, got {target_dtype!r}")
@@ -125,7 +160,10 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     if spec.name not in FAMILIES:
         raise NotImplementedError(f"{type(loss).__name__} has no ONNX emitter yet")
     config = loss.config
-    opset = DEFAULT_OPSET if opset is None else int(opset)
+    grad = boolean("grad", grad)
+    mask = boolean("mask", mask)
+    check_targets = boolean("check_targets", check_targets)
+    opset = DEFAULT_OPSET if opset is None else integer("opset", opset)
     newest = newest_onnxruntime_opset()
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must be in [{MIN_OPSET}, {newest}] (the newest the installed "
