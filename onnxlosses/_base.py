@@ -90,7 +90,7 @@ class Loss:
         return mean_value(parts, self._config["reduction"])
 
     def to_onnx(self, opset=None, dtype="float32", target_dtype=None, shape=None, *,
-                ndim=None, grad=False, impl="composed", mask=False):
+                ndim=None, grad=False, impl="composed", mask=False, check_targets=True):
         """This loss as a checked `onnx.ModelProto` with inputs `input`, `target` (and
         `mask` when mask=True) and output `loss` (and `grad`, d sum(loss) / d input, when
         grad=True).
@@ -102,11 +102,13 @@ class Loss:
         or the input's float type for probabilities / dense targets.  shape: the input's shape, ints or names; by default
         ("N", C, "H", "W") with C fixed by the weight when there is one; `ndim` picks
         another rank.  impl: "composed" (elementary ops, default) or "native" (the ONNX
-        loss operators, where they can express the configuration).
+        loss operators, where they can express the configuration).  check_targets: with
+        class-index targets, a counted target outside [0, C) makes the loss and gradient NaN
+        (False leaves the check out of the graph).
         """
         from .onnx import to_onnx
         return to_onnx(self, opset=opset, dtype=dtype, target_dtype=target_dtype, shape=shape,
-                       ndim=ndim, grad=grad, impl=impl, mask=mask)
+                       ndim=ndim, grad=grad, impl=impl, mask=mask, check_targets=check_targets)
 
 
 def _rebuild(cls, config):

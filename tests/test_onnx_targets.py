@@ -300,9 +300,6 @@ def test_attach_checks_targets():
                 sess.run(None, {"x": x, "target": t})
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="Loss.to_onnx (onnxlosses/_base.py, lead's file) does not forward "
-                          "check_targets to onnxlosses.onnx.to_onnx yet")
 def test_loss_method_takes_check_targets():
     model = CrossEntropyLoss().to_onnx(check_targets=False)
     assert {p.key: p.value for p in model.metadata_props}["onnxlosses.check_targets"] == \
