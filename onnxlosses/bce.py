@@ -1,12 +1,15 @@
 """Binary cross-entropy on probabilities and on logits, with PyTorch's semantics."""
+from __future__ import annotations
+
 import numpy as np
 
 from . import _checks
 from ._base import Loss
-from ._layout import exact_copy
 from ._elementwise_call import (BCE, BCE_LOGITS, check_range, compute_dtype, finish_grad,
                                 prepare_out, reduce_value, run, scalar_or_array_grad_output)
+from ._layout import exact_copy
 from ._spec import LossSpec, Param
+from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 
 def _optional_array(name, value):
@@ -127,6 +130,9 @@ class BCELoss(_ElementwiseBCE):
     spec = BINARY_CROSS_ENTROPY
     mode = BCE
 
+    def __init__(self, *, weight: OptionalArray = None, reduction: Reduction = "mean") -> None:
+        super().__init__(weight=weight, reduction=reduction)
+
 
 class BCEWithLogitsLoss(_ElementwiseBCE):
     """Binary cross-entropy of logits, as ``torch.nn.BCEWithLogitsLoss``.
@@ -157,14 +163,21 @@ class BCEWithLogitsLoss(_ElementwiseBCE):
     spec = BINARY_CROSS_ENTROPY_WITH_LOGITS
     mode = BCE_LOGITS
 
+    def __init__(self, *, weight: OptionalArray = None, pos_weight: OptionalArray = None,
+                 reduction: Reduction = "mean") -> None:
+        super().__init__(weight=weight, pos_weight=pos_weight, reduction=reduction)
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+
+def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: OptionalArray = None,
+                         reduction: Reduction = "mean") -> Value:
     """As ``torch.nn.functional.binary_cross_entropy``; see BCELoss."""
     return BCELoss(weight=weight, reduction=reduction)(input, target)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
-                                     reduction="mean"):
+def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
+                                     weight: OptionalArray = None,
+                                     pos_weight: OptionalArray = None,
+                                     reduction: Reduction = "mean") -> Value:
     """As ``torch.nn.functional.binary_cross_entropy_with_logits``; see BCEWithLogitsLoss."""
     return BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight, reduction=reduction)(
         input, target)

@@ -19,14 +19,19 @@ infinite weight replaced by the largest finite one (MONAI's rule).
 The gradient is exact: dL/dI and dL/dP per (sample, class) are computed here in float64 and
 the kernel's second pass applies them through the activation.
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
 import numpy as np
 
 from . import _checks, _dice, _gradient_stores, _target_scan
-from ._base import Loss, class_axis_size
+from ._base import Loss, class_axis_size, functional
 from ._layout import element_strides, exact_copy, walk, walkable
 from ._softmax_ce import _tile_for
 from ._spec import LossSpec, Param
 from ._threads import get_num_threads
+from ._types import Absent, ArrayLike, DiceMode, OptionalArray, Reduction, Value, Weighting
 
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
@@ -80,15 +85,18 @@ COMMON = (
           "'skip' it in the average"),
     Param("reduction", "mean", _checks.reduction, "'mean', 'sum' or 'none'"),
 )
+# Internal switches: set by presets to reproduce another library's formula, never public.
 _ONE = Param("_weight_mean", "sum", _choice(("sum", "count", "all")),
-             "internal: the weighted mean divides by the sum of the weights used, by their "
-             "count (MONAI's), or by the count of all (sample,) class entries (the seed's)")
+             "the weighted mean divides by the sum of the weights used, by their count "
+             "(MONAI's), or by the count of all (sample,) class entries (the seed's)",
+             internal=True)
 _FACTOR = Param("_factor", 2.0, _checks.nonnegative_real,
-                "internal: the numerator's factor, 2 I (1 I in the seed's Dice)")
+                "the numerator's factor, 2 I (1 I in the seed's Dice)", internal=True)
 _POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
-                   "internal: Tversky's gamma applied to the mean (smp) instead of per class")
+                   "Tversky's gamma applied to the mean (smp) instead of per class",
+                   internal=True)
 _JACCARD_2 = Param("_doubled", False, _checks.boolean,
-                   "internal: MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)")
+                   "MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)", internal=True)
 
 DICE = LossSpec("dice_loss", COMMON + (_ONE, _FACTOR),
                 formula="s = (2I + smooth) / (P + T + smooth_dr)")
@@ -110,6 +118,18 @@ GENERALIZED = LossSpec(
 
 class _DiceFamily(Loss):
     """Shared evaluation: statistics, score, reduction, gradient."""
+
+    def __init__(self, *, mode: DiceMode = "multiclass", from_logits: bool = True,
+                 smooth: float = 1.0, smooth_dr: Optional[float] = None, eps: float = 0.0,
+                 squared: bool = False, weight: OptionalArray = None,
+                 ignore_index: Optional[int] = None,
+                 classes: Optional[Sequence[int]] = None, per_image: bool = False,
+                 log_loss: bool = False, absent: Absent = "keep",
+                 reduction: Reduction = "mean") -> None:
+        super().__init__(mode=mode, from_logits=from_logits, smooth=smooth, smooth_dr=smooth_dr, eps=eps,
+                         squared=squared, weight=weight, ignore_index=ignore_index,
+                         classes=classes, per_image=per_image, log_loss=log_loss,
+                         absent=absent, reduction=reduction)
 
     def _coefficients(self):
         raise NotImplementedError
@@ -429,7 +449,7 @@ class DiceLoss(_DiceFamily):
         per-class BinaryDiceLoss averaged over samples, one channel skipped with
         skip_class=, weighted sum divided by the total number of classes; its weight path,
         which crashes in the seed, works here)."""
-        return cls(**_preset(name, "dice", overrides))
+        return cls._from_config(_preset(name, "dice", overrides))
 
 
 class JaccardLoss(_DiceFamily):
@@ -445,7 +465,7 @@ class JaccardLoss(_DiceFamily):
     @classmethod
     def preset(cls, name, **overrides):
         """"smp" (JaccardLoss) or "monai" (DiceLoss(jaccard=True))."""
-        return cls(**_preset(name, "jaccard", overrides))
+        return cls._from_config(_preset(name, "jaccard", overrides))
 
 
 class TverskyLoss(_DiceFamily):
@@ -454,6 +474,20 @@ class TverskyLoss(_DiceFamily):
 
     spec = TVERSKY
 
+    def __init__(self, *, mode: DiceMode = "multiclass", from_logits: bool = True,
+                 smooth: float = 1.0, smooth_dr: Optional[float] = None, eps: float = 0.0,
+                 squared: bool = False, weight: OptionalArray = None,
+                 ignore_index: Optional[int] = None,
+                 classes: Optional[Sequence[int]] = None, per_image: bool = False,
+                 log_loss: bool = False, absent: Absent = "keep",
+                 reduction: Reduction = "mean",
+                 alpha: float = 0.5, beta: float = 0.5, gamma: float = 1.0) -> None:
+        Loss.__init__(self, mode=mode, from_logits=from_logits, smooth=smooth,
+                       smooth_dr=smooth_dr, eps=eps, squared=squared, weight=weight,
+                       ignore_index=ignore_index, classes=classes, per_image=per_image,
+                       log_loss=log_loss, absent=absent, reduction=reduction,
+                       alpha=alpha, beta=beta, gamma=gamma)
+
     def _coefficients(self):
         a, b = self._config["alpha"], self._config["beta"]
         return 1.0, a, b, 1.0 - a - b
@@ -461,13 +495,27 @@ class TverskyLoss(_DiceFamily):
     @classmethod
     def preset(cls, name, **overrides):
         """"smp" (TverskyLoss: gamma applied to the mean over classes)."""
-        return cls(**_preset(name, "tversky", overrides))
+        return cls._from_config(_preset(name, "tversky", overrides))
 
 
 class GeneralizedDiceLoss(_DiceFamily):
     """Generalized Dice loss (Sudre et al. 2017), MONAI's formulation."""
 
     spec = GENERALIZED
+
+    def __init__(self, *, mode: DiceMode = "multiclass", from_logits: bool = True,
+                 smooth: float = 1.0, smooth_dr: Optional[float] = None, eps: float = 0.0,
+                 squared: bool = False, weight: OptionalArray = None,
+                 ignore_index: Optional[int] = None,
+                 classes: Optional[Sequence[int]] = None, per_image: bool = False,
+                 log_loss: bool = False, absent: Absent = "keep",
+                 reduction: Reduction = "mean",
+                 weighting: Weighting = "square") -> None:
+        Loss.__init__(self, mode=mode, from_logits=from_logits, smooth=smooth,
+                       smooth_dr=smooth_dr, eps=eps, squared=squared, weight=weight,
+                       ignore_index=ignore_index, classes=classes, per_image=per_image,
+                       log_loss=log_loss, absent=absent, reduction=reduction,
+                       weighting=weighting)
 
     def _reduce(self, stats, want_grad, grad_output, norm_override=None, norm_only=False):
         cfg = self._config
@@ -521,10 +569,19 @@ class GeneralizedDiceLoss(_DiceFamily):
     @classmethod
     def preset(cls, name, **overrides):
         """"monai" (GeneralizedDiceLoss: per image unless batch=True, smooth 1e-5)."""
-        return cls(**_preset(name, "generalized", overrides))
+        return cls._from_config(_preset(name, "generalized", overrides))
+
+
+def _public(overrides):
+    internal = sorted(k for k in overrides if k.startswith("_"))
+    if internal:
+        raise TypeError(f"preset got unexpected keyword argument(s) {internal}")
+    return overrides
 
 
 def _preset(name, family, overrides):
+    """The configuration (internal switches included) of preset `name` for `family`, with
+    `overrides`: the preset's own keywords (another library's names) or public parameters."""
     o = dict(overrides)
     if name == "smp":
         if family == "generalized":
@@ -539,7 +596,7 @@ def _preset(name, family, overrides):
             cfg.update(smooth=2 * smooth, eps=2 * eps)
         if family == "tversky":
             cfg["_gamma_after_mean"] = True
-        cfg.update(o)
+        cfg.update(_public(o))
         return cfg
     if name == "monai":
         if family == "tversky":
@@ -562,7 +619,7 @@ def _preset(name, family, overrides):
                 raise ValueError("include_background=False needs num_classes=C to select "
                                  "classes 1..C-1")
             cfg["classes"] = tuple(range(1, C))
-        cfg.update(o)
+        cfg.update(_public(o))
         return cfg
     if name in ("seed", "seed_binary"):
         if family != "dice":
@@ -579,30 +636,13 @@ def _preset(name, family, overrides):
                     raise ValueError("skip_class needs num_classes=C")
                 cfg["classes"] = tuple(c for c in range(C) if c != skip)
             cfg.update(mode="multiclass", from_logits=True, _weight_mean="all")
-        cfg.update(o)
+        cfg.update(_public(o))
         return cfg
     raise ValueError(f"preset must be 'smp', 'monai', 'seed' or 'seed_binary', got {name!r}")
 
 
-def dice_loss(input, target, **params):
-    """Soft Dice loss; see DiceLoss (keywords: the DiceLoss parameters, and mask=)."""
-    mask = params.pop("mask", None)
-    return DiceLoss(**params)(input, target, mask=mask)
-
-
-def jaccard_loss(input, target, **params):
-    """Soft Jaccard loss; see JaccardLoss."""
-    mask = params.pop("mask", None)
-    return JaccardLoss(**params)(input, target, mask=mask)
-
-
-def tversky_loss(input, target, **params):
-    """Tversky loss; see TverskyLoss."""
-    mask = params.pop("mask", None)
-    return TverskyLoss(**params)(input, target, mask=mask)
-
-
-def generalized_dice_loss(input, target, **params):
-    """Generalized Dice loss; see GeneralizedDiceLoss."""
-    mask = params.pop("mask", None)
-    return GeneralizedDiceLoss(**params)(input, target, mask=mask)
+dice_loss = functional(DiceLoss, "dice_loss", "Soft Dice loss; see DiceLoss.")
+jaccard_loss = functional(JaccardLoss, "jaccard_loss", "Soft Jaccard loss; see JaccardLoss.")
+tversky_loss = functional(TverskyLoss, "tversky_loss", "Tversky loss; see TverskyLoss.")
+generalized_dice_loss = functional(GeneralizedDiceLoss, "generalized_dice_loss",
+                                   "Generalized Dice loss; see GeneralizedDiceLoss.")

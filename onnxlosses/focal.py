@@ -1,13 +1,18 @@
 """Focal losses: softmax (categorical) and sigmoid (torchvision's, with smp's options)."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
 import numpy as np
 
 from . import _checks, _target_scan
 from ._base import Loss, class_axis_size
-from ._layout import exact_copy
 from ._elementwise_call import (SIGMOID_FOCAL, compute_dtype, finish_grad, prepare_out,
                                 reduce_value, run, scalar_or_array_grad_output)
+from ._layout import exact_copy
 from ._softmax_ce import evaluate
 from ._spec import LossSpec, Param
+from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _IGNORE = Param("ignore_index", -100, _checks.integer,
                 "index targets equal to it contribute nothing and are not counted")
@@ -77,6 +82,11 @@ class FocalLoss(Loss):
     spec = FOCAL
     _class_count = staticmethod(class_axis_size)
 
+    def __init__(self, *, alpha: Union[None, float, ArrayLike] = None, gamma: float = 2.0,
+                 ignore_index: int = -100, reduction: Reduction = "mean") -> None:
+        super().__init__(alpha=alpha, gamma=gamma, ignore_index=ignore_index,
+                         reduction=reduction)
+
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
         cfg = dict(self._config)
@@ -134,6 +144,13 @@ class SigmoidFocalLoss(Loss):
     """
 
     spec = SIGMOID_FOCAL_SPEC
+
+    def __init__(self, *, alpha: float = 0.25, gamma: float = 2.0,
+                 reduction: Reduction = "none", ignore_index: int = -100,
+                 normalized: bool = False, reduced_threshold: Optional[float] = None) -> None:
+        super().__init__(alpha=alpha, gamma=gamma, reduction=reduction,
+                         ignore_index=ignore_index, normalized=normalized,
+                         reduced_threshold=reduced_threshold)
 
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
@@ -229,15 +246,19 @@ def _bool(mask):
     return arr
 
 
-def focal_loss(input, target, alpha=None, gamma=2.0, ignore_index=-100, reduction="mean",
-               mask=None):
+def focal_loss(input: ArrayLike, target: ArrayLike, alpha: Union[None, float, ArrayLike] = None,
+               gamma: float = 2.0, ignore_index: int = -100, reduction: Reduction = "mean",
+               mask: OptionalArray = None) -> Value:
     """Softmax focal loss; see FocalLoss."""
     return FocalLoss(alpha=alpha, gamma=gamma, ignore_index=ignore_index,
                      reduction=reduction)(input, target, mask=mask)
 
 
-def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none", mask=None,
-                       ignore_index=-100, normalized=False, reduced_threshold=None):
+def sigmoid_focal_loss(input: ArrayLike, target: ArrayLike, alpha: float = 0.25,
+                       gamma: float = 2.0, reduction: Reduction = "none",
+                       mask: OptionalArray = None, ignore_index: int = -100,
+                       normalized: bool = False,
+                       reduced_threshold: Optional[float] = None) -> Value:
     """Sigmoid focal loss (torchvision's, with smp's options); see SigmoidFocalLoss."""
     return SigmoidFocalLoss(alpha=alpha, gamma=gamma, reduction=reduction,
                             ignore_index=ignore_index, normalized=normalized,
