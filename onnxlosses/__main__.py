@@ -6,11 +6,14 @@
                                 [--providers ...]
     python -m onnxlosses export NAME [--param KEY=VALUE ...] [--opset K] [--dtype D]
                                 [--target-dtype T] [--ndim K] [--grad] [--impl I] [--mask]
-                                -o FILE.onnx
+                                [--no-check-targets] -o FILE.onnx
 
 NAME is a loss's function name (cross_entropy, dice_loss, ...); each --param sets one of its
 parameters, the value read as a Python literal (numbers, True/False/None, lists, strings):
 --param weight=[1,2,3] --param ignore_index=255 --param mode=multiclass.
+
+Bad input (a parameter, an option, a file that cannot be written) is one line on stderr and
+exit status 2, as argparse reports a bad option; never a traceback.
 """
 import ast
 import argparse
@@ -26,24 +29,53 @@ LOSSES = {
 }
 
 
+class UsageError(Exception):
+    """Bad input on the command line: reported as one line, exit status 2."""
+
+
 def _param(text):
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ValueError(f"--param takes KEY=VALUE, got {text!r}")
+    if key.startswith("_"):
+        raise ValueError(f"--param takes the loss's parameters; {key} is internal")
     try:
         return key, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return key, value          # a bare word: a string such as mean or multiclass
+
+
+def _params(texts):
+    params = {}
+    for text in texts:
+        key, value = _param(text)
+        if key in params:
+            raise ValueError(f"--param {key} is given twice")
+        params[key] = value
+    return params
+
+
+def _open_for_writing(path, option):
+    try:
+        return open(path, "wb" if option == "-o" else "w")
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _export(args):
     import onnxlosses
-    params = dict(_param(p) for p in args.param)
-    loss = getattr(onnxlosses, LOSSES[args.name])(**params)
-    model = loss.to_onnx(opset=args.opset, dtype=args.dtype, target_dtype=args.target_dtype,
-                         ndim=args.ndim, grad=args.grad, impl=args.impl, mask=args.mask)
-    with open(args.output, "wb") as fh:
-        fh.write(model.SerializeToString())
+    from .onnx import to_onnx
+    loss = getattr(onnxlosses, LOSSES[args.name])(**_params(args.param))
+    model = to_onnx(loss, opset=args.opset, dtype=args.dtype, target_dtype=args.target_dtype,
+                    ndim=args.ndim, grad=args.grad, impl=args.impl, mask=args.mask,
+                    check_targets=args.check_targets)
+    data = model.SerializeToString()
+    with _open_for_writing(args.output, "-o") as fh:
+        try:
+            fh.write(data)
+        except OSError as exc:
+            raise UsageError(f"-o {args.output}: cannot write: {exc.strerror or exc}") \
+                from None
     print(f"wrote {args.output}: {loss!r}, opset {model.opset_import[0].version}, "
           f"{len(model.graph.node)} nodes")
     return 0
@@ -56,8 +88,9 @@ def main(argv=None):
     sub.add_parser("config", help="print the build configuration")
     par = sub.add_parser("parity", help="parity grid over every loss and path")
     par.add_argument("--json", help="write every report here")
-    par.add_argument("--dtypes", nargs="+", default=["float32", "float64", "float16"])
-    par.add_argument("--ranks", nargs="+", type=int, default=[2, 4, 5])
+    par.add_argument("--dtypes", nargs="+", default=["float32", "float64", "float16"],
+                     choices=["float32", "float64", "float16"])
+    par.add_argument("--ranks", nargs="+", type=int, default=[2, 4, 5], choices=[2, 3, 4, 5])
     par.add_argument("--opsets", nargs="+", type=int)
     par.add_argument("--providers", nargs="+",
                      help="onnxruntime providers (default: CPU, and CUDA when listed)")
@@ -73,6 +106,9 @@ def main(argv=None):
     exp.add_argument("--grad", action="store_true")
     exp.add_argument("--impl", default="composed", choices=["composed", "native"])
     exp.add_argument("--mask", action="store_true")
+    exp.add_argument("--no-check-targets", dest="check_targets", action="store_false",
+                     help="leave out the graph's check of class-index targets (NaN loss "
+                          "and gradient for a counted index outside [0, C))")
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -84,10 +120,23 @@ def main(argv=None):
             return 0
         if args.command == "parity":
             from ._parity_grid import run
-            return run(dtypes=args.dtypes, ranks=args.ranks, opsets=args.opsets,
-                       providers=args.providers, json_path=args.json)
+            from .onnx import supported_opsets
+            opsets = supported_opsets()
+            for opset in args.opsets or []:
+                if opset not in opsets:
+                    raise ValueError(f"--opsets must be in [{opsets[0]}, {opsets[-1]}] (the "
+                                     f"newest the installed onnxruntime runs), got {opset}")
+            json_file = args.json and _open_for_writing(args.json, "--json")
+            try:
+                return run(dtypes=args.dtypes, ranks=args.ranks, opsets=args.opsets,
+                           providers=args.providers, json_file=json_file)
+            finally:
+                if json_file:
+                    json_file.close()
         return _export(args)
-    except (TypeError, ValueError) as exc:
+    # Bad values and types from the library name their argument; OverflowError is a
+    # number too large for a C integer (an ignore_index beyond int64, say).
+    except (TypeError, ValueError, OverflowError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,5 +1,17 @@
 """The user-facing loss object: one configured loss, callable, differentiable."""
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple
+
 import numpy as np
+
+from ._types import ArrayLike, OptionalArray, Value
+
+if TYPE_CHECKING:
+    import onnx
+
+    from .stats import LossStats
 
 
 class Loss:
@@ -11,8 +23,21 @@ class Loss:
 
     spec = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None and cls.__doc__ and "Parameters\n" not in cls.__doc__:
+            cls.__doc__ = _with_parameters(inspect.cleandoc(cls.__doc__), spec)
+
     def __init__(self, **params):
         self._config = self.spec.bind(params)
+
+    @classmethod
+    def _from_config(cls, params):
+        """A loss configured with internal switches too (presets, unpickling)."""
+        loss = cls.__new__(cls)
+        loss._config = cls.spec.bind(params, internal=True)
+        return loss
 
     def __getattr__(self, name):
         config = self.__dict__.get("_config", {})
@@ -21,7 +46,7 @@ class Loss:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
-    def config(self):
+    def config(self) -> Dict[str, Any]:
         """The validated parameters, as a new dict."""
         return dict(self._config)
 
@@ -38,12 +63,15 @@ class Loss:
                 changed.append(f"{name}={shown}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
-    def __call__(self, input, target, *, mask=None):
+    def __call__(self, input: ArrayLike, target: ArrayLike, *,
+                 mask: OptionalArray = None) -> Value:
         """The loss value: a NumPy scalar of the input's dtype, or an array for "none"."""
         return self._evaluate(input, target, mask, False, None, None)[0]
 
-    def value_and_grad(self, input, target, grad_output=None, out=None, *, mask=None,
-                       total=None):
+    def value_and_grad(self, input: ArrayLike, target: ArrayLike,
+                       grad_output: OptionalArray = None, out: Optional[np.ndarray] = None, *,
+                       mask: OptionalArray = None,
+                       total: Optional["LossStats"] = None) -> Tuple[Value, np.ndarray]:
         """`(value, grad)`: grad is d sum(grad_output * loss) / d input.
 
         `grad_output` defaults to 1; for reduction "none" it has the target's shape.  The
@@ -57,17 +85,32 @@ class Loss:
             if not isinstance(total, LossStats) or not total._same_loss(
                     LossStats(self, {})):
                 raise ValueError(f"total must be statistics of {self!r} (loss.stats(...))")
+            classes = self._class_count(input)
+            if total.classes != classes:
+                raise ValueError(f"total holds statistics of inputs with {total.classes} "
+                                 f"classes, input has {classes}")
         return self._evaluate(input, target, mask, True, grad_output, out, total=total)
 
-    def stats(self, input, target, *, mask=None):
+    def stats(self, input: ArrayLike, target: ArrayLike, *,
+              mask: OptionalArray = None) -> "LossStats":
         """Sufficient statistics of this loss on (input, target): a LossStats that adds
         with others and gives the loss of all of them with `.value()`."""
         from .stats import LossStats, require_reduction
         require_reduction(self)
         parts = self._evaluate(input, target, mask, False, None, None, stats_only=True)
-        return LossStats(self, parts, self._concat_parts)
+        return LossStats(self, parts, self._concat_parts, classes=self._class_count(input))
 
     _concat_parts = ()   # statistics that concatenate per sample rather than add
+
+    def _class_count(self, input):
+        """C of an input that passed the checks, or None for losses without a class axis
+        (statistics of different C never add)."""
+        return None
+
+    def __reduce__(self):
+        # rebuilt through the constructor, so arrays in the configuration come back
+        # validated and read-only (a plain unpickle would make them writeable)
+        return (_rebuild, (type(self), self._config))
 
     def _value_from_stats(self, parts):
         """The loss from its statistics (float64); losses with a loss sum and a mean's
@@ -75,8 +118,10 @@ class Loss:
         from .stats import mean_value
         return mean_value(parts, self._config["reduction"])
 
-    def to_onnx(self, opset=None, dtype="float32", target_dtype=None, shape=None, *,
-                ndim=None, grad=False, impl="composed", mask=False):
+    def to_onnx(self, opset: Optional[int] = None, dtype: str = "float32",
+                target_dtype: Optional[str] = None, shape: Optional[Sequence] = None, *,
+                ndim: Optional[int] = None, grad: bool = False, impl: str = "composed",
+                mask: bool = False, check_targets: bool = True) -> "onnx.ModelProto":
         """This loss as a checked `onnx.ModelProto` with inputs `input`, `target` (and
         `mask` when mask=True) and output `loss` (and `grad`, d sum(loss) / d input, when
         grad=True).
@@ -88,8 +133,57 @@ class Loss:
         or the input's float type for probabilities / dense targets.  shape: the input's shape, ints or names; by default
         ("N", C, "H", "W") with C fixed by the weight when there is one; `ndim` picks
         another rank.  impl: "composed" (elementary ops, default) or "native" (the ONNX
-        loss operators, where they can express the configuration).
+        loss operators, where they can express the configuration).  check_targets: with
+        class-index targets, a counted target outside [0, C) makes the loss and gradient NaN
+        (False leaves the check out of the graph).
         """
         from .onnx import to_onnx
         return to_onnx(self, opset=opset, dtype=dtype, target_dtype=target_dtype, shape=shape,
-                       ndim=ndim, grad=grad, impl=impl, mask=mask)
+                       ndim=ndim, grad=grad, impl=impl, mask=mask, check_targets=check_targets)
+
+
+def _with_parameters(doc, spec):
+    """`doc` with a numpydoc Parameters section written from the spec's public parameters,
+    placed before Notes / Examples (or at the end)."""
+    lines = ["Parameters", "----------"]
+    for p in spec.public:
+        lines += [f"{p.name} : default {p.default!r}", f"    {p.doc}"]
+    block = "\n".join(lines) + "\n\n"
+    for head in ("Notes\n-----", "Examples\n--------"):
+        at = doc.find(head)
+        if at >= 0:
+            return doc[:at] + block + doc[at:]
+    return doc.rstrip() + "\n\n" + block
+
+
+def _rebuild(cls, config):
+    return cls._from_config(config)
+
+
+def class_axis_size(input):
+    """C of an input laid out (C,), (N, C) or (N, C, d1, ...), without converting it."""
+    shape = np.shape(input)
+    return shape[1] if len(shape) > 1 else shape[0] if shape else None
+
+
+def functional(cls, name, summary):
+    """The functional form of loss class `cls`: `name(input, target, *, <the constructor's
+    keywords>, mask=None)`, its signature (what help() and introspection show) taken from
+    the constructor, so the two cannot drift apart."""
+    ctor = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter("input", positional, annotation="ArrayLike"),
+         inspect.Parameter("target", positional, annotation="ArrayLike")] + ctor +
+        [inspect.Parameter("mask", inspect.Parameter.KEYWORD_ONLY, default=None,
+                           annotation="OptionalArray")],
+        return_annotation="Value")
+
+    def loss(input, target, *, mask=None, **params):
+        return cls(**params)(input, target, mask=mask)
+
+    loss.__signature__ = signature
+    loss.__name__ = loss.__qualname__ = name
+    loss.__doc__ = summary
+    loss.__module__ = cls.__module__
+    return loss

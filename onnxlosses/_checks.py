@@ -5,6 +5,8 @@ import operator
 
 import numpy as np
 
+from ._layout import overlaps_itself
+
 REDUCTIONS = ("none", "mean", "sum")
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 INDEX_DTYPES = (np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.int64))
@@ -20,9 +22,12 @@ def integer(name, value):
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not -2 ** 63 <= value < 2 ** 63:
+        raise ValueError(f"{name} must fit in int64 [-2**63, 2**63), got {value}")
+    return value
 
 
 def real(name, value):
@@ -128,8 +133,35 @@ def broadcast_to(name, value, shape, dtype):
     return out
 
 
-def gradient_out(out, input):
-    """Check a caller's `out=` buffer for the gradient of `input` (None passes)."""
+def scalar_grad_output(value, reduction):
+    """The factor of a scalar loss's gradient: 1.0 for None, else a real 0-d value."""
+    if value is None:
+        return 1.0
+    if np.ndim(value) != 0:
+        raise ValueError(f"grad_output must be a scalar for reduction {reduction!r}, "
+                         f"got shape {np.shape(value)}")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"grad_output must be a real number, got {arr.dtype} {value!r}")
+    return float(arr)
+
+
+def array_grad_output(value, shape):
+    """grad_output of reduction "none": a float array of the loss's shape."""
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"grad_output must be a float array for reduction 'none', "
+                        f"got dtype {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"grad_output must have the loss's shape {tuple(shape)} for "
+                         f"reduction 'none', got {arr.shape}")
+    return arr
+
+
+def gradient_out(out, input, target=None):
+    """Check a caller's `out=` buffer for the gradient of `input` (None passes): the
+    input's shape and dtype, writeable, no two elements in one place, and sharing memory
+    with neither the input nor the target (the kernel reads them while it writes out)."""
     if out is None:
         return None
     if not isinstance(out, np.ndarray):
@@ -140,6 +172,10 @@ def gradient_out(out, input):
                          f"{in_dtype}, got {out.shape} {out.dtype}")
     if not out.flags.writeable:
         raise ValueError("out must be writeable")
+    if out.size and overlaps_itself(out):
+        raise ValueError(f"out must not overlap itself, got strides {out.strides}")
     if np.may_share_memory(out, input):
         raise ValueError("out must not share memory with input")
+    if target is not None and np.may_share_memory(out, target):
+        raise ValueError("out must not share memory with target")
     return out

@@ -4,7 +4,7 @@ position walk for all of them, then the kernel."""
 import numpy as np
 
 from . import _checks, _elementwise
-from ._layout import element_strides, walk
+from ._layout import element_strides, exact_copy, walk, walkable
 from ._threads import get_num_threads
 
 BCE, BCE_LOGITS, SIGMOID_FOCAL = 0, 1, 2
@@ -51,27 +51,18 @@ def scalar_or_array_grad_output(grad_output, reduction, shape, dtype, scale):
     if reduction == "none":
         if grad_output is None:
             return np.broadcast_to(np.asarray(scale, dtype=dtype), shape)
-        go = np.asarray(grad_output)
-        if go.shape != tuple(shape):
-            raise ValueError(f"grad_output must have the loss's shape {tuple(shape)} for "
-                             f"reduction 'none', got {go.shape}")
-        if go.dtype.kind != "f":
-            raise TypeError(f"grad_output must be a float array, got dtype {go.dtype}")
-        return go.astype(dtype, copy=False) * dtype.type(scale) if scale != 1 else \
-            go.astype(dtype, copy=False)
-    if grad_output is not None and np.ndim(grad_output) != 0:
-        raise ValueError(f"grad_output must be a scalar for reduction {reduction!r}, "
-                         f"got shape {np.shape(grad_output)}")
-    g = 1.0 if grad_output is None else float(np.asarray(grad_output))
+        go = exact_copy(_checks.array_grad_output(grad_output, shape).astype(dtype, copy=False))
+        return go * dtype.type(scale) if scale != 1 else go
+    g = _checks.scalar_grad_output(grad_output, reduction)
     return np.broadcast_to(np.asarray(g * scale, dtype=dtype), shape)
 
 
-def prepare_out(out, input, x):
-    """The array the kernel writes the gradient into: `out` itself when its dtype is the
-    compute dtype, else a temporary."""
-    if _checks.gradient_out(out, input) is None:
+def prepare_out(out, input, x, target=None):
+    """The array the kernel writes the gradient into: `out` itself when the kernel can
+    write it in place (the compute dtype, walkable), else a temporary."""
+    if _checks.gradient_out(out, input, target) is None:
         return np.empty_like(x)
-    return out if out.dtype == x.dtype else np.empty_like(x)
+    return out if out.dtype == x.dtype and walkable(out) else np.empty_like(x)
 
 
 def finish_grad(grad, out, input_dtype):

@@ -5,6 +5,13 @@ outer one equals stride times size of the inner one); size-1 dimensions vanish. 
 merged dimension becomes the kernel's `inner` axis with one stride per array; the others are
 enumerated into `outer` element offsets (one int64 per outer index and array).  Channels-last
 views, slices and negative strides all come out as plain (offsets, stride) pairs.
+
+Kernels read every operand through typed pointers with element strides, so an operand must
+be aligned and each of its byte strides a multiple of its item size (`walkable`); anything
+else (a structured-array field, a buffer at an odd offset, an array unpickled from another
+process) is copied at the boundary by `exact_copy`, and an `out=` of that kind is written
+through a temporary.  `element_strides` refuses a stride it cannot express exactly, so no
+call site can walk such an array by mistake.
 """
 from dataclasses import dataclass
 
@@ -18,7 +25,34 @@ class Walk:
     strides: list              # per array: element stride along the inner axis, or 0
 
 
+def walkable(arr):
+    """True when a kernel can walk `arr` with typed pointers: its data aligned for its dtype
+    and every byte stride a whole number of elements."""
+    return arr.flags.aligned and all(s % arr.itemsize == 0 for s in arr.strides)
+
+
+def exact_copy(arr):
+    """`arr` itself when walkable, else a C-ordered copy of it (same shape and values)."""
+    return arr if walkable(arr) else arr.copy(order="C")
+
+
+def overlaps_itself(arr):
+    """True when two elements of `arr` may share memory: a zero stride on a dimension of
+    size > 1, or strides that interleave (dims sorted by |stride|, each stride must step
+    past the whole extent of the smaller ones)."""
+    dims = sorted((abs(st), n) for st, n in zip(arr.strides, arr.shape) if n > 1)
+    extent = arr.itemsize
+    for st, n in dims:
+        if st < extent:
+            return True
+        extent = st * (n - 1) + extent
+    return False
+
+
 def element_strides(arr):
+    if not walkable(arr):
+        raise ValueError(f"internal: an array with byte strides {arr.strides} for item size "
+                         f"{arr.itemsize} (or unaligned data) reached a kernel uncopied")
     return tuple(s // arr.itemsize for s in arr.strides)
 
 

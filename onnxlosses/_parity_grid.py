@@ -81,7 +81,9 @@ def _data(kind, shape, dtype, seed, log_probs):
 
 
 def run(dtypes=("float32", "float64", "float16"), ranks=(2, 4, 5), opsets=None,
-        providers=None, json_path=None, out=sys.stdout, progress=sys.stderr):
+        providers=None, json_path=None, out=sys.stdout, progress=sys.stderr, json_file=None):
+    """Run the grid; every report is written as JSON to `json_file` (an open text file) or
+    `json_path` when given.  Returns the exit status: 1 when a run had a mismatch."""
     from .onnx import DEFAULT_OPSET, newest_onnxruntime_opset
     opsets = opsets or sorted({13, DEFAULT_OPSET, newest_onnxruntime_opset()})
     jobs = [(c, d, r, o) for c in configurations() for d in dtypes for r in ranks for o in opsets]
@@ -112,7 +114,9 @@ def run(dtypes=("float32", "float64", "float16"), ranks=(2, 4, 5), opsets=None,
     bad = [rep for rep in reports if not rep.ok]
     for rep in bad:
         print("\n" + rep.table(), file=out)
-    if json_path:
+    if json_file is not None:
+        json.dump([rep.as_dict() for rep in reports], json_file, indent=1)
+    elif json_path:
         with open(json_path, "w") as fh:
             json.dump([rep.as_dict() for rep in reports], fh, indent=1)
     print(f"\n{len(bad)} of {len(reports)} runs had a mismatch", file=out)

@@ -5,11 +5,11 @@ import math
 
 import numpy as np
 
-from . import _checks, _cross_entropy, _gradient_stores, _index_targets
-from ._layout import element_strides, walk
+from . import _checks, _cross_entropy, _gradient_stores, _target_scan
+from ._layout import element_strides, exact_copy, walk, walkable
 from ._threads import get_num_threads
+from .stats import mean_value
 
-SCAN_TILE = 4096
 ROW_TILE = 64
 # Classes contiguous (channels-last, (N, C)): at least this many classes run row by row,
 # vectorised over classes; fewer are gathered into [C][tile] blocks, vectorised over
@@ -48,6 +48,7 @@ class _Call:
         compute = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
 
         if t.dtype in _checks.INDEX_DTYPES:
+            t = exact_copy(t)
             if t.shape != pos_shape:
                 raise ValueError(f"target must have shape {self.loss_shape} for input of shape "
                                  f"{np.shape(input)}, got {np.shape(target)}")
@@ -61,7 +62,7 @@ class _Call:
                 raise ValueError("ignore_index is not supported with class-probability targets, "
                                  f"got ignore_index={config['ignore_index']}; use mask")
             self.hard = False
-            t = t.astype(compute, copy=False)
+            t = exact_copy(t.astype(compute, copy=False))
         else:
             wanted = "uint8, int16, int32 or int64 class indices"
             if not indices_only:
@@ -82,19 +83,13 @@ class _Call:
         g0 = 1.0
         if want_grad and grad_output is not None:
             if reduction == "none":
-                go = _checks.float_array("grad_output", grad_output)
-                if go.shape != self.loss_shape:
-                    raise ValueError(f"grad_output must have the loss's shape {self.loss_shape} "
-                                     f"for reduction 'none', got {go.shape}")
-                go = go.astype(compute, copy=False).reshape(pos_shape)
+                go = _checks.array_grad_output(grad_output, self.loss_shape)
+                go = exact_copy(go.astype(compute, copy=False)).reshape(pos_shape)
             else:
-                if np.ndim(grad_output) != 0:
-                    raise ValueError(f"grad_output must be a scalar for reduction "
-                                     f"{reduction!r}, got shape {np.shape(grad_output)}")
-                g0 = _checks.real("grad_output", np.asarray(grad_output).item())
-        _checks.gradient_out(out, input)
+                g0 = _checks.scalar_grad_output(grad_output, reduction)
+        _checks.gradient_out(out, input, target)
 
-        self.x = x.astype(compute, copy=False)
+        self.x = exact_copy(x.astype(compute, copy=False))
         self.target = t
         self.mask = mask
         self.C = C
@@ -119,7 +114,7 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
 
     grad = None
     if want_grad:
-        direct = out is not None and out.dtype == x.dtype
+        direct = out is not None and out.dtype == x.dtype and walkable(out)
         grad = (out[None] if call.unbatched else out) if direct else np.empty_like(x)
     loss_out = np.empty(call.pos_shape, dtype=x.dtype) if reduction == "none" else None
     go = call.grad_output if reduction == "none" else None
@@ -139,16 +134,9 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
     w = walk(call.pos_shape, strides) if n_pos else None
 
     # Pass 1: targets only.  Validates, and gives the mean's denominator before any logit.
-    if not n_pos:
-        count, weight_total = 0, 0.0
-    elif call.hard:
-        count, weight_total, n_bad, first_bad = _index_targets.scan(
-            call.target, w.offsets[1], w.strides[1], call.mask, w.offsets[3], w.strides[3],
-            w.inner, SCAN_TILE, C, config["ignore_index"], config["weight"], nthreads)
-        if n_bad:
-            raise ValueError(
-                f"target has {n_bad} value{'s' if n_bad > 1 else ''} outside [0, {C}) other "
-                f"than ignore_index={config['ignore_index']}, e.g. {first_bad}")
+    if call.hard:
+        count, weight_total = _target_scan.scan(call.target, call.mask, C,
+                                                config["ignore_index"], config["weight"])
     else:
         count = int(np.count_nonzero(call.mask)) if call.mask is not None else n_pos
         weight_total = float(count)  # probability targets: the mean is over positions
@@ -189,8 +177,7 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
     elif reduction == "sum":
         value = out_type(total_sum)
     else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = out_type(np.float64(total_sum) / denom)
+        value = out_type(mean_value({"loss": total_sum, "weight": denom}, "mean"))
 
     if grad is not None:
         if call.unbatched:

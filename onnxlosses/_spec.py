@@ -12,6 +12,7 @@ class Param:
     default: object
     check: object          # (name, value) -> normalised value; raises TypeError/ValueError
     doc: str = ""
+    internal: bool = False  # set only by presets (another library's formula), never public
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,17 @@ class LossSpec:
     def __post_init__(self):
         object.__setattr__(self, "defaults", {p.name: p.default for p in self.params})
 
-    def bind(self, kwargs):
-        """Validated configuration: defaults filled in, every value checked and normalised."""
-        unknown = sorted(set(kwargs) - set(self.defaults))
+    @property
+    def public(self):
+        """The parameters a user passes: the constructor's and the functional's keywords."""
+        return tuple(p for p in self.params if not p.internal)
+
+    def bind(self, kwargs, internal=False):
+        """Validated configuration: defaults filled in, every value checked and normalised.
+        internal: the internal switches may be set too (presets, unpickling)."""
+        allowed = self.defaults if internal else {p.name for p in self.public}
+        unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise TypeError(f"{self.name} got unexpected keyword argument(s) {unknown}; "
-                            f"it takes {list(self.defaults)}")
+                            f"it takes {[p.name for p in self.public]}")
         return {p.name: p.check(p.name, kwargs.get(p.name, p.default)) for p in self.params}

@@ -1,19 +1,31 @@
 """Binary cross-entropy on probabilities and on logits, with PyTorch's semantics."""
+from __future__ import annotations
+
 import numpy as np
 
 from . import _checks
 from ._base import Loss
 from ._elementwise_call import (BCE, BCE_LOGITS, check_range, compute_dtype, finish_grad,
                                 prepare_out, reduce_value, run, scalar_or_array_grad_output)
+from ._layout import exact_copy
 from ._spec import LossSpec, Param
+from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 
 def _optional_array(name, value):
+    """None, or a real array (any shape broadcasting to the input's) of finite values >= 0,
+    kept as a read-only float64 copy."""
     if value is None:
         return None
-    arr = np.array(value, dtype=np.float64)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{name} must be a real array, got {np.asarray(value).dtype}")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}")
+    arr = np.array(arr, dtype=np.float64, order="C")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        i = np.unravel_index(int(np.flatnonzero(bad)[0]), arr.shape)
+        where = "" if arr.ndim == 0 else f" at index {i[0] if arr.ndim == 1 else i}"
+        raise ValueError(f"{name} must be finite and >= 0, got {float(arr[i])!r}{where}")
     arr.flags.writeable = False
     return arr
 
@@ -48,11 +60,11 @@ class _ElementwiseBCE(Loss):
             raise TypeError(f"{type(self).__name__} takes no mask (PyTorch's has none); "
                             "use weight=mask.astype(float)")
         xin = _checks.float_array("input", input)
-        x = xin.astype(compute_dtype(xin), copy=False)
+        x = exact_copy(xin.astype(compute_dtype(xin), copy=False))
         y = _checks.float_array("target", target)
         if y.shape != x.shape:
             raise ValueError(f"target must have the input's shape {x.shape}, got {y.shape}")
-        y = y.astype(x.dtype, copy=False)
+        y = exact_copy(y.astype(x.dtype, copy=False))
         if self.mode == BCE:
             check_range("input", x)
             check_range("target", y)
@@ -76,7 +88,7 @@ class _ElementwiseBCE(Loss):
         if want_grad:
             scale = 1.0 / n if reduction == "mean" and n else 1.0
             go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
-            grad = prepare_out(out, input, x)
+            grad = prepare_out(out, input, x, target)
         total_sum, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
                                loss_out=reduction == "none", grad=grad)
         value = reduce_value(total_sum, n, reduction, lo, xin.dtype) if total is None else \
@@ -118,6 +130,9 @@ class BCELoss(_ElementwiseBCE):
     spec = BINARY_CROSS_ENTROPY
     mode = BCE
 
+    def __init__(self, *, weight: OptionalArray = None, reduction: Reduction = "mean") -> None:
+        super().__init__(weight=weight, reduction=reduction)
+
 
 class BCEWithLogitsLoss(_ElementwiseBCE):
     """Binary cross-entropy of logits, as ``torch.nn.BCEWithLogitsLoss``.
@@ -148,14 +163,21 @@ class BCEWithLogitsLoss(_ElementwiseBCE):
     spec = BINARY_CROSS_ENTROPY_WITH_LOGITS
     mode = BCE_LOGITS
 
+    def __init__(self, *, weight: OptionalArray = None, pos_weight: OptionalArray = None,
+                 reduction: Reduction = "mean") -> None:
+        super().__init__(weight=weight, pos_weight=pos_weight, reduction=reduction)
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+
+def binary_cross_entropy(input: ArrayLike, target: ArrayLike, weight: OptionalArray = None,
+                         reduction: Reduction = "mean") -> Value:
     """As ``torch.nn.functional.binary_cross_entropy``; see BCELoss."""
     return BCELoss(weight=weight, reduction=reduction)(input, target)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
-                                     reduction="mean"):
+def binary_cross_entropy_with_logits(input: ArrayLike, target: ArrayLike,
+                                     weight: OptionalArray = None,
+                                     pos_weight: OptionalArray = None,
+                                     reduction: Reduction = "mean") -> Value:
     """As ``torch.nn.functional.binary_cross_entropy_with_logits``; see BCEWithLogitsLoss."""
     return BCEWithLogitsLoss(weight=weight, pos_weight=pos_weight, reduction=reduction)(
         input, target)

@@ -1,8 +1,11 @@
 """Cross-entropy and negative log-likelihood, with PyTorch's semantics."""
+from __future__ import annotations
+
 from . import _checks
-from ._base import Loss
+from ._base import Loss, class_axis_size
 from ._softmax_ce import evaluate
 from ._spec import LossSpec, Param
+from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _WEIGHT = Param("weight", None, _checks.class_weight,
                 "per-class weights w_c (length C, finite, >= 0); None means all ones")
@@ -79,6 +82,12 @@ class CrossEntropyLoss(Loss):
     """
 
     spec = CROSS_ENTROPY
+    _class_count = staticmethod(class_axis_size)
+
+    def __init__(self, *, weight: OptionalArray = None, ignore_index: int = -100,
+                 reduction: Reduction = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction,
+                         label_smoothing=label_smoothing)
 
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
@@ -113,6 +122,11 @@ class NLLLoss(Loss):
     """
 
     spec = NLL
+    _class_count = staticmethod(class_axis_size)
+
+    def __init__(self, *, weight: OptionalArray = None, ignore_index: int = -100,
+                 reduction: Reduction = "mean") -> None:
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction)
 
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
@@ -121,15 +135,18 @@ class NLLLoss(Loss):
                         stats_only=stats_only)
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, mask=None):
+def cross_entropy(input: ArrayLike, target: ArrayLike, weight: OptionalArray = None,
+                  ignore_index: int = -100, reduction: Reduction = "mean",
+                  label_smoothing: float = 0.0, mask: OptionalArray = None) -> Value:
     """Cross-entropy loss, as ``torch.nn.functional.cross_entropy``; see CrossEntropyLoss."""
     loss = CrossEntropyLoss(weight=weight, ignore_index=ignore_index, reduction=reduction,
                             label_smoothing=label_smoothing)
     return loss(input, target, mask=mask)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", mask=None):
+def nll_loss(input: ArrayLike, target: ArrayLike, weight: OptionalArray = None,
+             ignore_index: int = -100, reduction: Reduction = "mean",
+             mask: OptionalArray = None) -> Value:
     """Negative log-likelihood loss, as ``torch.nn.functional.nll_loss``; see NLLLoss."""
     return NLLLoss(weight=weight, ignore_index=ignore_index, reduction=reduction)(
         input, target, mask=mask)

@@ -19,14 +19,19 @@ infinite weight replaced by the largest finite one (MONAI's rule).
 The gradient is exact: dL/dI and dL/dP per (sample, class) are computed here in float64 and
 the kernel's second pass applies them through the activation.
 """
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
 import numpy as np
 
-from . import _checks, _dice, _gradient_stores
-from ._base import Loss
-from ._layout import element_strides, walk
+from . import _checks, _dice, _gradient_stores, _target_scan
+from ._base import Loss, class_axis_size, functional
+from ._layout import element_strides, exact_copy, walk, walkable
 from ._softmax_ce import _tile_for
 from ._spec import LossSpec, Param
 from ._threads import get_num_threads
+from ._types import Absent, ArrayLike, DiceMode, OptionalArray, Reduction, Value, Weighting
 
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
@@ -80,15 +85,18 @@ COMMON = (
           "'skip' it in the average"),
     Param("reduction", "mean", _checks.reduction, "'mean', 'sum' or 'none'"),
 )
+# Internal switches: set by presets to reproduce another library's formula, never public.
 _ONE = Param("_weight_mean", "sum", _choice(("sum", "count", "all")),
-             "internal: the weighted mean divides by the sum of the weights used, by their "
-             "count (MONAI's), or by the count of all (sample,) class entries (the seed's)")
+             "the weighted mean divides by the sum of the weights used, by their count "
+             "(MONAI's), or by the count of all (sample,) class entries (the seed's)",
+             internal=True)
 _FACTOR = Param("_factor", 2.0, _checks.nonnegative_real,
-                "internal: the numerator's factor, 2 I (1 I in the seed's Dice)")
+                "the numerator's factor, 2 I (1 I in the seed's Dice)", internal=True)
 _POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
-                   "internal: Tversky's gamma applied to the mean (smp) instead of per class")
+                   "Tversky's gamma applied to the mean (smp) instead of per class",
+                   internal=True)
 _JACCARD_2 = Param("_doubled", False, _checks.boolean,
-                   "internal: MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)")
+                   "MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)", internal=True)
 
 DICE = LossSpec("dice_loss", COMMON + (_ONE, _FACTOR),
                 formula="s = (2I + smooth) / (P + T + smooth_dr)")
@@ -111,14 +119,33 @@ GENERALIZED = LossSpec(
 class _DiceFamily(Loss):
     """Shared evaluation: statistics, score, reduction, gradient."""
 
+    def __init__(self, *, mode: DiceMode = "multiclass", from_logits: bool = True,
+                 smooth: float = 1.0, smooth_dr: Optional[float] = None, eps: float = 0.0,
+                 squared: bool = False, weight: OptionalArray = None,
+                 ignore_index: Optional[int] = None,
+                 classes: Optional[Sequence[int]] = None, per_image: bool = False,
+                 log_loss: bool = False, absent: Absent = "keep",
+                 reduction: Reduction = "mean") -> None:
+        super().__init__(mode=mode, from_logits=from_logits, smooth=smooth, smooth_dr=smooth_dr, eps=eps,
+                         squared=squared, weight=weight, ignore_index=ignore_index,
+                         classes=classes, per_image=per_image, log_loss=log_loss,
+                         absent=absent, reduction=reduction)
+
     def _coefficients(self):
         raise NotImplementedError
+
+    def _class_count(self, input):
+        return 1 if self._config["mode"] == "binary" else class_axis_size(input)
 
     # -- statistics ---------------------------------------------------------------------
     def _prepare(self, input, target, mask):
         cfg = self._config
         xin = _checks.float_array("input", input)
-        x = xin.astype(np.float64 if xin.dtype == np.float64 else np.float32, copy=False)
+        if xin.ndim == 0:
+            raise ValueError("input must be (N, C, d1, ...) (binary mode: (N, ...)), got a "
+                             "scalar")
+        x = exact_copy(xin.astype(np.float64 if xin.dtype == np.float64 else np.float32,
+                                  copy=False))
         t = np.asarray(target)
         mode = cfg["mode"]
         ii = cfg["ignore_index"]
@@ -136,12 +163,17 @@ class _DiceFamily(Loss):
         if x.ndim < 2:
             raise ValueError(f"input must be (N, C, d1, ...), got shape {np.shape(input)}")
         C = x.shape[1]
+        if C == 0:
+            raise ValueError(f"input must have at least one class, got shape "
+                             f"{np.shape(input)}")
         pos = (x.shape[0],) + x.shape[2:]
         index = mode == "multiclass" and t.dtype in _checks.INDEX_DTYPES and t.shape == pos
         if mask is not None:   # one flag per pixel: the input without its class axis
             mask = _checks.bool_mask("mask", mask, pos)
         if index:
             y = None
+            t = exact_copy(t)
+            _target_scan.scan(t, None if mask is None else mask.view(np.uint8), C, ii)
         else:
             if t.shape != x.shape:
                 raise ValueError(
@@ -150,7 +182,7 @@ class _DiceFamily(Loss):
                     + f", got {np.shape(target)} {t.dtype}")
             if t.dtype.kind not in "fiub":
                 raise TypeError(f"target must be a real array, got dtype {t.dtype}")
-            y = t.astype(x.dtype, copy=False)
+            y = exact_copy(t.astype(x.dtype, copy=False))
             if ii is not None:
                 # elementwise ignore (smp binary / multilabel): p and t are zeroed there
                 ignored = t == ii
@@ -167,7 +199,7 @@ class _DiceFamily(Loss):
         if cfg["from_logits"]:
             act = 1 if mode == "multiclass" else 2
         return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
-                    ii=-(2 ** 62) if ii is None else ii, post_mask=post_mask)
+                    ii=ii, post_mask=post_mask)
 
     def _walk(self, d, grad=None):
         x, t, y, mask = d["x"], d["t"], d["y"], d["mask"]
@@ -211,7 +243,9 @@ class _DiceFamily(Loss):
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
         if want_grad:
-            _checks.gradient_out(out, input)
+            _checks.gradient_out(out, input, target)
+            if grad_output is not None and self._config["reduction"] != "none":
+                _checks.scalar_grad_output(grad_output, self._config["reduction"])
         d = self._prepare(input, target, mask)
         stats, _ = self._statistics(d)
         if stats_only:
@@ -242,8 +276,11 @@ class _DiceFamily(Loss):
             value = d["xin"].dtype.type(value)
         if not want_grad:
             return value, None
+        if d["x"].dtype == np.float32 and not _fits_float32(dI, dP):
+            d = _in_float64(d)
         x = d["x"]
-        direct = out is not None and out.dtype == x.dtype and d["post_mask"] is None
+        direct = out is not None and out.dtype == x.dtype and d["post_mask"] is None \
+            and walkable(out)
         if direct:       # the kernel writes into the caller's buffer (a view for binary mode)
             grad = out if out.shape == x.shape else out[:, None]
             if x.size == 0:
@@ -298,9 +335,11 @@ class _DiceFamily(Loss):
                 dl_ds = -np.ones_like(score)
             gamma = cfg.get("gamma", 1.0)
             if gamma != 1.0 and not cfg.get("_gamma_after_mean", False):
+                # (max(1 - s, 0))^gamma; where the base is 0 the derivative is taken at its
+                # limit from inside the clamp, 0 (for gamma < 1 the one-sided slope at
+                # exactly 0 is infinite; focal loss makes the same choice at p_t = 1)
                 base = np.maximum(loss, 0.0)
-                dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0 if gamma > 1
-                                                 else np.inf)
+                dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0)
                 loss = base ** gamma
         used = np.ones(loss.shape, bool)
         if cfg["classes"] is not None:
@@ -329,11 +368,8 @@ class _DiceFamily(Loss):
                 value = value if per_image else value[0]
                 if cfg["mode"] == "binary":
                     value = value[..., 0]          # one channel: (N,) per image, () pooled
-                go = np.ones(value.shape) if grad_output is None else \
-                    np.asarray(grad_output, np.float64)
-                if want_grad and go.shape != np.shape(value):
-                    raise ValueError(f"grad_output must have the loss's shape {value.shape} "
-                                     f"for reduction 'none', got {go.shape}")
+                go = np.ones(value.shape) if grad_output is None or not want_grad else \
+                    _checks.array_grad_output(grad_output, value.shape).astype(np.float64)
                 dv_dl = np.zeros(loss.shape)
                 if cfg["mode"] == "binary":
                     go = go[..., None]
@@ -348,7 +384,7 @@ class _DiceFamily(Loss):
                     return norm
                 if norm_override is not None:
                     norm = norm_override
-                g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
+                g0 = _checks.scalar_grad_output(grad_output, reduction)
                 if reduction == "sum":
                     value, dv_dl = total, wu * g0
                 else:
@@ -363,6 +399,22 @@ class _DiceFamily(Loss):
         if want_grad and not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
         return value, dI, dP
+
+
+def _fits_float32(dI, dP):
+    """True when the float32 gradient pass cannot overflow on its way: it casts dL/dI and
+    dL/dP to float32 and forms dL/dp = A t + B k p^(k-1) (|.| <= |A| + 2|B| for p, t in
+    [0, 1]) and then at most twice that through the activation."""
+    bound = np.finfo(np.float32).max / 8
+    return bool(np.all(np.abs(dI) + 2 * np.abs(dP) <= bound))
+
+
+def _in_float64(d):
+    """The prepared arrays of a float32 call, in float64: coefficients beyond float32's
+    range (a class with P + T near 0 and smooth=0 gives dL/dI ~ 1/P) become inf there,
+    and inf * 0 is NaN where the true gradient is 0."""
+    return dict(d, x=d["x"].astype(np.float64),
+                y=None if d["y"] is None else d["y"].astype(np.float64))
 
 
 class DiceLoss(_DiceFamily):
@@ -397,7 +449,7 @@ class DiceLoss(_DiceFamily):
         per-class BinaryDiceLoss averaged over samples, one channel skipped with
         skip_class=, weighted sum divided by the total number of classes; its weight path,
         which crashes in the seed, works here)."""
-        return cls(**_preset(name, "dice", overrides))
+        return cls._from_config(_preset(name, "dice", overrides))
 
 
 class JaccardLoss(_DiceFamily):
@@ -413,7 +465,7 @@ class JaccardLoss(_DiceFamily):
     @classmethod
     def preset(cls, name, **overrides):
         """"smp" (JaccardLoss) or "monai" (DiceLoss(jaccard=True))."""
-        return cls(**_preset(name, "jaccard", overrides))
+        return cls._from_config(_preset(name, "jaccard", overrides))
 
 
 class TverskyLoss(_DiceFamily):
@@ -422,6 +474,20 @@ class TverskyLoss(_DiceFamily):
 
     spec = TVERSKY
 
+    def __init__(self, *, mode: DiceMode = "multiclass", from_logits: bool = True,
+                 smooth: float = 1.0, smooth_dr: Optional[float] = None, eps: float = 0.0,
+                 squared: bool = False, weight: OptionalArray = None,
+                 ignore_index: Optional[int] = None,
+                 classes: Optional[Sequence[int]] = None, per_image: bool = False,
+                 log_loss: bool = False, absent: Absent = "keep",
+                 reduction: Reduction = "mean",
+                 alpha: float = 0.5, beta: float = 0.5, gamma: float = 1.0) -> None:
+        Loss.__init__(self, mode=mode, from_logits=from_logits, smooth=smooth,
+                       smooth_dr=smooth_dr, eps=eps, squared=squared, weight=weight,
+                       ignore_index=ignore_index, classes=classes, per_image=per_image,
+                       log_loss=log_loss, absent=absent, reduction=reduction,
+                       alpha=alpha, beta=beta, gamma=gamma)
+
     def _coefficients(self):
         a, b = self._config["alpha"], self._config["beta"]
         return 1.0, a, b, 1.0 - a - b
@@ -429,13 +495,27 @@ class TverskyLoss(_DiceFamily):
     @classmethod
     def preset(cls, name, **overrides):
         """"smp" (TverskyLoss: gamma applied to the mean over classes)."""
-        return cls(**_preset(name, "tversky", overrides))
+        return cls._from_config(_preset(name, "tversky", overrides))
 
 
 class GeneralizedDiceLoss(_DiceFamily):
     """Generalized Dice loss (Sudre et al. 2017), MONAI's formulation."""
 
     spec = GENERALIZED
+
+    def __init__(self, *, mode: DiceMode = "multiclass", from_logits: bool = True,
+                 smooth: float = 1.0, smooth_dr: Optional[float] = None, eps: float = 0.0,
+                 squared: bool = False, weight: OptionalArray = None,
+                 ignore_index: Optional[int] = None,
+                 classes: Optional[Sequence[int]] = None, per_image: bool = False,
+                 log_loss: bool = False, absent: Absent = "keep",
+                 reduction: Reduction = "mean",
+                 weighting: Weighting = "square") -> None:
+        Loss.__init__(self, mode=mode, from_logits=from_logits, smooth=smooth,
+                       smooth_dr=smooth_dr, eps=eps, squared=squared, weight=weight,
+                       ignore_index=ignore_index, classes=classes, per_image=per_image,
+                       log_loss=log_loss, absent=absent, reduction=reduction,
+                       weighting=weighting)
 
     def _reduce(self, stats, want_grad, grad_output, norm_override=None, norm_only=False):
         cfg = self._config
@@ -470,14 +550,15 @@ class GeneralizedDiceLoss(_DiceFamily):
         reduction = cfg["reduction"]
         if reduction == "none":
             value = loss if per_image else loss[0]
-            go = np.ones(np.shape(value)) if grad_output is None else \
-                np.asarray(grad_output, np.float64)
+            go = np.ones(np.shape(value)) if grad_output is None or not want_grad else \
+                _checks.array_grad_output(grad_output, np.shape(value)).astype(np.float64)
             dv = go.reshape(-1)
         else:
-            g0 = 1.0 if grad_output is None else float(np.asarray(grad_output))
-            value = loss.sum() if reduction == "sum" else loss.mean()
+            g0 = _checks.scalar_grad_output(grad_output, reduction)
             n_scores = loss.size if norm_override is None else norm_override
-            dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / n_scores)
+            with np.errstate(invalid="ignore", divide="ignore"):   # no samples: NaN
+                value = loss.sum() if reduction == "sum" else loss.sum() / np.float64(loss.size)
+                dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / np.float64(n_scores))
         if not want_grad:
             return value, None, None
         dI, dP = dv[:, None] * dl_dI, dv[:, None] * dl_dP
@@ -488,10 +569,19 @@ class GeneralizedDiceLoss(_DiceFamily):
     @classmethod
     def preset(cls, name, **overrides):
         """"monai" (GeneralizedDiceLoss: per image unless batch=True, smooth 1e-5)."""
-        return cls(**_preset(name, "generalized", overrides))
+        return cls._from_config(_preset(name, "generalized", overrides))
+
+
+def _public(overrides):
+    internal = sorted(k for k in overrides if k.startswith("_"))
+    if internal:
+        raise TypeError(f"preset got unexpected keyword argument(s) {internal}")
+    return overrides
 
 
 def _preset(name, family, overrides):
+    """The configuration (internal switches included) of preset `name` for `family`, with
+    `overrides`: the preset's own keywords (another library's names) or public parameters."""
     o = dict(overrides)
     if name == "smp":
         if family == "generalized":
@@ -506,7 +596,7 @@ def _preset(name, family, overrides):
             cfg.update(smooth=2 * smooth, eps=2 * eps)
         if family == "tversky":
             cfg["_gamma_after_mean"] = True
-        cfg.update(o)
+        cfg.update(_public(o))
         return cfg
     if name == "monai":
         if family == "tversky":
@@ -529,7 +619,7 @@ def _preset(name, family, overrides):
                 raise ValueError("include_background=False needs num_classes=C to select "
                                  "classes 1..C-1")
             cfg["classes"] = tuple(range(1, C))
-        cfg.update(o)
+        cfg.update(_public(o))
         return cfg
     if name in ("seed", "seed_binary"):
         if family != "dice":
@@ -546,30 +636,13 @@ def _preset(name, family, overrides):
                     raise ValueError("skip_class needs num_classes=C")
                 cfg["classes"] = tuple(c for c in range(C) if c != skip)
             cfg.update(mode="multiclass", from_logits=True, _weight_mean="all")
-        cfg.update(o)
+        cfg.update(_public(o))
         return cfg
     raise ValueError(f"preset must be 'smp', 'monai', 'seed' or 'seed_binary', got {name!r}")
 
 
-def dice_loss(input, target, **params):
-    """Soft Dice loss; see DiceLoss (keywords: the DiceLoss parameters, and mask=)."""
-    mask = params.pop("mask", None)
-    return DiceLoss(**params)(input, target, mask=mask)
-
-
-def jaccard_loss(input, target, **params):
-    """Soft Jaccard loss; see JaccardLoss."""
-    mask = params.pop("mask", None)
-    return JaccardLoss(**params)(input, target, mask=mask)
-
-
-def tversky_loss(input, target, **params):
-    """Tversky loss; see TverskyLoss."""
-    mask = params.pop("mask", None)
-    return TverskyLoss(**params)(input, target, mask=mask)
-
-
-def generalized_dice_loss(input, target, **params):
-    """Generalized Dice loss; see GeneralizedDiceLoss."""
-    mask = params.pop("mask", None)
-    return GeneralizedDiceLoss(**params)(input, target, mask=mask)
+dice_loss = functional(DiceLoss, "dice_loss", "Soft Dice loss; see DiceLoss.")
+jaccard_loss = functional(JaccardLoss, "jaccard_loss", "Soft Jaccard loss; see JaccardLoss.")
+tversky_loss = functional(TverskyLoss, "tversky_loss", "Tversky loss; see TverskyLoss.")
+generalized_dice_loss = functional(GeneralizedDiceLoss, "generalized_dice_loss",
+                                   "Generalized Dice loss; see GeneralizedDiceLoss.")

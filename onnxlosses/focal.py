@@ -1,14 +1,18 @@
 """Focal losses: softmax (categorical) and sigmoid (torchvision's, with smp's options)."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
 import numpy as np
 
-from . import _checks, _index_targets
-from ._base import Loss
+from . import _checks, _target_scan
+from ._base import Loss, class_axis_size
 from ._elementwise_call import (SIGMOID_FOCAL, compute_dtype, finish_grad, prepare_out,
                                 reduce_value, run, scalar_or_array_grad_output)
-from ._layout import element_strides, walk
-from ._softmax_ce import SCAN_TILE, evaluate
+from ._layout import exact_copy
+from ._softmax_ce import evaluate
 from ._spec import LossSpec, Param
-from ._threads import get_num_threads
+from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _IGNORE = Param("ignore_index", -100, _checks.integer,
                 "index targets equal to it contribute nothing and are not counted")
@@ -76,12 +80,20 @@ class FocalLoss(Loss):
     """
 
     spec = FOCAL
+    _class_count = staticmethod(class_axis_size)
+
+    def __init__(self, *, alpha: Union[None, float, ArrayLike] = None, gamma: float = 2.0,
+                 ignore_index: int = -100, reduction: Reduction = "mean") -> None:
+        super().__init__(alpha=alpha, gamma=gamma, ignore_index=ignore_index,
+                         reduction=reduction)
 
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
         cfg = dict(self._config)
         alpha = cfg.pop("alpha")
-        C = np.shape(input)[1] if np.ndim(input) > 1 else np.shape(input)[0]
+        if np.ndim(input) == 0:
+            raise ValueError("input must be (C,), (N, C) or (N, C, d1, ..., dk), got a scalar")
+        C = class_axis_size(input)
         if alpha is not None and np.ndim(alpha) == 0:
             alpha = np.full(C, alpha)
         config = dict(weight=alpha, ignore_index=cfg["ignore_index"],
@@ -133,26 +145,34 @@ class SigmoidFocalLoss(Loss):
 
     spec = SIGMOID_FOCAL_SPEC
 
+    def __init__(self, *, alpha: float = 0.25, gamma: float = 2.0,
+                 reduction: Reduction = "none", ignore_index: int = -100,
+                 normalized: bool = False, reduced_threshold: Optional[float] = None) -> None:
+        super().__init__(alpha=alpha, gamma=gamma, reduction=reduction,
+                         ignore_index=ignore_index, normalized=normalized,
+                         reduced_threshold=reduced_threshold)
+
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
         cfg = self._config
         xin = _checks.float_array("input", input)
-        x = xin.astype(compute_dtype(xin), copy=False)
+        x = exact_copy(xin.astype(compute_dtype(xin), copy=False))
         t = np.asarray(target)
         y = tg = classes = m = None
         if t.shape == x.shape:
             if t.dtype.kind not in "fiub":
                 raise TypeError(f"target must be a real array, got dtype {t.dtype}")
-            y = t.astype(x.dtype, copy=False)
+            y = exact_copy(t.astype(x.dtype, copy=False))
             if mask is not None:
                 m = _checks.broadcast_to("mask", _bool(mask), x.shape, np.uint8)
             count = x.size if m is None else int(np.count_nonzero(m))
         elif t.dtype in _checks.INDEX_DTYPES and x.ndim >= 2 and \
                 t.shape == x.shape[:1] + x.shape[2:]:
             C = x.shape[1]
+            t = exact_copy(t)
             if mask is not None:
                 mask = _checks.bool_mask("mask", mask, t.shape)
-            count = self._scan(t, mask, C) * C
+            count = _target_scan.scan(t, mask, C, cfg["ignore_index"])[0] * C
             tg = np.broadcast_to(np.expand_dims(t, 1), x.shape)
             classes = np.broadcast_to(
                 np.arange(C, dtype=np.int64).reshape((1, C) + (1,) * (x.ndim - 2)), x.shape)
@@ -163,8 +183,11 @@ class SigmoidFocalLoss(Loss):
                 f"target must have the input's shape {x.shape} (binary / multi-label), or be "
                 f"integer class indices of shape {x.shape[:1] + x.shape[2:]}; got "
                 f"{t.shape} {t.dtype}")
+        # a gamma beyond the compute type's range would become inf there (and inf * 0 NaN
+        # in the gradient); its largest finite value gives the same powers of r in [0, 1]
+        gamma = min(cfg["gamma"], float(np.finfo(x.dtype).max))
         params = dict(target=tg, classes=classes, y=y, mask=m, ignore_index=cfg["ignore_index"],
-                      gamma=cfg["gamma"], alpha=cfg["alpha"],
+                      gamma=gamma, alpha=cfg["alpha"],
                       thr=cfg["reduced_threshold"] or 0.0)
         reduction = cfg["reduction"]
         if stats_only:
@@ -177,7 +200,7 @@ class SigmoidFocalLoss(Loss):
             go = grad = None
             if want_grad:
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
-                grad = prepare_out(out, input, x)
+                grad = prepare_out(out, input, x, target)
             total_sum, _, lo = run(SIGMOID_FOCAL, x, grad_output=go, loss_out=need_lo,
                                    grad=grad, **params)
             value = reduce_value(total_sum, count, reduction, lo, xin.dtype)
@@ -200,7 +223,7 @@ class SigmoidFocalLoss(Loss):
                 B = -scale * s_go / F ** 2 if total_ft > 1e-6 else 0.0
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype,
                                                  scale / F)
-                grad = prepare_out(out, input, x)
+                grad = prepare_out(out, input, x, target)
                 run(SIGMOID_FOCAL, x, grad_output=go, grad=grad, B=B, **params)
         if total is not None:
             value = xin.dtype.type(total.value())
@@ -215,22 +238,6 @@ class SigmoidFocalLoss(Loss):
             parts = dict(parts, loss=parts["loss"] / max(float(parts["ft"]), 1e-6))
         return super()._value_from_stats(parts)
 
-    def _scan(self, t, mask, C):
-        positions = t.shape
-        strides = [element_strides(t), None if mask is None else element_strides(mask)]
-        if not t.size:
-            return 0
-        w = walk(positions, strides)
-        count, _, n_bad, first = _index_targets.scan(
-            t, w.offsets[0], w.strides[0], None if mask is None else mask.view(np.uint8),
-            w.offsets[1], w.strides[1], w.inner, SCAN_TILE, C, self._config["ignore_index"],
-            None, get_num_threads())
-        if n_bad:
-            raise ValueError(
-                f"target has {n_bad} value{'s' if n_bad > 1 else ''} outside [0, {C}) other "
-                f"than ignore_index={self._config['ignore_index']}, e.g. {first}")
-        return count
-
 
 def _bool(mask):
     arr = np.asarray(mask)
@@ -239,15 +246,19 @@ def _bool(mask):
     return arr
 
 
-def focal_loss(input, target, alpha=None, gamma=2.0, ignore_index=-100, reduction="mean",
-               mask=None):
+def focal_loss(input: ArrayLike, target: ArrayLike, alpha: Union[None, float, ArrayLike] = None,
+               gamma: float = 2.0, ignore_index: int = -100, reduction: Reduction = "mean",
+               mask: OptionalArray = None) -> Value:
     """Softmax focal loss; see FocalLoss."""
     return FocalLoss(alpha=alpha, gamma=gamma, ignore_index=ignore_index,
                      reduction=reduction)(input, target, mask=mask)
 
 
-def sigmoid_focal_loss(input, target, alpha=0.25, gamma=2.0, reduction="none", mask=None,
-                       ignore_index=-100, normalized=False, reduced_threshold=None):
+def sigmoid_focal_loss(input: ArrayLike, target: ArrayLike, alpha: float = 0.25,
+                       gamma: float = 2.0, reduction: Reduction = "none",
+                       mask: OptionalArray = None, ignore_index: int = -100,
+                       normalized: bool = False,
+                       reduced_threshold: Optional[float] = None) -> Value:
     """Sigmoid focal loss (torchvision's, with smp's options); see SigmoidFocalLoss."""
     return SigmoidFocalLoss(alpha=alpha, gamma=gamma, reduction=reduction,
                             ignore_index=ignore_index, normalized=normalized,

@@ -182,6 +182,13 @@ def _reference_known_issue(loss, x, impl):
     return None
 
 
+def _c_order(a):
+    """`a` if it is C-ordered and aligned, else a C-ordered copy (np.ascontiguousarray
+    would turn a 0-d target into shape (1,))."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous and a.flags.aligned else np.array(a, order="C")
+
+
 def _run_torch(loss, x, target, mask, grad):
     try:
         import torch
@@ -198,11 +205,14 @@ def _run_torch(loss, x, target, mask, grad):
         if target.dtype.kind == "f":
             return PathResult("torch", "unavailable",
                               note="PyTorch has no mask for probability targets")
-        target = np.where(mask, target, cfg["ignore_index"])
-    xt = torch.tensor(np.asarray(x)).requires_grad_(True)
-    tt = torch.tensor(target if target.dtype.kind == "f" else target.astype(np.int64))
-    w = None if cfg["weight"] is None else torch.tensor(cfg["weight"], dtype=xt.dtype)
+        target = np.where(mask, target.astype(np.int64), cfg["ignore_index"])
     try:
+        # torch.tensor takes no negative strides: C-ordered copies of whatever layout came
+        xt = torch.tensor(_c_order(x)).requires_grad_(True)
+        tt = torch.tensor(_c_order(target if target.dtype.kind == "f"
+                                   else target.astype(np.int64)))
+        w = None if cfg["weight"] is None else \
+            torch.tensor(_c_order(cfg["weight"]), dtype=xt.dtype)
         if name == "nll_loss":
             v = F.nll_loss(xt, tt, weight=w, ignore_index=cfg["ignore_index"],
                            reduction=cfg["reduction"])
@@ -217,7 +227,8 @@ def _run_torch(loss, x, target, mask, grad):
             pw = cfg["pos_weight"]
             v = F.binary_cross_entropy_with_logits(
                 xt, tt, weight=w, reduction=cfg["reduction"],
-                pos_weight=None if pw is None else torch.tensor(pw, dtype=xt.dtype))
+                pos_weight=None if pw is None else
+                torch.tensor(_c_order(pw), dtype=xt.dtype))
         g = None
         if grad:
             v.sum().backward()
@@ -229,21 +240,60 @@ def _run_torch(loss, x, target, mask, grad):
     return res
 
 
+def _providers(providers):
+    """The providers to try, as a list: None is CPU and CUDA, one name is that provider;
+    a name onnxruntime does not know is an error (it could never run, so never pass)."""
+    if providers is None:
+        return ["CPUExecutionProvider", "CUDAExecutionProvider"]
+    if isinstance(providers, str):
+        providers = [providers]
+    elif not isinstance(providers, (list, tuple)):
+        raise TypeError(f"providers must be None, a provider name or a list of them, "
+                        f"got {type(providers).__name__}")
+    import onnxruntime as ort
+    known = ort.get_all_providers()
+    for p in providers:
+        if not isinstance(p, str):
+            raise TypeError(f"providers must hold provider names (str), got {p!r}")
+        if p not in known:
+            raise ValueError(f"providers must be onnxruntime provider names such as "
+                             f"'CPUExecutionProvider' (onnxruntime knows {', '.join(known)}), "
+                             f"got {p!r}")
+    if not providers:
+        raise ValueError("providers must name at least one onnxruntime provider, got []")
+    return list(providers)
+
+
 def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=None,
           impl="composed"):
     """Run `loss` on (input, target[, mask]) through every path; return a ParityReport.
 
-    providers: onnxruntime providers to try (default: CPU and CUDA; one this machine's
-    onnxruntime cannot run is reported "unavailable", never left out and never a pass).
+    providers: onnxruntime providers to try, a list or one name (default: CPU and CUDA;
+    one this machine's onnxruntime cannot run is reported "unavailable", never left out
+    and never a pass; a name onnxruntime does not know is a ValueError).
     grad: also compare gradients (d sum(loss) / d input).
+    Arrays may come in any memory layout; the paths that need C order get a copy.
+
+    Raises TypeError for an input that is not float16/32/64, a target that is neither
+    integer class indices nor floats, a mask that is not boolean, providers that are not
+    names; ValueError for a provider onnxruntime does not know.
     """
+    from ._checks import FLOAT_DTYPES, INDEX_DTYPES, boolean
     x = np.asarray(input)
     t = np.asarray(target)
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"input must be float16, float32 or float64, got dtype {x.dtype}")
+    if t.dtype not in FLOAT_DTYPES + INDEX_DTYPES:
+        raise TypeError(f"target must be class indices (uint8, int16, int32, int64) or "
+                        f"float16/32/64, got dtype {t.dtype}")
+    if mask is not None and np.asarray(mask).dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array or None, got dtype "
+                        f"{np.asarray(mask).dtype}")
+    grad = boolean("grad", grad)
+    providers = _providers(providers)
     dtype = x.dtype.name
     tol = TOLERANCES[dtype]
     probabilities = t.dtype.kind == "f"
-    if providers is None:
-        providers = ["CPUExecutionProvider", "CUDAExecutionProvider"]
     from .onnx import DEFAULT_OPSET
     opset = DEFAULT_OPSET if opset is None else opset
 
@@ -296,9 +346,10 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
         results.append(PathResult("to_onnx", "error", note=str(exc).splitlines()[0][:200]))
         model = None
     if model is not None:
-        inputs = {"input": x, "target": t}
+        # runtimes get C-ordered copies: the graph sees values, never strides
+        inputs = {"input": _c_order(x), "target": _c_order(t)}
         if mask is not None:
-            inputs["mask"] = np.asarray(mask, dtype=bool)
+            inputs["mask"] = _c_order(mask)
         feeds = _feeds(inputs, model)
         with_grad = grad and impl == "composed"
         for provider in providers:

@@ -23,11 +23,19 @@ import numpy as np
 class LossStats:
     """Statistics of one configured loss; see the module docstring."""
 
-    def __init__(self, loss, parts, concat=(), window=None):
+    def __init__(self, loss, parts, concat=(), window=None, classes=None):
         self.loss = loss
         self.parts = {k: np.asarray(v, dtype=np.float64) for k, v in parts.items()}
         self.concat = tuple(concat)        # parts that concatenate (per sample) when added
         self.window = window               # (start, stop): the samples a tile belongs to
+        self.classes = classes             # C of the inputs, for losses with a class axis
+
+    def _check_addable(self, other):
+        if not self._same_loss(other):
+            raise ValueError(f"cannot add statistics of {self.loss!r} and {other.loss!r}")
+        if self.classes != other.classes:
+            raise ValueError(f"cannot add statistics of inputs with {self.classes} and "
+                             f"{other.classes} classes")
 
     def _same_loss(self, other):
         a, b = self.loss, other.loss
@@ -43,27 +51,29 @@ class LossStats:
             return self
         if not isinstance(other, LossStats):
             return NotImplemented
-        if not self._same_loss(other):
-            raise ValueError(f"cannot add statistics of {self.loss!r} and {other.loss!r}")
+        self._check_addable(other)
         parts = {k: (np.concatenate([v, other.parts[k]]) if k in self.concat
                      else v + other.parts[k]) for k, v in self.parts.items()}
-        return LossStats(self.loss, parts, self.concat)
+        return LossStats(self.loss, parts, self.concat, classes=self.classes)
 
     __radd__ = __add__
 
     def merge_tiles(self, other):
         """Statistics of two tiles of the same samples (a volume cut along its spatial
         axes): every part adds, per-sample ones included."""
-        if not self._same_loss(other):
-            raise ValueError(f"cannot add statistics of {self.loss!r} and {other.loss!r}")
+        self._check_addable(other)
+        if any(v.shape != other.parts[k].shape for k, v in self.parts.items()):
+            raise ValueError("cannot merge tiles of different samples: per-sample statistics "
+                             "differ in shape")
         return LossStats(self.loss, {k: v + other.parts[k] for k, v in self.parts.items()},
-                         self.concat)
+                         self.concat, classes=self.classes)
 
     def for_samples(self, start, stop):
         """These (global) statistics, marked for a tile holding samples [start, stop) of the
         global batch: what `value_and_grad(tile, ..., total=...)` needs for per-image Dice
         when tiles cut samples along their spatial axes."""
-        return LossStats(self.loss, self.parts, self.concat, window=(start, stop))
+        return LossStats(self.loss, self.parts, self.concat, window=(start, stop),
+                         classes=self.classes)
 
     def value(self):
         """The loss of all the data these statistics were gathered on (float64)."""
@@ -79,8 +89,10 @@ def mean_value(parts, reduction):
     """value of a loss whose statistics are a loss sum and the mean's denominator."""
     if reduction == "sum":
         return np.float64(parts["loss"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.float64(parts["loss"]) / np.float64(parts["weight"])
+    weight = np.float64(parts["weight"])
+    if weight == 0:     # PyTorch's weighted mean over no weight is 0/0, NaN, whatever the sum
+        return np.float64(np.nan)
+    return np.float64(parts["loss"]) / weight
 
 
 def require_reduction(loss):

@@ -79,6 +79,7 @@ cdef struct Plan:
     const int64_t *g_off
     Py_ssize_t g_ps, g_cs
     bint stream               # gradient tiles streamed out from scratch (stream_store.h)
+    bint use_ii               # ignore_index is not None
     int64_t ignore_index
     const double *A           # (N, C) dL/dI, gradient pass only
     const double *B           # (N, C) dL/dP
@@ -155,7 +156,7 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
             if tg != NULL:
                 t = <int64_t> tg[p.t_off[o] + pos * p.t_ps]
                 tt[i] = t
-                if t == p.ignore_index:
+                if p.use_ii and t == p.ignore_index:
                     keep[i] = 0
             if keep[i] != 0:
                 count[0] += 1
@@ -199,7 +200,7 @@ cdef void _run(const floating *x, const index_t *tg, const floating *y, const ui
 
 
 def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_t y_cs, mask,
-        grad, Py_ssize_t g_cs, int act, bint squared, int64_t ignore_index, A, B,
+        grad, Py_ssize_t g_cs, int act, bint squared, ignore_index, A, B,
         Py_ssize_t tile, int nthreads, bint stream=False):
     """Statistics (grad is None): returns (stats (G, C, 3) float64 [I, P, T], counts (G,))
     for G = n_samples groups (the samples, or 1 when pooled).
@@ -207,7 +208,9 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
 
     `walk` describes x, target, dense, mask, grad (positions only); its outer indices split
     evenly into the G groups, in order (per image: the sample axis is the first outer
-    axis).  x, dense and grad share one float dtype.  `stream`: gradient tiles are built in
+    axis).  x, dense and grad share one float dtype.  Class-index targets must have passed
+    the target scan (_target_scan.py): the kernel indexes statistics with them unchecked;
+    ignore_index None ignores nothing.  `stream`: gradient tiles are built in
     scratch and streamed out (stream_store.h).
     """
     cdef Plan p
@@ -228,7 +231,8 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     p.m_off, p.m_ps = offsets_ptr(walk.offsets[3]), walk.strides[3]
     p.g_off, p.g_ps, p.g_cs = offsets_ptr(walk.offsets[4]), walk.strides[4], g_cs
     p.stream = stream and grad is not None
-    p.ignore_index = ignore_index
+    p.use_ii = ignore_index is not None
+    p.ignore_index = ignore_index if p.use_ii else 0
     p.A = <const double *> data_ptr(A)
     p.B = <const double *> data_ptr(B)
     p.scratch_stride = 3 * align64(C * tile * x.itemsize) + 2 * align64(tile * x.itemsize) \

@@ -23,7 +23,7 @@ cnp.import_array()
 cdef void _scan(const index_t *tgt, const int64_t *t_off, Py_ssize_t t_ps,
                 const uint8_t *mk, const int64_t *m_off, Py_ssize_t m_ps,
                 Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t n_tiles, Py_ssize_t C,
-                int64_t ignore_index, const double *weight,
+                bint use_ii, int64_t ignore_index, const double *weight,
                 double *wsum, int64_t *count, int64_t *bad, int64_t *first_bad,
                 int nthreads) noexcept nogil:
     cdef Py_ssize_t tpo = (inner + tile - 1) // tile
@@ -34,14 +34,17 @@ cdef void _scan(const index_t *tgt, const int64_t *t_off, Py_ssize_t t_ps,
             j0 = (k - o * tpo) * tile
             targets_scan(tgt + t_off[o] + j0 * t_ps, t_ps,
                          mk + m_off[o] + j0 * m_ps if mk != NULL else NULL, m_ps,
-                         min(tile, inner - j0), ignore_index, C, weight,
+                         min(tile, inner - j0), use_ii, ignore_index, C, weight,
                          &count[k], &bad[k], &first_bad[k], &wsum[k])
 
 
 def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
-         Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t C, int64_t ignore_index, weight,
+         Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t C, ignore_index, weight,
          int nthreads):
-    """Return (count, weight_total, n_bad, first_bad) over the counted targets."""
+    """Return (count, weight_total, n_bad, first_bad) over the counted targets;
+    ignore_index None: every position the mask keeps is counted."""
+    cdef bint use_ii = ignore_index is not None
+    cdef int64_t ii = ignore_index if use_ii else 0
     cdef Py_ssize_t n_tiles = len(t_off) * ((inner + tile - 1) // tile)
     cdef cnp.ndarray wsum = np.zeros(n_tiles, dtype=np.float64)
     cdef cnp.ndarray count = np.zeros(n_tiles, dtype=np.int64)
@@ -62,16 +65,16 @@ def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
     with nogil:
         if width == 1:
             _scan(<const uint8_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
         elif width == 2:
             _scan(<const int16_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
         elif width == 4:
             _scan(<const int32_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
         else:
             _scan(<const int64_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  ignore_index, wp, ws, cn, bd, fb, nthreads)
+                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
         for k in range(n_tiles):
             total += ws[k]
     n_bad = int(bad.sum())

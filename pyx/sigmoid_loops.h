@@ -138,7 +138,8 @@ ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,
                                            const int WG) {                                   \
     double acc = 0, acc_ft = 0;                                                              \
     const T inv_thr = thr > 0 ? (T)1 / thr : (T)1;                                           \
-    const int n_pow = gamma == (T)(int)gamma && gamma >= 1 && gamma <= 8 ? (int)gamma : 0;   \
+    /* range first: (int)gamma is undefined for gamma >= 2^31 */                         \
+    const int n_pow = gamma >= 1 && gamma <= 8 && gamma == (T)(int)gamma ? (int)gamma : 0;   \
     T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], sg[ONNXL_CHUNK], r[ONNXL_CHUNK], ftp[ONNXL_CHUNK];    \
     T lb[ONNXL_CHUNK], fb[ONNXL_CHUNK];                                                      \
     for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \

@@ -352,7 +352,7 @@ static ONNXL_CLONES void focal_terms(ptrdiff_t L, const double *restrict nll, do
                                      double *restrict qg, double *restrict coef) {
     double q[ONNXL_CHUNK], qs[ONNXL_CHUNK], pm1[ONNXL_CHUNK];
     /* gamma a small whole number (2 nearly always): powers by multiplication, no pow */
-    const int whole = gamma == (double)(int)gamma && gamma >= 1 && gamma <= 8;
+    const int whole = gamma >= 1 && gamma <= 8 && gamma == (double)(int)gamma;   /* range first */
     const int n_pow = whole ? (int)gamma : 0;
     for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;

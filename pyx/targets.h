@@ -16,11 +16,13 @@
 /* Over n positions (target stride ts; mask mk with stride ms, or NULL): *count counted    \
  * targets in range, *bad counted ones outside [0, C), *first_bad the first of those (0 if  \
  * none), *wsum the sum of w[t] over the counted in-range ones (their count when w == NULL). \
- * C >= 1, n < 2^31 (the callers pass tiles). */                                                                               \
+ * ignore_index ii applies only when use_ii (None has no value to spare in int64).         \
+ * C >= 1, n < 2^31 (the callers pass tiles). */                                             \
 static ONNXL_CLONES void targets_scan_##ISFX(const IT *t, ptrdiff_t ts,                      \
-        const unsigned char *mk, ptrdiff_t ms, ptrdiff_t n, int64_t ii, int64_t C,           \
-        const double *w, int64_t *count, int64_t *bad, int64_t *first_bad, double *wsum) {   \
-    const int has_ii = ii >= (int64_t)(IMIN) && ii <= (int64_t)(IMAX);                      \
+        const unsigned char *mk, ptrdiff_t ms, ptrdiff_t n, int use_ii, int64_t ii,          \
+        int64_t C, const double *w, int64_t *count, int64_t *bad, int64_t *first_bad,        \
+        double *wsum) {                                                                      \
+    const int has_ii = use_ii && ii >= (int64_t)(IMIN) && ii <= (int64_t)(IMAX);            \
     const IT iv = has_ii ? (IT)ii : (IT)0;                                                   \
     const IT top = C - 1 > (int64_t)(IMAX) ? (IT)(IMAX) : (IT)(C - 1);                       \
     int nc = 0, nb = 0;                                                                      \

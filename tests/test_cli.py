@@ -65,3 +65,64 @@ def test_demo_runs():
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         assert "not run here (unavailable, not passes): onnxruntime:CUDAExecutionProvider" \
             in res.stdout
+
+
+def cli(capsys, *args):
+    """main() in-process: (exit status, stderr); an exception escaping is a test failure,
+    as it would be a traceback on the command line."""
+    from onnxlosses.__main__ import main
+    try:
+        status = main(list(args))
+    except SystemExit as exc:           # argparse's own errors
+        status = exc.code
+    return status, capsys.readouterr().err
+
+
+def test_unwritable_output_is_one_line_not_a_traceback(tmp_path):
+    for path in [tmp_path / "missing" / "ce.onnx", tmp_path]:
+        res = run("export", "cross_entropy", "-o", str(path))
+        assert res.returncode == 2, res.stderr
+        assert "Traceback" not in res.stderr
+        assert res.stderr.startswith(f"error: -o {path}: cannot write: ")
+        assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--param", "ignore_index=100000000000000000000000"], "error: "),
+    (["--param", "weight=[1,2]", "--param", "weight=[1,2,3]"],
+     "error: --param weight is given twice"),
+    (["--param", "_weight_mean=count"], "error: --param takes the loss's parameters; "
+                                        "_weight_mean is internal"),
+    (["--ndim", "1"], "error: ndim must be >= 2, got 1"),
+    (["--target-dtype", "int8"], "error: target_dtype must be one of"),
+])
+def test_export_bad_input_is_one_line(capsys, tmp_path, args, match):
+    name = "dice_loss" if "_weight_mean=count" in args else "cross_entropy"
+    status, err = cli(capsys, "export", name, *args, "-o", str(tmp_path / "x.onnx"))
+    assert status == 2 and err.startswith(match), err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--ranks", "1"], "argument --ranks: invalid choice: 1"),
+    (["--dtypes", "int32"], "argument --dtypes: invalid choice: 'int32'"),
+    (["--opsets", "12"], "error: --opsets must be in [13, "),
+    (["--providers", "CPU"], "error: providers must be onnxruntime provider names"),
+    (["--json", "/nonexistent-dir/parity.json"],
+     "error: --json /nonexistent-dir/parity.json: cannot write: "),
+])
+def test_parity_bad_options_fail_before_running(capsys, args, match):
+    status, err = cli(capsys, "parity", "--dtypes", "float32", "--ranks", "2", *args)
+    assert status == 2 and match in err, err
+    assert "parity [#" not in err and "parity [." not in err   # before the progress bar
+
+
+def test_export_check_targets_switch(capsys, tmp_path):
+    for extra, want in [([], "true"), (["--no-check-targets"], "false")]:
+        path = tmp_path / "ce.onnx"
+        status, err = cli(capsys, "export", "cross_entropy", *extra, "-o", str(path))
+        assert status == 0, err
+        meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert meta["onnxlosses.check_targets"] == want

@@ -250,6 +250,30 @@ def test_export_errors(kwargs, match):
         CrossEntropyLoss(weight=W5).to_onnx(**kwargs)
 
 
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(dtype=None), r"dtype must be one of \['float16', 'float32', 'float64'\], got None"),
+    (dict(dtype=5), r"dtype must be one of .*, got 5"),
+    (dict(target_dtype=5), r"target_dtype must be None or one of .*, got 5"),
+    (dict(ndim=2.0), r"ndim must be an integer, got float"),
+    (dict(opset=18.0), r"opset must be an integer, got float"),
+    (dict(mask=1), r"mask must be True or False, got 1"),
+    (dict(grad="yes"), r"grad must be True or False, got 'yes'"),
+    (dict(shape="NCHW"), r"shape must be a sequence of dims"),
+    (dict(shape=("N", 5, 2.5)), r"shape\[2\] must be an int >= 0, a name or None, got 2.5"),
+])
+def test_export_type_errors_name_the_argument(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        CrossEntropyLoss(weight=W5).to_onnx(**kwargs)
+
+
+def test_export_refuses_negative_dims():
+    with pytest.raises(ValueError, match=r"shape\[2\] must be >= 0, got -3"):
+        CrossEntropyLoss().to_onnx(shape=("N", 4, -3, 2))
+    model = CrossEntropyLoss().to_onnx(shape=(np.int64(0), 4, None, 2))   # 0 is a size
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [0, 4, "d2", 2]
+
+
 def test_native_refuses_what_it_cannot_express():
     with pytest.raises(ValueError, match=r"cannot express label_smoothing"):
         CrossEntropyLoss(label_smoothing=0.1).to_onnx(impl="native")

@@ -119,3 +119,75 @@ def test_shape_only_nodes_are_recognised():
     ops = {n.name: n.op_type for n in model.graph.node}
     assert any(ops[n] == "Shape" for n in shape_only)
     assert all(ops[n] not in ("LogSoftmax", "Exp", "GatherElements") for n in shape_only)
+
+
+def test_every_grid_configuration_passes_in_every_memory_layout():
+    """Negative strides, channels-last, Fortran order, strided views of input, target and
+    mask: the harness copies what a path cannot take (torch.tensor refused negative
+    strides: the PyTorch path raised instead of reporting)."""
+    from helpers import LAYOUTS, relayout
+
+    from onnxlosses._parity_grid import SHAPES, _data, configurations
+    failed = []
+    for name, loss, kind, use_mask in configurations():
+        x, t = _data(kind, SHAPES[4], "float32", 0, isinstance(loss, NLLLoss))
+        mask = np.random.default_rng(0).random((2, 6, 5)) < 0.8 if use_mask else None
+        for layout in LAYOUTS:
+            report = parity.check(
+                loss, relayout(x, layout), relayout(t, layout, 1 if t.ndim == 4 else 0),
+                "CPUExecutionProvider", mask=None if mask is None else relayout(mask, layout, 0))
+            if not report.ok or "error" in statuses(report).values():
+                failed.append(f"{name} {layout}\n{report.table()}")
+    assert not failed, "\n".join(failed)
+
+
+def test_masked_uint8_targets_with_a_negative_ignore_index():
+    # the PyTorch path wrote ignore_index=-100 into a uint8 array (156) and failed
+    x, t = batch()
+    t[t == 255] = 1
+    mask = np.random.default_rng(4).random(t.shape) < 0.6
+    report = parity.check(CrossEntropyLoss(), x, t, mask=mask)
+    assert statuses(report)["torch"] == "pass", report.table()
+
+
+def test_a_single_provider_name_is_one_provider():
+    x, t = batch()
+    report = parity.check(CrossEntropyLoss(ignore_index=255), x, t,
+                          providers="CPUExecutionProvider")
+    ort_paths = [r for r in report.results if r.path.startswith("onnxruntime:")]
+    assert [(r.path, r.status) for r in ort_paths] == \
+        [("onnxruntime:CPUExecutionProvider", "pass")]
+
+
+@pytest.mark.parametrize("providers,error,match", [
+    (["CPUExecutionProvider", "CPU"], ValueError,
+     r"providers must be onnxruntime provider names .*, got 'CPU'"),
+    ("C", ValueError, r"providers must be onnxruntime provider names .*, got 'C'"),
+    ([], ValueError, r"providers must name at least one onnxruntime provider, got \[\]"),
+    (5, TypeError, r"providers must be None, a provider name or a list of them, got int"),
+    ([None], TypeError, r"providers must hold provider names \(str\), got None"),
+])
+def test_unknown_providers_are_refused_never_passed(providers, error, match):
+    x, t = batch()
+    with pytest.raises(error, match=match):
+        parity.check(CrossEntropyLoss(ignore_index=255), x, t, providers=providers)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(input=np.zeros((2, 5), np.int32)), r"input must be float16, float32 or float64, "
+                                             r"got dtype int32"),
+    (dict(target=np.zeros(2, np.int8)), r"target must be class indices .*, got dtype int8"),
+    (dict(mask=np.ones(2, np.uint8)), r"mask must be a boolean array or None, got dtype uint8"),
+    (dict(grad=1), r"grad must be True or False, got 1"),
+])
+def test_argument_types_are_named(kwargs, match):
+    args = dict(input=np.zeros((2, 5), np.float32), target=np.zeros(2, np.int64))
+    args.update(kwargs)
+    with pytest.raises(TypeError, match=match):
+        parity.check(CrossEntropyLoss(), **args)
+
+
+def test_torch_path_takes_a_single_position():
+    # (C,) logits and a 0-d target: the copy for PyTorch keeps the target 0-d
+    report = parity.check(CrossEntropyLoss(), np.arange(5.0), np.array(2))
+    assert statuses(report)["torch"] == "pass"

@@ -9,12 +9,13 @@ _ONNX_TO_NAME = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.DOUBLE: "fl
 
 
 def attach(model, output_name, loss, target_name="target", *, target_dtype=None,
-           grad=False, mask_name=None):
+           grad=False, mask_name=None, check_targets=True):
     """Return a model whose outputs are `model`'s plus `loss` (and `grad` when asked).
 
     `output_name` is the model output holding the logits (N, C, d..); the loss graph takes
     it as its input, a new graph input `target_name` (and `mask_name` when given) feeds the
-    targets.  The model's opset and IR version are kept.
+    targets.  The model's opset and IR version are kept.  `check_targets`: as in
+    `to_onnx`, NaN loss and gradient for a counted class index outside [0, C).
     """
     outputs = {o.name: o for o in model.graph.output}
     if output_name not in outputs:
@@ -34,7 +35,7 @@ def attach(model, output_name, loss, target_name="target", *, target_dtype=None,
     dtype = _ONNX_TO_NAME[tensor.elem_type]
     loss_model = to_onnx(loss, opset=opset, dtype=dtype, target_dtype=target_dtype,
                          shape=shape, grad=grad, mask=mask_name is not None,
-                         ir_version=model.ir_version)
+                         check_targets=check_targets, ir_version=model.ir_version)
     renames = {"target": target_name}
     if mask_name is not None:
         renames["mask"] = mask_name

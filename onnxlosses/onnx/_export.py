@@ -6,8 +6,10 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from .._checks import boolean, integer
 from . import _cross_entropy, _dice, _elementwise
 from ._builder import NP_TO_ONNX, GraphBuilder, check, value_info
+from ._targets import check_targets as _check_targets, poison
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 13
@@ -44,19 +46,55 @@ def supported_opsets():
 
 
 def _dtype(name, table, what):
-    key = np.dtype(name).name if not isinstance(name, str) else name
+    """A dtype from `table` given by name or as a NumPy dtype / scalar type (None is
+    refused: np.dtype(None) would silently mean float64)."""
+    if name is None:
+        raise TypeError(f"{what} must be one of {sorted(table)}, got None")
+    if isinstance(name, str):
+        key = name
+    else:
+        try:
+            key = np.dtype(name).name
+        except TypeError:
+            raise TypeError(f"{what} must be one of {sorted(table)} (a name or a NumPy "
+                            f"dtype), got {name!r}") from None
     if key not in table:
         raise ValueError(f"{what} must be one of {sorted(table)}, got {name!r}")
     return np.dtype(table[key])
 
 
+def _is_float_dtype(value):
+    """Whether target_dtype names a float type (so probabilities / dense targets)."""
+    if isinstance(value, str):
+        return value in FLOAT_NAMES
+    try:
+        return np.dtype(value).kind == "f"
+    except TypeError:
+        raise TypeError(f"target_dtype must be None or one of "
+                        f"{sorted(INDEX_NAMES) + sorted(FLOAT_NAMES)} (a name or a NumPy "
+                        f"dtype), got {value!r}") from None
+
+
 def _input_shape(shape, ndim, n_classes):
+    if ndim is not None:
+        ndim = integer("ndim", ndim)
     if shape is not None:
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+            raise TypeError(f"shape must be a sequence of dims (ints >= 0, names or None), "
+                            f"got {shape!r}")
+        shape = list(shape)
+        for i, d in enumerate(shape):
+            if d is None or isinstance(d, str):
+                continue
+            if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+                raise TypeError(f"shape[{i}] must be an int >= 0, a name or None, got {d!r}")
+            if d < 0:
+                raise ValueError(f"shape[{i}] must be >= 0, got {d}")
         if ndim is not None and len(shape) != ndim:
             raise ValueError(f"ndim={ndim} disagrees with shape={shape!r}")
         if len(shape) < 2:
             raise ValueError(f"shape must be (N, C, d1, ...) with rank >= 2, got {shape!r}")
-        shape = [d if isinstance(d, (int, np.integer)) else (d or f"d{i}")
+        shape = [int(d) if isinstance(d, (int, np.integer)) else (d or f"d{i}")
                  for i, d in enumerate(shape)]
         if n_classes is not None and isinstance(shape[1], (int, np.integer)) \
                 and shape[1] != n_classes:
@@ -93,9 +131,7 @@ def _target_kind(spec_name, target_dtype, dt, mode=None):
         family = "index|probabilities" if mode == "multiclass" else "dense"
     if target_dtype is None:
         return ("index", np.dtype(np.int64)) if family.startswith("index") else ("float", dt)
-    is_float = (isinstance(target_dtype, str) and target_dtype in FLOAT_NAMES) or \
-        (not isinstance(target_dtype, str) and np.dtype(target_dtype).kind == "f")
-    if is_float:
+    if _is_float_dtype(target_dtype):
         if family == "index":
             raise ValueError(f"{spec_name} takes class indices: target_dtype must be one of "
                              f"{sorted(INDEX_NAMES)}, got {target_dtype!r}")
@@ -112,13 +148,22 @@ def _target_kind(spec_name, target_dtype, dt, mode=None):
 
 
 def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *, ndim=None,
-            grad=False, impl="composed", mask=False, ir_version=None):
-    """Export `loss` as a checked ModelProto; see Loss.to_onnx."""
+            grad=False, impl="composed", mask=False, check_targets=True, ir_version=None):
+    """Export `loss` as a checked ModelProto; see Loss.to_onnx.
+
+    check_targets (class-index targets only): the graph returns NaN for the loss and the
+    gradient when a counted target (not ignore_index, mask True) lies outside [0, C),
+    where the kernel raises ValueError; False leaves the check out (see _targets.py for
+    what the runtimes do then).
+    """
     spec = loss.spec
     if spec.name not in FAMILIES:
         raise NotImplementedError(f"{type(loss).__name__} has no ONNX emitter yet")
     config = loss.config
-    opset = DEFAULT_OPSET if opset is None else int(opset)
+    grad = boolean("grad", grad)
+    mask = boolean("mask", mask)
+    check_targets = boolean("check_targets", check_targets)
+    opset = DEFAULT_OPSET if opset is None else integer("opset", opset)
     newest = newest_onnxruntime_opset()
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must be in [{MIN_OPSET}, {newest}] (the newest the installed "
@@ -167,6 +212,11 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     elif kind == "index" and tdt != np.int64:
         t = b.cast(t, np.int64, name="target_i64")
     m = "mask" if mask else None
+    any_bad = None
+    if kind == "index" and check_targets:
+        # out-of-range positions are masked out of the loss math, then everything is NaN
+        m, any_bad = _check_targets(b, t, m, ignore_index=config.get("ignore_index"),
+                                    n_classes=in_shape[1], x=x)
     if impl == "native":
         loss_name = _cross_entropy.emit_native(b, config, x, t, m, log_probs=log_probs,
                                                reduction=reduction)
@@ -208,6 +258,10 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
             none_shape = [in_shape[0]] if config["per_image"] else []
         else:
             none_shape = ([in_shape[0]] if config["per_image"] else []) + [n_cls]
+    if any_bad is not None:
+        loss_name = poison(b, loss_name, any_bad, "loss_checked")
+        if grad:
+            grad_name = poison(b, grad_name, any_bad, "grad_checked")
     outputs = [("loss", loss_name, none_shape if reduction == "none" else [])]
     if grad:
         outputs.append(("grad", grad_name, in_shape))
@@ -221,7 +275,7 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
               value_info("target", tdt, in_shape if kind == "float" else pos_shape)]
     if mask:
         inputs.append(value_info("mask", np.bool_,
-                                 pos_shape if index_like or dice else in_shape))
+                                 pos_shape if index_like or dice or kind == "index" else in_shape))
     meta = {
         "onnxlosses.loss": type(loss).__name__,
         "onnxlosses.config": json.dumps(
@@ -232,6 +286,8 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
         "onnxlosses.target": "indices" if kind == "index" else
         ("probabilities" if probabilities else "dense"),
     }
+    if kind == "index":
+        meta["onnxlosses.check_targets"] = str(check_targets).lower()
     model = b.model(inputs, [value_info(n, dt, s) for n, _, s in outputs], opset,
                     ir_version if ir_version is not None else ir_version_for(opset), meta,
                     doc=f"{repr(loss)}\n{spec.formula}")
