@@ -1,20 +1,23 @@
 # One command sets everything up from a clean clone: a local virtualenv, the dependencies,
 # the compiled kernels.  `make demo` then runs the demo, `make test` the test suite.
 # `make sanitize`: the kernels built with ASan + UBSan into build/sanitize (the in-place build
-# is left alone), then the whole test suite run against that build.
+# is left alone), then the whole test suite (the fuzzer included) run against that build.
+# `make fuzz`: the property-based fuzzer (tests/test_fuzz_*.py) with FUZZ_FACTOR (40) times
+# the examples of the normal suite, random instead of derandomized; failures are kept in
+# .hypothesis/ and replayed first next time.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: all demo test bench build clean sanitize
+.PHONY: all demo test bench build clean sanitize fuzz
 
 all: build
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "numpy>=2" "Cython>=3" "setuptools>=68" onnx onnxruntime "pytest>=8" torch==2.13.0 "dask[array,distributed]"
+	$(PY) -m pip install -q "numpy>=2" "Cython>=3" "setuptools>=68" onnx onnxruntime "pytest>=8" "hypothesis>=6.100" torch==2.13.0 "dask[array,distributed]"
 	touch $(STAMP)
 
 build: $(STAMP)
@@ -60,9 +63,12 @@ sanitize: $(STAMP)
 	fi; \
 	exit $$status
 
+fuzz: build
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_*.py
+
 bench: build
 	$(PY) -m pip install -q matplotlib monai
 	$(PY) benchmarks/run.py --json benchmarks/results.json --plot benchmarks/ratios.png
 
 clean:
-	rm -rf build pyx/*.c onnxlosses/*.so   # build/ holds build/sanitize too
+	rm -rf build pyx/*.c onnxlosses/*.so .hypothesis   # build/ holds build/sanitize too
