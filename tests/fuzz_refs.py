@@ -50,10 +50,16 @@ def _safe_pow(base, gamma):
     """base ** gamma for base >= 0, 0 at base = 0 with a zero gradient there (the limit the
     README takes: focal's and Tversky's factor multiplies a term that is 0 there too)."""
     if gamma == 0:
-        return torch.ones_like(base)
+        return torch.where(torch.isnan(base), base, torch.ones_like(base))
     pos = base > 0
     safe = torch.where(pos, base, torch.ones_like(base))
-    return torch.where(pos, safe ** gamma, torch.zeros_like(base))
+    return torch.where(pos, safe ** gamma, torch.where(torch.isnan(base), base,
+                                                       torch.zeros_like(base)))
+
+
+def _zero_times_log(k, lp):
+    """k * lp, with 0 * (-inf) = 0 (the limit 0 log 0); a NaN lp stays NaN."""
+    return torch.where(k != 0, k * lp, torch.where(torch.isnan(lp), lp, torch.zeros_like(lp)))
 
 
 def _reduce(per, counted_weight, reduction):
@@ -81,6 +87,8 @@ def softmax_family(kind, cfg, x, t, mask=None, go=None, want_grad=True):
     probabilities of x's shape."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t)
+    if x.ndim == 0:
+        raise Refused("input")
     unbatched = x.ndim == 1
     if unbatched:
         x = x[None]
@@ -121,7 +129,7 @@ def softmax_family(kind, cfg, x, t, mask=None, go=None, want_grad=True):
         q = (1 - eps) * _t(t) + eps / C
         k = w.view(wshape) * q
         k = torch.where(cm.unsqueeze(1), k, torch.zeros_like(k))
-        per = -torch.where(k != 0, k * lp, torch.zeros_like(lp)).sum(1)
+        per = -_zero_times_log(k, lp).sum(1)
         value = _reduce(per, cm.sum(), reduction)
     else:
         tc = torch.as_tensor(np.where(counted, t64, 0))
@@ -135,8 +143,7 @@ def softmax_family(kind, cfg, x, t, mask=None, go=None, want_grad=True):
             nll = torch.where(cm, -wt * lpt, torch.zeros(()))
             eps = cfg.get("label_smoothing", 0.0)
             if eps > 0:
-                wl = w.view(wshape) * lp
-                smooth = -torch.where(w.view(wshape) != 0, wl, torch.zeros_like(wl)).sum(1)
+                smooth = -_zero_times_log(w.view(wshape).expand_as(lp), lp).sum(1)
                 smooth = torch.where(cm, smooth, torch.zeros(()))
                 per = (1 - eps) * nll + eps / C * smooth
             else:
@@ -298,7 +305,7 @@ def sigmoid_focal(cfg, x, t, mask=None, go=None, compute=np.float64):
     xe = torch.where(cm, X, torch.zeros_like(X))
     Y = torch.where(cm, _t(y), torch.zeros(()))
     gamma, alpha, thr = cfg["gamma"], cfg["alpha"], cfg["reduced_threshold"]
-    ce = (1 - Y) * xe + torch.clamp(-xe, min=0) + torch.log1p(torch.exp(-xe.abs()))
+    ce = (1 - Y) * xe - F.logsigmoid(xe)     # softplus(-x), smooth at 0 for autograd
     omp = Y * torch.sigmoid(-xe) + (1 - Y) * torch.sigmoid(xe)       # 1 - p_t
     if thr is not None and compute != np.float64:
         with np.errstate(all="ignore"):
@@ -312,7 +319,10 @@ def sigmoid_focal(cfg, x, t, mask=None, go=None, compute=np.float64):
     if thr is None:
         ft = _safe_pow(omp, gamma)
     else:
-        ft = torch.where(1 - omp < thr, torch.ones_like(omp), _safe_pow(omp / thr, gamma))
+        below = 1 - omp < thr
+        # the branch not taken gets a harmless argument: its gradient is 0, not 0 * inf
+        ft = torch.where(below, torch.ones_like(omp),
+                         _safe_pow(torch.where(below, torch.zeros_like(omp), omp) / thr, gamma))
     at = alpha * Y + (1 - alpha) * (1 - Y) if alpha >= 0 else torch.ones_like(Y)
     zero = torch.zeros(())
     per = torch.where(cm, at * ft * ce, zero)
@@ -349,6 +359,8 @@ def dice_family(variant, cfg, x, t, mask=None, go=None):
     mode = cfg["mode"]
     ii = cfg["ignore_index"]
     xin_shape = x.shape
+    if x.ndim == 0:
+        raise Refused("input")
     if mode == "binary":
         if x.ndim >= 2 and x.shape[1] == 1:
             if t.shape == x.shape[:1] + x.shape[2:]:

@@ -372,7 +372,8 @@ def reference_grad_output(case):
     return (arr if np.ndim(go) else float(arr)), nonfinite
 
 
-def run_case(case, reference, *, mag=1.0, value_scale=None, k=64, check_grad=True):
+def run_case(case, reference, *, mag=1.0, value_scale=None, grad_scale=None, k=64,
+             check_grad=True):
     """Run `case`; compare with reference(want_grad, grad_output) -> (value, grad), which
     raises Refused(names) when the call must fail.  Checks: the result (or a ValueError /
     TypeError naming an expected argument), no byte of the arguments changed, and no byte
@@ -382,7 +383,9 @@ def run_case(case, reference, *, mag=1.0, value_scale=None, k=64, check_grad=Tru
     A grad_output holding NaN or inf: the gradient must be NaN or inf wherever the
     gradient with those entries set to 1 is not 0 (NaN in, NaN out), and 0 or NaN where it
     is 0; elsewhere equal to it.  check_grad=False: a known gap (tests/test_fuzz_findings.py)
-    makes the gradient's values wrong here; everything else is still checked."""
+    makes the gradient's values wrong here; everything else is still checked.  value_scale,
+    grad_scale: the size of the terms the value / gradient elements are made of (their
+    rounding errors are relative to that, not to a result that cancels or underflows)."""
     from fuzz_refs import Refused
     import pytest
 
@@ -431,7 +434,10 @@ def run_case(case, reference, *, mag=1.0, value_scale=None, k=64, check_grad=Tru
                 assert np.all(ok), (f"gradient with a NaN / inf grad_output: {g[~ok][:4]} where "
                                     f"the finite gradient is {r[~ok][:4]}")
             else:
-                assert_close(grad, ref[1], dtype, "gradient", magnitude=mag, k=k)
+                r = np.asarray(ref[1], np.float64)
+                fin = r[np.isfinite(r)]
+                gs = max(grad_scale or 0.0, float(np.max(np.abs(fin))) if fin.size else 0.0)
+                assert_close(grad, ref[1], dtype, "gradient", magnitude=mag, scale=gs, k=k)
             if case.out is not None:
                 assert grad is case.out[0], "value_and_grad(out=...) did not return out"
                 check_out_surroundings(case.out[0], case.out[1], case.out[2], grad)
@@ -486,3 +492,23 @@ def grad_outputs(draw, reduction, loss_shape, *, allow_bad=True):
     v = draw(st.sampled_from([2.5, -1.0, 3, np.float32(0.5), np.float64(-2.0), np.array(1.5),
                               np.float16(2.0)]))
     return v, ()
+
+
+@st.composite
+def outs(draw, shape, dtype):
+    """(out_buffer(...), bad): mostly a good out= in some layout inside a larger buffer,
+    sometimes one of another dtype or shape, or read-only (bad = ("out",))."""
+    kind = draw(st.sampled_from(["ok"] * 6 + ["dtype", "shape", "readonly"]))
+    lay = draw(layouts(len(shape), allow_broadcast=False, allow_readonly=False))
+    if kind == "dtype":
+        other = draw(st.sampled_from([d for d in FLOATS + (np.int32,) if np.dtype(d) != dtype]))
+        return out_buffer(shape, other, lay), ("out",)
+    if kind == "shape":
+        wrong = tuple(shape) + (1,) if draw(st.booleans()) or not shape else tuple(shape)[1:]
+        lay = Layout(perm=tuple(range(len(wrong))))
+        return out_buffer(wrong, dtype, lay), ("out",)
+    out = out_buffer(shape, dtype, lay)
+    if kind == "readonly":
+        out[0].flags.writeable = False
+        return out, ("out",)
+    return out, ()

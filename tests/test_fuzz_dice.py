@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="the fuzzer's references use PyTorch
 import onnxlosses  # noqa: E402
 from fuzz_refs import dice_family  # noqa: E402
 from fuzz_support import (FLOATS, Case, budget, grad_outputs, layouts, logits,  # noqa: E402
-                          magnitude, out_buffer, place, reference_grad_output, rng_from,
+                          magnitude, outs, place, reference_grad_output, rng_from,
                           run_case, shapes)
 from test_fuzz_softmax import index_targets  # noqa: E402
 
@@ -58,7 +58,7 @@ def dice_params(draw, variant, shape):
     if variant == "tversky":
         p.update(alpha=draw(st.sampled_from([0.5, 0.3, 0.7, 1.0, 0.0])),
                  beta=draw(st.sampled_from([0.5, 0.7, 0.3, 1.0, 0.0])),
-                 gamma=draw(st.sampled_from([1.0, 0.75, 0.5, 2.0, 4 / 3])))
+                 gamma=draw(st.sampled_from([1.0, 0.75, 0.5, 2.0, 4 / 3, 1e10])))
     if variant == "generalized":
         p["weighting"] = draw(st.sampled_from(["square", "simple", "uniform"]))
     return p
@@ -69,7 +69,7 @@ def dice_cases(draw, variant):
     cls, fn = VARIANTS[variant]
     dtype = draw(st.sampled_from(FLOATS))
     rng = rng_from(draw)
-    shape = draw(shapes(min_rank=1, max_rank=5))
+    shape = draw(shapes(min_rank=0 if draw(st.integers(0, 19)) == 0 else 1, max_rank=5))
     C = shape[1] if len(shape) > 1 else 1
     if draw(st.integers(0, 4)) == 0:
         name = draw(st.sampled_from(PRESETS[variant]))
@@ -81,7 +81,7 @@ def dice_cases(draw, variant):
         loss = cls(**draw(dice_params(variant, shape)))
     cfg = loss.config
     mode = cfg["mode"]
-    xv = draw(logits(shape)) if cfg["from_logits"] else rng.random(shape)
+    xv = draw(logits(shape)) if cfg["from_logits"] else np.asarray(rng.random(shape))
     if not cfg["from_logits"] and xv.size and draw(st.integers(0, 5)) == 0:
         xv.flat[draw(st.integers(0, xv.size - 1))] = draw(st.sampled_from([np.nan, 0.0, 1.0]))
     x = place(xv, dtype, draw(layouts(len(shape))))
@@ -97,16 +97,16 @@ def dice_cases(draw, variant):
         if mode == "binary" and len(shape) > 1 and shape[1] == 1 and draw(st.booleans()):
             tshape = pos
         tdt = draw(st.sampled_from(FLOATS + (np.uint8, bool, np.int64)))
-        tv = rng.random(tshape)
+        tv = np.asarray(rng.random(tshape))
         if np.dtype(tdt).kind != "f" or draw(st.booleans()):
-            tv = (tv < 0.4).astype(np.float64)
+            tv = np.asarray(tv < 0.4).astype(np.float64)
         if ii is not None and tv.size and np.dtype(tdt).kind != "b" and draw(st.booleans()):
-            tv[rng.random(tshape) < 0.2] = ii if np.can_cast(np.min_scalar_type(ii), tdt) \
+            tv[np.asarray(rng.random(tshape)) < 0.2] = ii if np.can_cast(np.min_scalar_type(ii), tdt) \
                 or np.dtype(tdt).kind == "f" else 0
         t = place(tv, tdt, draw(layouts(len(tshape))))
     mask = None
     if draw(st.integers(0, 3)) == 0:
-        mask = place(rng.random(pos) < 0.7, bool, draw(layouts(len(pos))))
+        mask = place(np.asarray(rng.random(pos)) < 0.7, bool, draw(layouts(len(pos))))
     entry = draw(st.sampled_from(["call", "functional", "value_and_grad", "value_and_grad_out"]))
     go = out = None
     bad = []
@@ -121,8 +121,8 @@ def dice_cases(draw, variant):
         go, b = draw(grad_outputs(cfg["reduction"], lshape))
         bad += b
     if entry == "value_and_grad_out":
-        out = out_buffer(shape, dtype, draw(layouts(len(shape), allow_broadcast=False,
-                                                      allow_readonly=False)))
+        out, b = draw(outs(shape, dtype))
+        bad += b
     f = None
     if entry == "functional":
         if draw(st.integers(0, 4)):       # the functional takes the public parameters only
@@ -152,6 +152,9 @@ def check(variant, case):
         nan_gap |= not np.all(np.isfinite(reference(False, None)[0]))
     except Exception:  # noqa: BLE001 - a refused call
         pass
+    # Known gap (tests/test_fuzz_findings.py): generalized Dice differentiates through the
+    # eps clamp of its denominator
+    nan_gap |= variant == "generalized" and cfg["eps"] > 0
     run_case(case, reference, mag=magnitude(x) if cfg["from_logits"] else 1.0,
              check_grad=not nan_gap)
 

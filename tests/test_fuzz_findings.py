@@ -12,12 +12,14 @@ def gap(reason):
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
-@gap("sigmoid focal with class-index targets lets C = 0 through to the target scan, whose "
-     "precondition is C >= 1: a uint8 bound of C - 1 wraps to 255 and every target passes")
-def test_sigmoid_focal_index_targets_refuse_zero_classes():
+@gap("sigmoid focal with class-index targets never refuses C = 0: the target scan's "
+     "precondition C >= 1 is broken (a uint8 bound of C - 1 wraps to 255 and every target "
+     "passes) and an empty batch passes as is")
+@pytest.mark.parametrize("n, dtype", [(1, np.uint8), (0, np.int16)])
+def test_sigmoid_focal_index_targets_refuse_zero_classes(n, dtype):
     with pytest.raises(ValueError, match="input|class"):
-        ol.SigmoidFocalLoss(reduction="mean")(np.zeros((1, 0), np.float32),
-                                             np.zeros(1, np.uint8))
+        ol.SigmoidFocalLoss(reduction="mean")(np.zeros((n, 0), np.float32),
+                                             np.zeros(n, dtype))
 
 
 @gap("reduced_threshold=1.0: in float32 p_t rounds to 1 for logits beyond ~17, so p_t < thr "
@@ -125,3 +127,41 @@ def test_parity_table_shows_a_nan_mismatch():
     row = next(r for r in report.results if r.path.startswith("onnxruntime"))
     assert row.status == "fail"
     assert not row.grad_max_abs == 0.0
+
+
+@gap("a NaN class probability in a class of weight 0 is skipped with the class: a finite "
+     "loss where PyTorch (and NaN in, NaN out) gives NaN")
+def test_nan_probability_in_a_zero_weight_class_is_nan():
+    x, q = np.array([[0.3, 0.1]]), np.array([[np.nan, 0.5]])
+    assert np.isnan(ol.CrossEntropyLoss(weight=[0.0, 1.0])(x, q))
+
+
+@gap("GeneralizedDiceLoss differentiates through the eps clamp of its denominator: where "
+     "sum w (P + T) + smooth_dr < eps the gradient keeps a dP term the clamped value has not")
+def test_generalized_dice_gradient_where_eps_clamps():
+    from helpers import central_difference
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((1, 1, 3)), np.array([[[0.0, 1.0, 1.0]]])
+    loss = ol.GeneralizedDiceLoss(mode="binary", eps=50.0, weighting="uniform")
+    _, grad = loss.value_and_grad(x, t)
+    np.testing.assert_allclose(grad, central_difference(lambda z: float(loss(z, t)), x),
+                               atol=1e-7)
+
+
+@gap("out= that shares memory with mask= is neither refused nor handled: the kernel reads "
+     "the mask after writing the gradient over it (wrong value and gradient)")
+def test_out_sharing_memory_with_the_mask():
+    x = np.random.default_rng(0).standard_normal((3, 2, 2)).astype(np.float32)
+    t = np.ones((3, 2), np.uint8)
+    raw = np.zeros(x.nbytes, np.uint8)
+    mask = raw[:6].view(bool).reshape(3, 2)
+    mask[:, 0] = True
+    want = ol.FocalLoss(gamma=0.0).value_and_grad(x, t, mask=mask.copy())
+    out = raw.view(np.float32).reshape(x.shape)
+    try:
+        got = ol.FocalLoss(gamma=0.0).value_and_grad(x, t, out=out, mask=mask)
+    except ValueError as exc:
+        assert "out" in str(exc)
+        return
+    assert got[0] == want[0]
+    np.testing.assert_array_equal(got[1], want[1])
