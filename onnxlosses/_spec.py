@@ -1,7 +1,8 @@
 """One description per loss: its parameters, their defaults and checks, and its formula.
 
-The class API, the functional API and (later) the ONNX emitter all read the same spec, so a
-parameter is validated in exactly one place and documented once.
+The class API, the functional API, the ONNX exporter, the Dask front end and the command
+line read the same spec, so a parameter is validated in exactly one place and documented
+once, and no layer decides anything by a loss's name.
 """
 from dataclasses import dataclass, field
 
@@ -15,12 +16,57 @@ class Param:
     internal: bool = False  # set only by presets (another library's formula), never public
 
 
+def _constant(value):
+    return lambda config, *_: value
+
+
+def positions(config, shape):
+    """The input's shape without its class axis: (N, d1, ...)."""
+    return list(shape[:1]) + list(shape[2:])
+
+
+def elements(config, shape):
+    return list(shape)
+
+
+def class_weight_length(config):
+    """C fixed by a per-class weight array, or None."""
+    w = config.get("weight")
+    return None if w is None else len(w)
+
+
 @dataclass(frozen=True)
 class LossSpec:
+    """A loss as every layer sees it.
+
+    targets: the target kinds it takes, the default first: "index" (class indices of the
+    positions' shape), "probabilities" (class probabilities of the input's shape), "dense"
+    (any float target of the input's shape); or a function of the configuration.
+    class_axis(config, dense): the input's class axis (1) or None when it has none, for a
+    dense target (dense=True) or class indices.  fixed_classes(config): the number of
+    classes the configuration fixes (a per-class weight), or None.  loss_shape(config,
+    shape): reduction "none"'s output shape for an input of `shape`.  mask_over:
+    "positions" (the input without its class axis) or "elements" (the input's shape; class
+    indices still mask positions); takes_mask: False where the loss has no mask (PyTorch's
+    BCE).  emit / emit_native: "module:function" in onnxlosses.onnx, called as
+    emit(builder, loss, io) -> (loss name, gradient name or None); emit_native is the ONNX
+    loss operator's form where one exists.
+    """
     name: str
     params: tuple
     formula: str = ""
+    targets: object = ("index",)
+    class_axis: object = _constant(1)
+    fixed_classes: object = _constant(None)
+    loss_shape: object = positions
+    mask_over: str = "positions"
+    takes_mask: bool = True
+    emit: str = ""
+    emit_native: str = ""
     defaults: dict = field(init=False, repr=False, compare=False)
+
+    def target_kinds(self, config):
+        return self.targets(config) if callable(self.targets) else self.targets
 
     def __post_init__(self):
         object.__setattr__(self, "defaults", {p.name: p.default for p in self.params})

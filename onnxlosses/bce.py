@@ -8,7 +8,7 @@ from ._base import Loss
 from ._elementwise_call import (BCE, BCE_LOGITS, check_range, compute_dtype, finish_grad,
                                 prepare_out, reduce_value, run, scalar_or_array_grad_output)
 from ._layout import exact_copy
-from ._spec import LossSpec, Param
+from ._spec import LossSpec, Param, elements
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 
@@ -31,6 +31,9 @@ def _optional_array(name, value):
 
 
 _REDUCTION = Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'")
+# elementwise on a target of the input's shape, no class axis, no mask (as PyTorch's)
+_ELEMENTWISE = dict(targets=("dense",), class_axis=lambda config, dense: None,
+                    loss_shape=elements, mask_over="elements", takes_mask=False)
 _WEIGHT = Param("weight", None, _optional_array,
                 "rescales each element's loss; broadcast to the input's shape")
 
@@ -39,7 +42,8 @@ BINARY_CROSS_ENTROPY = LossSpec(
     formula="""
     l = -w [ y max(log p, -100) + (1 - y) max(log(1 - p), -100) ]
     mean divides by the number of elements (not by the weights).
-    """)
+    """,
+    **_ELEMENTWISE, emit="_elementwise:emit_bce")
 
 BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
     "binary_cross_entropy_with_logits",
@@ -48,7 +52,8 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
     formula="""
     l = w [ (1 - y) x + (1 + (pw - 1) y) softplus(-x) ],  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))
     mean divides by the number of elements.
-    """)
+    """,
+    **_ELEMENTWISE, emit="_elementwise:emit_bce_logits")
 
 
 class _ElementwiseBCE(Loss):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import _checks
 from ._base import Loss, class_axis_size
 from ._softmax_ce import evaluate
-from ._spec import LossSpec, Param
+from ._spec import LossSpec, Param, class_weight_length
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _WEIGHT = Param("weight", None, _checks.class_weight,
@@ -25,6 +25,10 @@ CROSS_ENTROPY = LossSpec(
     mean: index targets divide by sum of w_t over counted positions; probability targets
     by the number of counted positions.  Ignored and masked positions give 0.
     """,
+    targets=("index", "probabilities"),
+    fixed_classes=class_weight_length,
+    emit="_cross_entropy:emit_cross_entropy",
+    emit_native="_cross_entropy:emit_native_cross_entropy",
 )
 
 NLL = LossSpec(
@@ -34,6 +38,9 @@ NLL = LossSpec(
     l = -w_t * x_t         (x holds log-probabilities)
     mean divides by sum of w_t over counted positions.
     """,
+    fixed_classes=class_weight_length,
+    emit="_cross_entropy:emit_nll",
+    emit_native="_cross_entropy:emit_native_nll",
 )
 
 

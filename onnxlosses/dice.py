@@ -98,22 +98,47 @@ _POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
 _JACCARD_2 = Param("_doubled", False, _checks.boolean,
                    "MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)", internal=True)
 
+def _targets(config):
+    """multiclass: class indices (default) or dense one-hot / soft targets; else dense."""
+    return ("index", "dense") if config["mode"] == "multiclass" else ("dense",)
+
+
+def _class_axis(config, dense):
+    """binary mode's dense targets may come without a channel axis"""
+    return None if config["mode"] == "binary" and dense else 1
+
+
+def _scores_shape(config, shape):
+    """reduction "none": one loss per (sample when per image,) scored class."""
+    samples = [shape[0]] if config["per_image"] else []
+    if config["mode"] == "binary":
+        return samples
+    return samples + [len(config["classes"]) if config.get("classes") else shape[1]]
+
+
+def _per_sample_shape(config, shape):
+    return [shape[0]] if config["per_image"] else []
+
+
+_FAMILY = dict(targets=_targets, class_axis=_class_axis, loss_shape=_scores_shape,
+               emit="_dice:emit_dice")
 DICE = LossSpec("dice_loss", COMMON + (_ONE, _FACTOR),
-                formula="s = (2I + smooth) / (P + T + smooth_dr)")
+                formula="s = (2I + smooth) / (P + T + smooth_dr)", **_FAMILY)
 JACCARD = LossSpec("jaccard_loss", COMMON + (_ONE, _JACCARD_2),
-                   formula="s = (I + smooth) / (P + T - I + smooth_dr)")
+                   formula="s = (I + smooth) / (P + T - I + smooth_dr)", **_FAMILY)
 TVERSKY = LossSpec(
     "tversky_loss",
     COMMON + (Param("alpha", 0.5, _checks.nonnegative_real, "weight of false positives"),
               Param("beta", 0.5, _checks.nonnegative_real, "weight of false negatives"),
               Param("gamma", 1.0, _checks.nonnegative_real, "focal exponent of 1 - s"),
               _ONE, _POW_AFTER),
-    formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)")
+    formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)", **_FAMILY)
 GENERALIZED = LossSpec(
     "generalized_dice_loss",
     COMMON + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
                     "class weights from target volumes: 1/T^2, 1/T or 1"),),
-    formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)")
+    formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)",
+    **dict(_FAMILY, loss_shape=_per_sample_shape, emit="_dice:emit_generalized_dice"))
 
 
 class _DiceFamily(Loss):

@@ -11,7 +11,7 @@ from ._elementwise_call import (SIGMOID_FOCAL, compute_dtype, finish_grad, prepa
                                 reduce_value, run, scalar_or_array_grad_output)
 from ._layout import exact_copy
 from ._softmax_ce import evaluate
-from ._spec import LossSpec, Param
+from ._spec import LossSpec, Param, elements
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _IGNORE = Param("ignore_index", -100, _checks.integer,
@@ -27,7 +27,9 @@ FOCAL = LossSpec(
     formula="""
     l = -alpha_t (1 - p_t)^gamma log p_t,  log p_t from a stable log-softmax over classes
     mean divides by the number of counted positions.
-    """)
+    """,
+    fixed_classes=lambda config: None if np.ndim(config["alpha"]) == 0 else len(config["alpha"]),
+    emit="_cross_entropy:emit_focal")
 
 SIGMOID_FOCAL_SPEC = LossSpec(
     "sigmoid_focal_loss",
@@ -44,7 +46,12 @@ SIGMOID_FOCAL_SPEC = LossSpec(
     l = alpha_t (1 - p_t)^gamma ce,  alpha_t = alpha y + (1 - alpha)(1 - y) (1 when alpha < 0)
     mean divides by the number of counted elements; normalized divides by
     max(sum of focal terms, 1e-6).
-    """)
+    """,
+    targets=("dense", "index"),
+    class_axis=lambda config, dense: None if dense else 1,
+    loss_shape=elements,
+    mask_over="elements",
+    emit="_elementwise:emit_sigmoid_focal")
 
 
 class FocalLoss(Loss):

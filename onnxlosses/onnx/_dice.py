@@ -12,12 +12,23 @@ import numpy as np
 from ._builder import NP_TO_ONNX
 
 
-def emit_dice(b, loss, config, x, target, mask, *, rank, indices, reduction, grad, **_):
+def emit_dice(b, loss, io):
+    """Dice, Jaccard, Tversky: a score per (sample,) class, then their mean."""
+    return _emit(b, loss, io, generalized=False)
+
+
+def emit_generalized_dice(b, loss, io):
+    """Generalized Dice: one score per sample (or pooled) over class-weighted sums."""
+    return _emit(b, loss, io, generalized=True)
+
+
+def _emit(b, loss, io, generalized):
+    config, x, target, mask = loss.config, io.x, io.target, io.mask
+    rank, indices, reduction, grad = io.rank, io.kind == "index", io.reduction, io.grad
     ct = b.compute_dtype
     mode = config["mode"]
     one, zero = b.const(1.0, "one"), b.const(0.0, "zero")
     axis1 = b.const(np.array([1], np.int64), "class_axis_1d")
-    generalized = loss.spec.name == "generalized_dice_loss"
 
     # prediction (kept unmasked: the gradient goes back through this activation)
     p = x
@@ -134,8 +145,9 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
             powm1 = b.op("Pow", b.op("Where", b.op("Greater", base, zero, name="base_pos"),
                                      base, one, name="base_safe"),
                          b.const(gamma - 1.0, "gamma_m1"), name="base_pow")
+            # at base 0 the derivative's limit from inside the clamp, 0 (as the kernel)
             powm1 = b.op("Where", b.op("Greater", base, zero, name="base_pos_2"), powm1,
-                         b.const(0.0 if gamma > 1 else np.inf, "pow_at_zero"), name="base_pow_0")
+                         zero, name="base_pow_0")
             dl_ds = b.op("Mul", dl_ds, b.op("Mul", b.const(gamma, "gamma_2"), powm1,
                                             name="gamma_pow"), name="dl_ds_pow")
     absent = b.op("Equal", T, zero, name="absent")
