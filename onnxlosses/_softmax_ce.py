@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import _checks, _cross_entropy, _gradient_stores, _target_scan
-from ._layout import element_strides, exact_copy, walk, walkable
+from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._threads import get_num_threads
 from .stats import mean_value
 
@@ -114,7 +114,8 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
 
     grad = None
     if want_grad:
-        direct = out is not None and out.dtype == x.dtype and walkable(out)
+        direct = out is not None and out.dtype == x.dtype and \
+            writable_in_place(out, call.grad_output, call.mask)
         grad = (out[None] if call.unbatched else out) if direct else np.empty_like(x)
     loss_out = np.empty(call.pos_shape, dtype=x.dtype) if reduction == "none" else None
     go = call.grad_output if reduction == "none" else None

@@ -93,7 +93,7 @@ class _ElementwiseBCE(Loss):
         if want_grad:
             scale = 1.0 / n if reduction == "mean" and n else 1.0
             go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
-            grad = prepare_out(out, input, x, target)
+            grad = prepare_out(out, input, x, target, reads=(go,))
         total_sum, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
                                loss_out=reduction == "none", grad=grad)
         value = reduce_value(total_sum, n, reduction, lo, xin.dtype) if total is None else \

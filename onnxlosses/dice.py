@@ -27,7 +27,7 @@ import numpy as np
 
 from . import _checks, _dice, _gradient_stores, _target_scan
 from ._base import Loss, class_axis_size, functional
-from ._layout import element_strides, exact_copy, walk, walkable
+from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._softmax_ce import _tile_for
 from ._spec import LossSpec, Param
 from ._threads import get_num_threads
@@ -269,8 +269,12 @@ class _DiceFamily(Loss):
                   stats_only=False):
         if want_grad:
             _checks.gradient_out(out, input, target)
-            if grad_output is not None and self._config["reduction"] != "none":
-                _checks.scalar_grad_output(grad_output, self._config["reduction"])
+            reduction = self._config["reduction"]
+            if grad_output is not None and reduction != "none":
+                _checks.scalar_grad_output(grad_output, reduction)
+            elif grad_output is not None and np.asarray(grad_output).dtype.kind != "f":
+                # the shape is known once the scored classes are (after the statistics)
+                _checks.array_grad_output(grad_output, np.shape(grad_output))
         d = self._prepare(input, target, mask)
         stats, _ = self._statistics(d)
         if stats_only:
@@ -305,7 +309,7 @@ class _DiceFamily(Loss):
             d = _in_float64(d)
         x = d["x"]
         direct = out is not None and out.dtype == x.dtype and d["post_mask"] is None \
-            and walkable(out)
+            and writable_in_place(out, d["mask"])
         if direct:       # the kernel writes into the caller's buffer (a view for binary mode)
             grad = out if out.shape == x.shape else out[:, None]
             if x.size == 0:

@@ -163,6 +163,8 @@ class SigmoidFocalLoss(Loss):
                   stats_only=False):
         cfg = self._config
         xin = _checks.float_array("input", input)
+        if want_grad:   # before any pass (the normalized form runs two)
+            _checks.gradient_out(out, input, target)
         x = exact_copy(xin.astype(compute_dtype(xin), copy=False))
         t = np.asarray(target)
         y = tg = classes = m = None
@@ -207,7 +209,7 @@ class SigmoidFocalLoss(Loss):
             go = grad = None
             if want_grad:
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
-                grad = prepare_out(out, input, x, target)
+                grad = prepare_out(out, input, x, target, reads=(go, m))
             total_sum, _, lo = run(SIGMOID_FOCAL, x, grad_output=go, loss_out=need_lo,
                                    grad=grad, **params)
             value = reduce_value(total_sum, count, reduction, lo, xin.dtype)
@@ -230,7 +232,7 @@ class SigmoidFocalLoss(Loss):
                 B = -scale * s_go / F ** 2 if total_ft > 1e-6 else 0.0
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype,
                                                  scale / F)
-                grad = prepare_out(out, input, x, target)
+                grad = prepare_out(out, input, x, target, reads=(go, m))
                 run(SIGMOID_FOCAL, x, grad_output=go, grad=grad, B=B, **params)
         if total is not None:
             value = xin.dtype.type(total.value())

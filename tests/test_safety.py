@@ -54,9 +54,11 @@ def test_dice_void_label_ignored_or_masked(cls):
     assert cls()(x, t, mask=(t != 255)) == pytest.approx(plain, rel=1e-12)
 
 
-def test_dice_int64_extreme_target_is_not_mistaken_for_no_ignore_index():
+@pytest.mark.parametrize("value", [np.iinfo(np.int64).min, -(2 ** 62), -(2 ** 63) + 1])
+def test_dice_no_ignore_index_has_no_sentinel_value(value):
+    """ignore_index=None ignores nothing: no int64 value stands in for 'none'."""
     x = np.zeros((1, 3, 2))
-    t = np.array([[0, np.iinfo(np.int64).min]])
+    t = np.array([[0, value]])
     with pytest.raises(ValueError, match="outside"):
         DiceLoss()(x, t)
 
@@ -80,6 +82,7 @@ def _unaligned(values):
 
 CASES = [
     (CrossEntropyLoss(label_smoothing=0.1), (5, 3, 4), "index"),
+    (CrossEntropyLoss(label_smoothing=0.2), (4, 3, 5), "classprob"),
     (NLLLoss(), (5, 3), "index"),
     (FocalLoss(gamma=1.5), (4, 3, 2, 3), "index"),
     (DiceLoss(), (2, 3, 5), "index"),
@@ -98,6 +101,9 @@ def _data(shape, kind, dtype):
         return x, RNG.integers(0, shape[1], (shape[0],) + shape[2:])
     if kind == "prob":
         return RNG.random(shape).astype(dtype), RNG.random(shape).astype(dtype)
+    if kind == "classprob":
+        q = RNG.random(shape)
+        return x, (q / q.sum(axis=1, keepdims=True)).astype(dtype)
     return x, (RNG.random(shape) > 0.5).astype(dtype)
 
 
@@ -140,6 +146,46 @@ def test_bce_negative_stride_structured_out_is_written_in_place_only():
     assert g is out
     np.testing.assert_allclose(buf["g"], -0.5 / 4000, rtol=1e-6)
     assert (buf["tag"] == 9).all()
+
+
+NONE_CASES = [
+    (CrossEntropyLoss(reduction="none", label_smoothing=0.1), (4, 3, 5), "index"),
+    (CrossEntropyLoss(reduction="none"), (4, 3, 5), "classprob"),
+    (NLLLoss(reduction="none"), (6, 4), "index"),
+    (FocalLoss(reduction="none", gamma=0.5), (4, 3, 5), "index"),
+    (BCEWithLogitsLoss(reduction="none"), (4, 3), "dense"),
+    (SigmoidFocalLoss(), (4, 3, 2), "dense"),
+    (DiceLoss(reduction="none", per_image=True), (2, 3, 5), "index"),
+]
+
+
+@pytest.mark.parametrize("make", [_field, _unaligned], ids=["odd-strides", "unaligned"])
+@pytest.mark.parametrize("loss,shape,kind", NONE_CASES, ids=repr)
+def test_odd_layout_grad_output_gives_the_plain_gradient(loss, shape, kind, make):
+    x, t = _data(shape, kind, np.float32)
+    go = RNG.random(np.shape(loss(x, t))).astype(np.float32)
+    want = loss.value_and_grad(x, t, grad_output=go)[1]
+    got = loss.value_and_grad(x, t, grad_output=make(go))[1]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_out_overlapping_grad_output_gives_the_plain_gradient():
+    """Writing the gradient into the buffer grad_output came in (shifted): the kernel reads
+    grad_output tile by tile, so it must not write there meanwhile."""
+    x = np.linspace(-3, 3, 4096, dtype=np.float32)
+    loss = BCEWithLogitsLoss(reduction="none")
+    buf = np.arange(4097, dtype=np.float32) / 4096
+    want = loss.value_and_grad(x, np.ones_like(x), grad_output=buf[:-1].copy())[1]
+    got = loss.value_and_grad(x, np.ones_like(x), grad_output=buf[:-1], out=buf[1:])[1]
+    np.testing.assert_array_equal(got, want)
+    xc = RNG.standard_normal((8, 3, 64)).astype(np.float32)
+    tc = RNG.integers(0, 3, (8, 64))
+    ce = CrossEntropyLoss(reduction="none")
+    buf = RNG.random(8 * 3 * 64).astype(np.float32)
+    want = ce.value_and_grad(xc, tc, grad_output=buf[1:513].reshape(8, 64).copy())[1]
+    got = ce.value_and_grad(xc, tc, grad_output=buf[1:513].reshape(8, 64),
+                            out=buf.reshape(8, 3, 64))[1]
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("out", [
@@ -251,11 +297,12 @@ def test_stats_of_different_class_counts_do_not_mix():
     loss = DiceLoss()
     s3 = loss.stats(RNG.standard_normal((1, 3, 4)), np.array([[0, 1, 2, 0]]))
     s1 = loss.stats(RNG.standard_normal((1, 1, 4)), np.zeros((1, 4), np.int64))
-    with pytest.raises(ValueError, match="3 and 1 classes"):
+    with pytest.raises(ValueError, match="C=3 and C=1 classes"):
         s3 + s1
-    with pytest.raises(ValueError, match="3 and 1 classes"):
+    with pytest.raises(ValueError, match="C=3 and C=1 classes"):
         s3.merge_tiles(s1)
-    with pytest.raises(ValueError, match="total holds statistics of inputs with 1 classes"):
+    with pytest.raises(ValueError, match="total must be statistics of inputs with the "
+                                         "input's C=3 classes, got statistics of C=1"):
         loss.value_and_grad(RNG.standard_normal((1, 3, 4)), np.array([[0, 1, 2, 0]]), total=s1)
     ce = CrossEntropyLoss()
     with pytest.raises(ValueError, match="classes"):
