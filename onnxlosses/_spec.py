@@ -6,6 +6,8 @@ once, and no layer decides anything by a loss's name.
 """
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Param:
@@ -14,6 +16,25 @@ class Param:
     check: object          # (name, value) -> normalised value; raises TypeError/ValueError
     doc: str = ""
     internal: bool = False  # set only by presets (another library's formula), never public
+
+
+@dataclass(frozen=True)
+class Example:
+    """One of a loss's main configurations, for the grids that cover every loss (the parity
+    command, the tests): a label, the configuration (keywords, or a function of the number
+    of classes C returning them; with `preset`, the preset's keywords), the targets it is
+    checked on ("index", "index255": uint8 with void 255 pixels, "index-1": int32 with
+    ignored -1, "probabilities", "dense") and whether a mask is passed."""
+    label: str = ""
+    params: object = field(default_factory=dict)
+    targets: str = "index"
+    mask: bool = False
+    preset: str = ""
+
+    def build(self, cls, C):
+        """The configured loss for inputs with C classes."""
+        params = self.params(C) if callable(self.params) else self.params
+        return cls.preset(self.preset, **params) if self.preset else cls(**params)
 
 
 def _constant(value):
@@ -27,6 +48,11 @@ def positions(config, shape):
 
 def elements(config, shape):
     return list(shape)
+
+
+def per_class(C):
+    """A per-class weight for the examples: 0.5 up to 2.0 over the C classes."""
+    return np.linspace(0.5, 2.0, C)
 
 
 def class_weight_length(config):
@@ -50,7 +76,8 @@ class LossSpec:
     indices still mask positions); takes_mask: False where the loss has no mask (PyTorch's
     BCE).  emit / emit_native: "module:function" in onnxlosses.onnx, called as
     emit(builder, loss, io) -> (loss name, gradient name or None); emit_native is the ONNX
-    loss operator's form where one exists.
+    loss operator's form where one exists.  input: what the input holds, "logits",
+    "log_probabilities" or "probabilities".  examples: its main configurations (Example).
     """
     name: str
     params: tuple
@@ -63,6 +90,8 @@ class LossSpec:
     takes_mask: bool = True
     emit: str = ""
     emit_native: str = ""
+    input: str = "logits"
+    examples: tuple = (Example(),)
     defaults: dict = field(init=False, repr=False, compare=False)
 
     def target_kinds(self, config):

@@ -8,7 +8,7 @@ from ._base import Loss
 from ._elementwise_call import (BCE, BCE_LOGITS, check_range, compute_dtype, finish_grad,
                                 prepare_out, reduce_value, run, scalar_or_array_grad_output)
 from ._layout import exact_copy
-from ._spec import LossSpec, Param, elements
+from ._spec import Example, LossSpec, Param, elements
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 
@@ -43,7 +43,8 @@ BINARY_CROSS_ENTROPY = LossSpec(
     l = -w [ y max(log p, -100) + (1 - y) max(log(1 - p), -100) ]
     mean divides by the number of elements (not by the weights).
     """,
-    **_ELEMENTWISE, emit="_elementwise:emit_bce")
+    **_ELEMENTWISE, emit="_elementwise:emit_bce", input="probabilities",
+    examples=(Example(targets="dense"),))
 
 BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
     "binary_cross_entropy_with_logits",
@@ -53,7 +54,8 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
     l = w [ (1 - y) x + (1 + (pw - 1) y) softplus(-x) ],  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))
     mean divides by the number of elements.
     """,
-    **_ELEMENTWISE, emit="_elementwise:emit_bce_logits")
+    **_ELEMENTWISE, emit="_elementwise:emit_bce_logits",
+    examples=(Example("pos_weight", dict(pos_weight=[2.0], reduction="sum"), "dense"),))
 
 
 class _ElementwiseBCE(Loss):

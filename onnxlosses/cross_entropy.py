@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import _checks
 from ._base import Loss, class_axis_size
 from ._softmax_ce import evaluate
-from ._spec import LossSpec, Param, class_weight_length
+from ._spec import Example, LossSpec, Param, class_weight_length, per_class
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _WEIGHT = Param("weight", None, _checks.class_weight,
@@ -29,6 +29,16 @@ CROSS_ENTROPY = LossSpec(
     fixed_classes=class_weight_length,
     emit="_cross_entropy:emit_cross_entropy",
     emit_native="_cross_entropy:emit_native_cross_entropy",
+    examples=(
+        Example(),
+        Example("weight ignore=255", lambda C: dict(weight=per_class(C), ignore_index=255),
+                "index255"),
+        Example("smoothing weight", lambda C: dict(weight=per_class(C), label_smoothing=0.1)),
+        Example("sum mask", dict(reduction="sum"), mask=True),
+        Example("none", dict(reduction="none", ignore_index=0)),
+        Example("probabilities", lambda C: dict(weight=per_class(C), label_smoothing=0.2),
+                "probabilities"),
+    ),
 )
 
 NLL = LossSpec(
@@ -41,6 +51,11 @@ NLL = LossSpec(
     fixed_classes=class_weight_length,
     emit="_cross_entropy:emit_nll",
     emit_native="_cross_entropy:emit_native_nll",
+    input="log_probabilities",
+    examples=(
+        Example("", dict(ignore_index=-1), "index-1"),
+        Example("weight none", lambda C: dict(weight=per_class(C), reduction="none")),
+    ),
 )
 
 

@@ -29,7 +29,7 @@ from . import _checks, _dice, _gradient_stores, _target_scan
 from ._base import Loss, class_axis_size, functional
 from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._softmax_ce import _tile_for
-from ._spec import LossSpec, Param
+from ._spec import Example, LossSpec, Param
 from ._threads import get_num_threads
 from ._types import Absent, ArrayLike, DiceMode, OptionalArray, Reduction, Value, Weighting
 
@@ -122,22 +122,31 @@ def _per_sample_shape(config, shape):
 
 _FAMILY = dict(targets=_targets, class_axis=_class_axis, loss_shape=_scores_shape,
                emit="_dice:emit_dice")
-DICE = LossSpec("dice_loss", COMMON + (_ONE, _FACTOR),
-                formula="s = (2I + smooth) / (P + T + smooth_dr)", **_FAMILY)
-JACCARD = LossSpec("jaccard_loss", COMMON + (_ONE, _JACCARD_2),
-                   formula="s = (I + smooth) / (P + T - I + smooth_dr)", **_FAMILY)
+DICE = LossSpec(
+    "dice_loss", COMMON + (_ONE, _FACTOR), formula="s = (2I + smooth) / (P + T + smooth_dr)",
+    examples=(Example("ignore=255", dict(ignore_index=255), "index255"),
+              Example("smp preset", preset="smp"),
+              Example("monai preset mask", dict(softmax=True), mask=True, preset="monai")),
+    **_FAMILY)
+JACCARD = LossSpec(
+    "jaccard_loss", COMMON + (_ONE, _JACCARD_2),
+    formula="s = (I + smooth) / (P + T - I + smooth_dr)",
+    examples=(Example("log", dict(log_loss=True, eps=1e-7, per_image=True)),), **_FAMILY)
 TVERSKY = LossSpec(
     "tversky_loss",
     COMMON + (Param("alpha", 0.5, _checks.nonnegative_real, "weight of false positives"),
               Param("beta", 0.5, _checks.nonnegative_real, "weight of false negatives"),
               Param("gamma", 1.0, _checks.nonnegative_real, "focal exponent of 1 - s"),
               _ONE, _POW_AFTER),
-    formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)", **_FAMILY)
+    formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)",
+    examples=(Example("smp preset", dict(alpha=0.3, beta=0.7, gamma=2.0), preset="smp"),),
+    **_FAMILY)
 GENERALIZED = LossSpec(
     "generalized_dice_loss",
     COMMON + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
                     "class weights from target volumes: 1/T^2, 1/T or 1"),),
     formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)",
+    examples=(Example("", dict(per_image=True, smooth=1e-5)),),
     **dict(_FAMILY, loss_shape=_per_sample_shape, emit="_dice:emit_generalized_dice"))
 
 

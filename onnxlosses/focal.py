@@ -11,7 +11,7 @@ from ._elementwise_call import (SIGMOID_FOCAL, compute_dtype, finish_grad, prepa
                                 reduce_value, run, scalar_or_array_grad_output)
 from ._layout import exact_copy
 from ._softmax_ce import evaluate
-from ._spec import LossSpec, Param, elements
+from ._spec import Example, LossSpec, Param, elements, per_class
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _IGNORE = Param("ignore_index", -100, _checks.integer,
@@ -29,7 +29,12 @@ FOCAL = LossSpec(
     mean divides by the number of counted positions.
     """,
     fixed_classes=lambda config: None if np.ndim(config["alpha"]) == 0 else len(config["alpha"]),
-    emit="_cross_entropy:emit_focal")
+    emit="_cross_entropy:emit_focal",
+    examples=(
+        Example("", lambda C: dict(alpha=per_class(C), gamma=2.0, ignore_index=255),
+                "index255"),
+        Example("gamma=0.5 none mask", dict(gamma=0.5, reduction="none"), mask=True),
+    ))
 
 SIGMOID_FOCAL_SPEC = LossSpec(
     "sigmoid_focal_loss",
@@ -51,7 +56,12 @@ SIGMOID_FOCAL_SPEC = LossSpec(
     class_axis=lambda config, dense: None if dense else 1,
     loss_shape=elements,
     mask_over="elements",
-    emit="_elementwise:emit_sigmoid_focal")
+    emit="_elementwise:emit_sigmoid_focal",
+    examples=(
+        Example("", dict(reduction="mean"), "dense"),
+        Example("normalized", dict(normalized=True, reduced_threshold=0.5), "dense"),
+        Example("indices", dict(reduction="sum", ignore_index=255), "index255"),
+    ))
 
 
 class FocalLoss(Loss):
