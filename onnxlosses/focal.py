@@ -115,12 +115,9 @@ class FocalLoss(Loss):
             alpha = np.full(C, alpha)
         config = dict(weight=alpha, ignore_index=cfg["ignore_index"],
                       reduction=cfg["reduction"], label_smoothing=0.0)
-        try:
-            return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
-                            grad_output=grad_output, out=out, focal_gamma=cfg["gamma"],
-                            total=total, stats_only=stats_only)
-        except ValueError as exc:  # the shared driver calls the class weights "weight"
-            raise ValueError(str(exc).replace("weight must", "alpha must")) from None
+        return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
+                        grad_output=grad_output, out=out, focal_gamma=cfg["gamma"],
+                        total=total, stats_only=stats_only)
 
 
 class SigmoidFocalLoss(Loss):
