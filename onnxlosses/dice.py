@@ -39,7 +39,7 @@ ABSENT = ("keep", "zero", "skip")
 
 def _choice(options):
     def check(name, value):
-        if value not in options:
+        if not isinstance(value, str) or value not in options:
             raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
                              f"got {value!r}")
         return value
@@ -143,7 +143,9 @@ TVERSKY = LossSpec(
     **_FAMILY)
 GENERALIZED = LossSpec(
     "generalized_dice_loss",
-    COMMON + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
+    # one score over all classes: no per-class log_loss and no absent-class rule
+    tuple(p for p in COMMON if p.name not in ("log_loss", "absent"))
+    + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
                     "class weights from target volumes: 1/T^2, 1/T or 1"),),
     formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)",
     examples=(Example("", dict(per_image=True, smooth=1e-5)),),
@@ -380,11 +382,8 @@ class _DiceFamily(Loss):
                 dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0)
                 loss = base ** gamma
         used = np.ones(loss.shape, bool)
-        if cfg["classes"] is not None:
-            if max(cfg["classes"]) >= C:
-                raise ValueError(f"classes must lie in [0, {C}), got {list(cfg['classes'])}")
-            sel = np.zeros(C, bool)
-            sel[list(cfg["classes"])] = True
+        sel = _selected(cfg["classes"], C)
+        if sel is not None:
             used &= sel
         absent = T == 0
         if cfg["absent"] == "zero":
@@ -392,16 +391,13 @@ class _DiceFamily(Loss):
             dl_ds = np.where(absent, 0.0, dl_ds)
         elif cfg["absent"] == "skip":
             used = used & ~absent
-        w = np.ones(C) if cfg["weight"] is None else cfg["weight"]
-        if w.shape[0] != C:
-            raise ValueError(f"weight must have one value per class (C={C}), "
-                             f"got length {w.shape[0]}")
+        w = _class_weights(cfg["weight"], C)
         wu = np.where(used, w, 0.0)
         reduction = cfg["reduction"]
         with np.errstate(invalid="ignore", divide="ignore"):
             if reduction == "none":
-                cols = np.flatnonzero(used.any(axis=0)) if cfg["classes"] is not None else \
-                    np.arange(C)
+                # one column per scored class, whatever the data (skipped ones are NaN)
+                cols = np.arange(C) if sel is None else np.flatnonzero(sel)
                 value = np.where(used, w * loss, np.nan)[:, cols]
                 value = value if per_image else value[0]
                 if cfg["mode"] == "binary":
@@ -432,11 +428,46 @@ class _DiceFamily(Loss):
                     base = max(value, 0.0)
                     dv_dl = dv_dl * gamma * (base ** (gamma - 1) if base > 0 else 0.0)
                     value = base ** gamma
-        dI = np.nan_to_num(dv_dl * dl_ds * ds_dI, nan=0.0) if want_grad else None
-        dP = np.nan_to_num(dv_dl * dl_ds * ds_dP, nan=0.0) if want_grad else None
+        dI = _chain(dv_dl, dl_ds, ds_dI) if want_grad else None
+        dP = _chain(dv_dl, dl_ds, ds_dP) if want_grad else None
         if want_grad and not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
         return value, dI, dP
+
+
+def _selected(classes, C):
+    """The scored classes as a (C,) mask, or None for all of them."""
+    if classes is None:
+        return None
+    if max(classes) >= C:
+        raise ValueError(f"classes must lie in [0, {C}), got {list(classes)}")
+    sel = np.zeros(C, bool)
+    sel[list(classes)] = True
+    return sel
+
+
+def _class_weights(weight, C):
+    if weight is None:
+        return np.ones(C)
+    if weight.shape[0] != C:
+        raise ValueError(f"weight must have one value per class (C={C}), "
+                         f"got length {weight.shape[0]}")
+    return weight
+
+
+def _chain(*factors):
+    """The product of the chain rule's factors, 0 wherever one of them is exactly 0: a class
+    not scored, a clamp that is active, an absent class zeroed, contributes nothing even
+    where another factor is inf or NaN there (0/0 scores of classes that are not used).
+    NaN from the data (a NaN input, a NaN grad_output) stays NaN elsewhere."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        product = factors[0]
+        for f in factors[1:]:
+            product = product * f
+    zero = np.zeros(np.shape(product), bool)
+    for f in factors:
+        zero |= np.asarray(f) == 0
+    return np.where(zero, 0.0, product)
 
 
 def _fits_float32(dI, dP):
@@ -546,14 +577,11 @@ class GeneralizedDiceLoss(_DiceFamily):
                  squared: bool = False, weight: OptionalArray = None,
                  ignore_index: Optional[int] = None,
                  classes: Optional[Sequence[int]] = None, per_image: bool = False,
-                 log_loss: bool = False, absent: Absent = "keep",
-                 reduction: Reduction = "mean",
-                 weighting: Weighting = "square") -> None:
+                 reduction: Reduction = "mean", weighting: Weighting = "square") -> None:
         Loss.__init__(self, mode=mode, from_logits=from_logits, smooth=smooth,
                        smooth_dr=smooth_dr, eps=eps, squared=squared, weight=weight,
                        ignore_index=ignore_index, classes=classes, per_image=per_image,
-                       log_loss=log_loss, absent=absent, reduction=reduction,
-                       weighting=weighting)
+                       reduction=reduction, weighting=weighting)
 
     def _reduce(self, stats, want_grad, grad_output, norm_override=None, norm_only=False):
         cfg = self._config
@@ -562,29 +590,27 @@ class GeneralizedDiceLoss(_DiceFamily):
         if norm_only:
             return N if per_image else 1
         S = stats if per_image else stats.sum(axis=0, keepdims=True)
-        if cfg["classes"] is not None:
-            keep = np.zeros(C, bool)
-            keep[list(cfg["classes"])] = True
+        keep = _selected(cfg["classes"], C)
+        class_weight = _class_weights(cfg["weight"], C)
+        if keep is not None:
             S = np.where(keep[None, :, None], S, 0.0)
         I, P, T = S[..., 0], S[..., 1], S[..., 2]
         with np.errstate(divide="ignore"):
             w = {"square": 1.0 / (T * T), "simple": 1.0 / T,
                  "uniform": np.ones_like(T)}[cfg["weighting"]]
-        if cfg["classes"] is not None:
+        if keep is not None:
             w = np.where(keep[None, :], w, 0.0)
         inf = np.isinf(w)
         w = np.where(inf, 0.0, w)
         w = w + inf * w.max(axis=1, keepdims=True)
-        if cfg["weight"] is not None:
-            w = w * cfg["weight"]
+        w = w * class_weight
         s_nr = cfg["smooth"]
         s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
         num = 2.0 * (w * I).sum(axis=1) + s_nr
         den = np.maximum((w * (P + T)).sum(axis=1) + s_dr, cfg["eps"])
         with np.errstate(invalid="ignore", divide="ignore"):
             loss = 1.0 - num / den                       # (S,)
-            dl_dI = -2.0 * w / den[:, None]
-            dl_dP = num[:, None] * w / (den ** 2)[:, None]
+            inv_den = (1.0 / den)[:, None]
         reduction = cfg["reduction"]
         if reduction == "none":
             value = loss if per_image else loss[0]
@@ -599,10 +625,11 @@ class GeneralizedDiceLoss(_DiceFamily):
                 dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / np.float64(n_scores))
         if not want_grad:
             return value, None, None
-        dI, dP = dv[:, None] * dl_dI, dv[:, None] * dl_dP
+        dI = _chain(dv[:, None], -2.0 * w, inv_den)
+        dP = _chain(dv[:, None], num[:, None] * w, inv_den * inv_den)
         if not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
-        return value, np.nan_to_num(dI), np.nan_to_num(dP)
+        return value, dI, dP
 
     @classmethod
     def preset(cls, name, **overrides):
@@ -646,7 +673,7 @@ def _preset(name, family, overrides):
         mode = o.pop("mode", "multilabel" if sigmoid else "multiclass")
         cfg = dict(mode=mode, from_logits=bool(softmax or sigmoid),
                    smooth=o.pop("smooth_nr", 1e-5), smooth_dr=o.pop("smooth_dr", 1e-5),
-                   per_image=not batch, absent="keep", squared=o.pop("squared_pred", False))
+                   per_image=not batch, squared=o.pop("squared_pred", False))
         if family != "generalized":
             cfg["_weight_mean"] = "count"
         if family == "jaccard":

@@ -185,6 +185,9 @@ class SigmoidFocalLoss(Loss):
         elif t.dtype in _checks.INDEX_DTYPES and x.ndim >= 2 and \
                 t.shape == x.shape[:1] + x.shape[2:]:
             C = x.shape[1]
+            if C == 0:
+                raise ValueError(f"input must have at least one class for class-index "
+                                 f"targets, got shape {np.shape(input)}")
             t = exact_copy(t)
             if mask is not None:
                 mask = _checks.bool_mask("mask", mask, t.shape)

@@ -418,3 +418,70 @@ def test_ctrl_c_during_a_call_arrives_when_it_returns():
             loss.value_and_grad(x, t)
     timer.join()
     assert loss(x, t) == expected
+
+
+# -- found by the property-based fuzzer ------------------------------------------------------
+def test_sigmoid_focal_index_targets_refuse_zero_classes():
+    with pytest.raises(ValueError, match="at least one class"):
+        SigmoidFocalLoss(reduction="mean")(np.zeros((1, 0), np.float32), np.zeros(1, np.uint8))
+
+
+def test_dice_gradient_of_a_nan_input_is_nan_where_autograd_says():
+    """NaN in, NaN out: the NaN probability's class has a NaN gradient (it was made finite
+    by nan_to_num); the other class's gradient is what autograd of the formula gives."""
+    x = np.array([[[np.nan], [0.5]]])
+    value, grad = DiceLoss(from_logits=False).value_and_grad(x, np.array([[0]]))
+    p = torch.tensor(x, requires_grad=True)
+    y = torch.tensor([[[1.0], [0.0]]], dtype=torch.float64)
+    s = (2 * (p * y).sum((0, 2)) + 1) / (p.sum((0, 2)) + y.sum((0, 2)) + 1)
+    (1 - s).mean().backward()
+    assert np.isnan(value)
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(p.grad.numpy()))
+    np.testing.assert_allclose(grad[~np.isnan(grad)], p.grad.numpy()[~np.isnan(grad)],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("go", [np.nan, np.inf])
+def test_dice_gradient_of_a_nonfinite_grad_output_is_not_finite(go):
+    x, t = np.array([[1.0, 0.5]]), np.array([0])
+    _, grad = TverskyLoss().value_and_grad(x, t, grad_output=go)
+    assert not np.isfinite(grad).any()
+
+
+def test_generalized_dice_classes_out_of_range_is_a_value_error():
+    with pytest.raises(ValueError, match=r"classes must lie in \[0, 3\)"):
+        GeneralizedDiceLoss(classes=(0, 3))(np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64))
+
+
+@pytest.mark.parametrize("weight", [[1.0, 2.0], [2.0]])
+def test_generalized_dice_weight_of_the_wrong_length_is_refused(weight):
+    with pytest.raises(ValueError, match="weight must have one value per class"):
+        GeneralizedDiceLoss(weight=weight)(np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64))
+
+
+@pytest.mark.parametrize("param", [dict(log_loss=True), dict(absent="skip")])
+def test_generalized_dice_takes_no_per_class_options(param):
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        GeneralizedDiceLoss(**param)
+
+
+@pytest.mark.parametrize("name", ["mode", "absent"])
+def test_dice_choice_parameters_refuse_arrays_by_name(name):
+    with pytest.raises(ValueError, match=name):
+        DiceLoss(**{name: np.array(["a", "b"])})
+
+
+def test_dice_none_with_classes_has_a_fixed_shape():
+    x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)    # classes 1, 2 absent
+    value = DiceLoss(reduction="none", absent="skip", classes=[0, 1, 2])(x, t)
+    assert value.shape == (3,) and np.isnan(value[1:]).all()
+
+
+def test_exported_tversky_gradient_for_gamma_below_one_matches_the_kernel():
+    import onnxruntime as ort
+    loss = TverskyLoss(smooth_dr=0.0, gamma=0.75)
+    x, t = np.array([[0.5]], np.float32), np.array([[0.6367]], np.float32)
+    model = loss.to_onnx(dtype="float32", target_dtype="float32", ndim=2, grad=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    _, grad = sess.run(None, {"input": x, "target": t})
+    np.testing.assert_array_equal(grad, loss.value_and_grad(x, t)[1])
