@@ -17,7 +17,8 @@ Class loss: 1 - s, or -log(max(s, eps)) with log_loss; Tversky raises it to gamm
 or the reduced value with _gamma_after_mean).  absent (T == 0): keep, zero (still counted),
 skip (left out).  classes: only those are scored.  "mean" divides the weighted sum of class
 losses by the sum of the weights used (_weight_mean "sum"), their count ("count") or the
-number of all (sample,) class entries ("all"); "none" gives w * loss, NaN where not used.
+number of all (sample,) class entries ("all"), NaN with a zero gradient when no class is
+scored; "none" gives w * loss, NaN where not used.
 
 Generalized Dice per row: 1 - (2 sum_c w_c I_c + smooth) / max(sum_c w_c (P_c + T_c) +
 smooth_dr, eps), w_c = weight_c / T_c^2 ("square"), / T_c ("simple"), 1 ("uniform"), an
@@ -191,7 +192,8 @@ def _reduce_classes(family, cfg, L, dL_dI, dL_dP, T, grad_output):
                 cfg.get("_weight_mean", "sum")]
             with np.errstate(invalid="ignore", divide="ignore"):
                 value = np.float64(total) / np.float64(norm)
-                dv = go * wu / np.float64(norm)
+                # nothing scored (every class skipped): NaN, and no class has a say
+                dv = go * wu / np.float64(norm) if used.any() else np.zeros((rows, C))
         gamma = cfg.get("gamma", 1.0)
         if family == "tversky" and cfg["_gamma_after_mean"] and gamma != 1.0:
             value, dpow = _power(value, gamma)
