@@ -11,7 +11,9 @@ Per (sample or pooled batch, class) the kernel gives I = sum p t, P = sum p^k, T
     Tversky   a = 1, bP = alpha, bT = beta,    I / (I + alpha FP + beta FN),
               c = 1 - alpha - beta             FP = P - I, FN = T - I
 
-and the per-class loss is 1 - s, or -log(max(s, eps)) with log_loss (Tversky: (1 - s)^gamma).
+and the per-class loss is 1 - s, or -log(max(s, eps)) with log_loss (Tversky:
+max(1 - s, 0)^gamma: s exceeds 1 when smooth > smooth_dr, or with squared sums and
+alpha + beta < 1, and a fractional power of a negative number is not real).
 Generalized Dice: 1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr) per
 sample (or pooled), w_c = 1 / T_c^2 ("square"), 1 / T_c ("simple") or 1 ("uniform"), an
 infinite weight replaced by the largest finite one (MONAI's rule).
@@ -396,8 +398,9 @@ class _DiceFamily(Loss):
         reduction = cfg["reduction"]
         with np.errstate(invalid="ignore", divide="ignore"):
             if reduction == "none":
-                # one column per scored class, whatever the data (skipped ones are NaN)
-                cols = np.arange(C) if sel is None else np.flatnonzero(sel)
+                # one column per scored class in the order classes lists them, whatever
+                # the data (skipped ones are NaN), as the exported graph
+                cols = np.arange(C) if sel is None else np.array(cfg["classes"])
                 value = np.where(used, w * loss, np.nan)[:, cols]
                 value = value if per_image else value[0]
                 if cfg["mode"] == "binary":
@@ -410,7 +413,9 @@ class _DiceFamily(Loss):
                 dv_dl[:, cols] = (go if per_image else go[None]) * w[cols]
                 dv_dl = np.where(used, dv_dl, 0.0)
             else:
-                terms = wu * loss
+                # a class left out (not scored, skipped) adds nothing, even a NaN loss (0/0
+                # of an absent class predicted empty with smooth=0)
+                terms = np.where(used, wu * loss, 0.0)
                 total = terms.sum()
                 norm = {"sum": wu.sum(), "count": used.sum(),
                         "all": used.size}[cfg.get("_weight_mean", "sum")]
@@ -538,7 +543,7 @@ class JaccardLoss(_DiceFamily):
 
 
 class TverskyLoss(_DiceFamily):
-    """Tversky loss, ``(1 - (I + smooth) / (I + alpha FP + beta FN + smooth_dr))^gamma``
+    """Tversky loss, ``max(1 - (I + smooth) / (I + alpha FP + beta FN + smooth_dr), 0)^gamma``
     per class (alpha = beta = 0.5 is Dice)."""
 
     spec = TVERSKY
@@ -607,7 +612,9 @@ class GeneralizedDiceLoss(_DiceFamily):
         s_nr = cfg["smooth"]
         s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
         num = 2.0 * (w * I).sum(axis=1) + s_nr
-        den = np.maximum((w * (P + T)).sum(axis=1) + s_dr, cfg["eps"])
+        den_raw = (w * (P + T)).sum(axis=1) + s_dr
+        den = np.maximum(den_raw, cfg["eps"])
+        open_clamp = (den_raw >= cfg["eps"])[:, None] * 1.0   # a clamped den is a constant
         with np.errstate(invalid="ignore", divide="ignore"):
             loss = 1.0 - num / den                       # (S,)
             inv_den = (1.0 / den)[:, None]
@@ -626,7 +633,7 @@ class GeneralizedDiceLoss(_DiceFamily):
         if not want_grad:
             return value, None, None
         dI = _chain(dv[:, None], -2.0 * w, inv_den)
-        dP = _chain(dv[:, None], num[:, None] * w, inv_den * inv_den)
+        dP = _chain(dv[:, None], num[:, None] * w, inv_den * inv_den, open_clamp)
         if not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
         return value, dI, dP

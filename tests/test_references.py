@@ -134,7 +134,8 @@ DICE_CASES = [(f"{cls.__name__}-{name}".rstrip("-"), cls(**opts, **extra), kind)
                                  (TverskyLoss, dict(alpha=0.3, beta=0.7, gamma=1.5)),
                                  (GeneralizedDiceLoss, dict(weighting="simple"))]
               for name, opts, kind in DICE_OPTIONS
-              if not (cls is GeneralizedDiceLoss and opts.get("log_loss"))]
+              # generalized Dice has one score over all classes: no log_loss, no absent rule
+              if not (cls is GeneralizedDiceLoss and ("log_loss" in opts or "absent" in opts))]
 DICE_CASES += [
     ("GeneralizedDiceLoss-square-perimage", GeneralizedDiceLoss(per_image=True), "absent1"),
     ("GeneralizedDiceLoss-uniform-weight-classes",
@@ -352,23 +353,14 @@ def _agrees(loss, x, t, mask=None):
     np.testing.assert_allclose(kg, rg, rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.xfail(strict=True, reason="Dice family, reduction 'none' with classes: the kernel "
-                   "returns the scored classes in sorted order, not in the order classes lists")
 def test_none_reduction_keeps_the_order_of_classes():
     _agrees(DiceLoss(reduction="none", classes=[2, 0]), *_absent_class_batch())
 
 
-@pytest.mark.xfail(strict=True, reason="Dice family, reduction 'none', absent='skip' with "
-                   "classes: a listed class skipped in every row is dropped (shape (1,) here) "
-                   "instead of NaN (README: 'NaN for skipped classes'; the spec's loss_shape "
-                   "says len(classes))")
 def test_none_reduction_keeps_a_skipped_listed_class_as_nan():
     _agrees(DiceLoss(reduction="none", classes=[0, 2], absent="skip"), *_absent_class_batch())
 
 
-@pytest.mark.xfail(strict=True, reason="GeneralizedDiceLoss with eps clamping the denominator: "
-                   "the kernel's gradient keeps the d/dP term of the clamped (constant) "
-                   "denominator")
 def test_generalized_dice_gradient_where_eps_clamps():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 3, 2, 2))
@@ -376,18 +368,28 @@ def test_generalized_dice_gradient_where_eps_clamps():
     _agrees(GeneralizedDiceLoss(mode="multilabel", weighting="uniform", eps=100.0), x, y)
 
 
-@pytest.mark.xfail(strict=True, reason="Tversky with gamma != 1 where s > 1 (smooth > "
-                   "smooth_dr, or squared with alpha + beta < 1): the kernel (and the graphs) "
-                   "compute max(1 - s, 0)^gamma, the README and the docstrings (1 - s)^gamma")
+@pytest.mark.parametrize("per_image", [False, True])
+def test_exported_generalized_dice_gradient_where_eps_clamps(per_image):
+    import onnxruntime as ort
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 4))
+    y = (rng.random(x.shape) < 0.5).astype(float)
+    loss = GeneralizedDiceLoss(mode="multilabel", weighting="uniform", eps=100.0,
+                               per_image=per_image)
+    model = loss.to_onnx(dtype="float64", target_dtype="float64", ndim=3, grad=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    value, grad = sess.run(None, {"input": x, "target": y})
+    ref_value, ref_grad = numpy_reference(loss, x, y)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-15)
+
+
 def test_tversky_gamma_where_the_score_exceeds_one():
     x, t = _absent_class_batch()
     x[:, 2] = -10.0
     _agrees(TverskyLoss(smooth=1.0, smooth_dr=0.1, gamma=2.0), x, t)
 
 
-@pytest.mark.xfail(strict=True, reason="Dice family: a class left out of the mean (absent="
-                   "'skip', or not in classes) whose loss is NaN (smooth=0, absent and predicted "
-                   "empty: 0/0) makes the kernel's value NaN (0 * NaN in the weighted sum)")
 def test_a_class_left_out_cannot_make_the_mean_nan():
     p = np.zeros((1, 3, 2, 2))
     p[0, 0] = [[0.9, 0.8], [0.1, 0.0]]

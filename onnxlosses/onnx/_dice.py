@@ -174,6 +174,8 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
         wu = b.op("Mul", w, b.op("Cast", b.op("Equal", T, T, name="all_true"), name="ones",
                                  to=NP_TO_ONNX[b.compute_dtype]), name="w_used")
     terms = b.op("Mul", wu, per, name="terms")
+    if used is not None:   # a class left out adds nothing, even a NaN loss (as the kernel)
+        terms = b.op("Where", used, terms, zero, name="terms_used")
     if reduction == "none":
         out = b.op("Where", b.op("Greater", wu, zero, name="w_pos") if used is not None
                    else b.op("Equal", T, T, name="all_true_2"),
@@ -270,7 +272,9 @@ def _generalized(b, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
     den = b.op("Add", b.op("ReduceSum", b.op("Mul", w, b.op("Add", P, T, name="P_T"),
                                              name="w_P_T"), cax, name="sum_w_P_T", keepdims=0),
                b.const(s_dr, "smooth_dr"), name="den_raw")
-    den = b.op("Max", den, b.const(float(config["eps"]), "eps"), name="den")
+    eps = b.const(float(config["eps"]), "eps")
+    clamped = b.op("Less", den, eps, name="den_clamped")    # then a constant: no d/dP
+    den = b.op("Max", den, eps, name="den")
     per = b.op("Sub", one, b.op("Div", num, den, name="score"), name="gdl")   # (S,) or ()
     if reduction == "none":
         value, dv = per, one
@@ -291,4 +295,6 @@ def _generalized(b, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
     B = b.op("Mul", dv, b.op("Div", b.op("Mul", num_u, w, name="num_w"),
                              b.op("Mul", den_u, den_u, name="den_sq"), name="B_div"),
              name="B_raw")
+    clamped_u = b.op("Unsqueeze", clamped, cax, name="clamped_col") if C_axis == 1 else clamped
+    B = b.op("Where", clamped_u, zero, B, name="B_open")
     return value, _finite(b, A, "A"), _finite(b, B, "B")

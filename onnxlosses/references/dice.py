@@ -13,9 +13,9 @@ Scores, each n / max(d, eps) (smooth_dr defaults to smooth):
     Jaccard   n = I + smooth           d = P + T - I + smooth_dr
               _doubled (MONAI): n = 2 I + smooth, d = 2 (P + T - I) + smooth_dr
     Tversky   n = I + smooth           d = I + alpha (P - I) + beta (T - I) + smooth_dr
-Class loss: 1 - s, or -log(max(s, eps)) with log_loss; Tversky raises it to gamma (per class,
-or the reduced value with _gamma_after_mean).  absent (T == 0): keep, zero (still counted),
-skip (left out).  classes: only those are scored.  "mean" divides the weighted sum of class
+Class loss: 1 - s, or -log(max(s, eps)) with log_loss; Tversky raises max(., 0) to gamma
+(per class, or the reduced value with _gamma_after_mean).  absent (T == 0): keep, zero
+(still counted), skip (left out).  classes: only those are scored.  "mean" divides the weighted sum of class
 losses by the sum of the weights used (_weight_mean "sum"), their count ("count") or the
 number of all (sample,) class entries ("all"), NaN with a zero gradient when no class is
 scored; "none" gives w * loss, NaN where not used.
@@ -143,7 +143,10 @@ def _class_losses(family, cfg, I, P, T):
             L, dL_ds = 1.0 - s, -np.ones_like(s)
         gamma = cfg.get("gamma", 1.0)
         if family == "tversky" and gamma != 1.0 and not cfg["_gamma_after_mean"]:
-            L, dpow = _power(L, gamma)
+            # the documented max(1 - s, 0)^gamma: s > 1 (smooth > smooth_dr, squared sums
+            # with alpha + beta < 1) has no real fractional power of 1 - s
+            L, dpow = _power(np.maximum(L, 0.0), gamma)
+            dpow = np.where(L > 0, dpow, 0.0)
             dL_ds = dL_ds * dpow
     return L, dL_ds * ds_dI, dL_ds * ds_dP
 
@@ -196,7 +199,7 @@ def _reduce_classes(family, cfg, L, dL_dI, dL_dP, T, grad_output):
                 dv = go * wu / np.float64(norm) if used.any() else np.zeros((rows, C))
         gamma = cfg.get("gamma", 1.0)
         if family == "tversky" and cfg["_gamma_after_mean"] and gamma != 1.0:
-            value, dpow = _power(value, gamma)
+            value, dpow = _power(np.maximum(value, 0.0), gamma)
             dv = dv * dpow
     with np.errstate(invalid="ignore"):
         dI = np.where(dv != 0, dv * dL_dI, 0.0)
