@@ -20,9 +20,8 @@ from ._common import check_class_indices, f64, grad_output_for, is_index_target,
 def cross_entropy(loss, input, target, mask=None, grad_output=None):
     """(value, grad) of a CrossEntropyLoss or NLLLoss in float64; grad is
     d sum(grad_output * loss) / d input."""
-    from ..cross_entropy import NLLLoss
     return _cross_entropy(loss.config, input, target, mask, grad_output,
-                          log_probs=isinstance(loss, NLLLoss))
+                          log_probs=loss.spec.input == "log_probabilities")
 
 
 def _cross_entropy(cfg, input, target, mask, grad_output, log_probs):

@@ -67,9 +67,8 @@ def _spow(b, g, torch):
 def cross_entropy(loss, input, target, mask=None, grad_output=None):
     torch = _torch()
     F = torch.nn.functional
-    from ..cross_entropy import NLLLoss
     cfg = loss.config
-    nll = isinstance(loss, NLLLoss)
+    nll = loss.spec.input == "log_probabilities"
     t = np.asarray(target)
     if t.dtype.kind == "f":
         if mask is not None:
@@ -92,7 +91,6 @@ def cross_entropy(loss, input, target, mask=None, grad_output=None):
 def bce(loss, input, target, mask=None, grad_output=None):
     torch = _torch()
     F = torch.nn.functional
-    from ..bce import BCEWithLogitsLoss
     cfg = loss.config
     if mask is not None:
         raise Unavailable("PyTorch's BCE takes no mask")
@@ -100,7 +98,7 @@ def bce(loss, input, target, mask=None, grad_output=None):
     def body(xt):
         yt = _tensor(target, xt, torch)
         w = None if cfg["weight"] is None else _tensor(cfg["weight"], xt, torch)
-        if isinstance(loss, BCEWithLogitsLoss):
+        if loss.spec.input == "logits":
             pw = None if cfg["pos_weight"] is None else _tensor(cfg["pos_weight"], xt, torch)
             return F.binary_cross_entropy_with_logits(xt, yt, weight=w, pos_weight=pw,
                                                       reduction=cfg["reduction"])
