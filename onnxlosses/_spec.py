@@ -78,6 +78,9 @@ class LossSpec:
     emit(builder, loss, io) -> (loss name, gradient name or None); emit_native is the ONNX
     loss operator's form where one exists.  input: what the input holds, "logits",
     "log_probabilities" or "probabilities".  examples: its main configurations (Example).
+    reference / torch_reference: "module:function" in onnxlosses.references, the float64
+    NumPy reference written from the formula and the PyTorch one; torch_has_loss: the
+    PyTorch reference is PyTorch's own loss (not composed from its ops).
     """
     name: str
     params: tuple
@@ -92,6 +95,9 @@ class LossSpec:
     emit_native: str = ""
     input: str = "logits"
     examples: tuple = (Example(),)
+    reference: str = ""
+    torch_reference: str = ""
+    torch_has_loss: bool = False
     defaults: dict = field(init=False, repr=False, compare=False)
 
     def target_kinds(self, config):

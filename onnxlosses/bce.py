@@ -44,6 +44,7 @@ BINARY_CROSS_ENTROPY = LossSpec(
     mean divides by the number of elements (not by the weights).
     """,
     **_ELEMENTWISE, emit="_elementwise:emit_bce", input="probabilities",
+    reference="bce:bce", torch_reference="pytorch:bce", torch_has_loss=True,
     examples=(Example(targets="dense"),))
 
 BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
@@ -55,6 +56,7 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
     mean divides by the number of elements.
     """,
     **_ELEMENTWISE, emit="_elementwise:emit_bce_logits",
+    reference="bce:bce_with_logits", torch_reference="pytorch:bce", torch_has_loss=True,
     examples=(Example("pos_weight", dict(pos_weight=[2.0], reduction="sum"), "dense"),))
 
 

@@ -123,7 +123,8 @@ def _per_sample_shape(config, shape):
 
 
 _FAMILY = dict(targets=_targets, class_axis=_class_axis, loss_shape=_scores_shape,
-               emit="_dice:emit_dice")
+               emit="_dice:emit_dice", reference="dice:dice_family",
+               torch_reference="pytorch:dice_family")
 DICE = LossSpec(
     "dice_loss", COMMON + (_ONE, _FACTOR), formula="s = (2I + smooth) / (P + T + smooth_dr)",
     examples=(Example("ignore=255", dict(ignore_index=255), "index255"),

@@ -30,6 +30,7 @@ FOCAL = LossSpec(
     """,
     fixed_classes=lambda config: None if np.ndim(config["alpha"]) == 0 else len(config["alpha"]),
     emit="_cross_entropy:emit_focal",
+    reference="focal:focal", torch_reference="pytorch:focal",
     examples=(
         Example("", lambda C: dict(alpha=per_class(C), gamma=2.0, ignore_index=255),
                 "index255"),
@@ -57,6 +58,7 @@ SIGMOID_FOCAL_SPEC = LossSpec(
     loss_shape=elements,
     mask_over="elements",
     emit="_elementwise:emit_sigmoid_focal",
+    reference="focal:sigmoid_focal", torch_reference="pytorch:sigmoid_focal",
     examples=(
         Example("", dict(reduction="mean"), "dense"),
         Example("normalized", dict(normalized=True, reduced_threshold=0.5), "dense"),
