@@ -1,6 +1,8 @@
 """Every registered loss, in each of its main configurations (its spec's examples), through
 the properties every loss must have: the float types, memory layouts, thread counts, out=,
-gradients against central differences, statistics that add up.  A loss added to the
+gradients against central differences, statistics that add up, Dask chunks.  (The same
+examples run through every parity path, the ONNX graphs under onnxruntime and
+onnx.reference against the float64 references, in tests/test_parity.py.)  A loss added to the
 registry is covered here without a line of this file changing."""
 import numpy as np
 import pytest
@@ -106,3 +108,25 @@ def test_statistics_of_two_halves_give_the_whole(cls, ex):
     g0 = loss.value_and_grad(x[:1], t[:1], mask=None if mask is None else mask[:1],
                              total=total)[1]
     np.testing.assert_allclose(g0, g[:1], rtol=1e-10, atol=1e-14)
+
+
+STATS_CASES = [(cls, ex) for cls, ex in CASES
+               if ex.build(cls, SHAPE[1]).config["reduction"] != "none"]
+
+
+@pytest.mark.parametrize("cls,ex", STATS_CASES,
+                         ids=[f"{cls.spec.name}[{ex.label or 'default'}]"
+                              for cls, ex in STATS_CASES])
+def test_dask_chunks_give_the_in_memory_loss(cls, ex):
+    da = pytest.importorskip("dask.array")
+    from onnxlosses import dask as odk
+    loss, x, t, mask = _case(cls, ex)
+    chunks = (1, SHAPE[1], 2, 3)            # uneven along batch and space, classes whole
+    xd = da.from_array(x, chunks=chunks)
+    td = da.from_array(t, chunks=chunks if t.ndim == x.ndim else (1, 2, 3))
+    md = None if mask is None else da.from_array(mask, chunks=(1, 2, 3))
+    want_v, want_g = loss.value_and_grad(x, t, mask=mask)
+    v, g = odk.value_and_grad(loss, xd, td, mask=md, scheduler="synchronous")
+    np.testing.assert_allclose(v, want_v, rtol=1e-12)
+    np.testing.assert_allclose(g.compute(scheduler="synchronous"), want_g, rtol=1e-10,
+                               atol=1e-16)
