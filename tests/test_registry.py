@@ -130,3 +130,25 @@ def test_dask_chunks_give_the_in_memory_loss(cls, ex):
     np.testing.assert_allclose(v, want_v, rtol=1e-12)
     np.testing.assert_allclose(g.compute(scheduler="synchronous"), want_g, rtol=1e-10,
                                atol=1e-16)
+
+
+ROW_CASES = [(cls, ex) for cls, ex in CASES if cls.spec.input != "probabilities"
+             and "index" in cls.spec.target_kinds(ex.build(cls, 40).config)]
+
+
+@pytest.mark.parametrize("layout", ["contiguous-2d", "channels_last"])
+@pytest.mark.parametrize("cls,ex", ROW_CASES,
+                         ids=[f"{cls.spec.name}[{ex.label or 'default'}]" for cls, ex in ROW_CASES])
+def test_many_classes_row_path_matches_the_reference(cls, ex, layout):
+    """C >= 32 with the classes contiguous ((N, C), channels-last) runs the kernels' row
+    path: value and gradient against the float64 reference written from the formula."""
+    from onnxlosses.references import numpy_reference
+    shape = (24, 40) if layout == "contiguous-2d" else (2, 40, 3, 4)
+    loss, x, t, mask = _case(cls, ex, shape=shape, seed=5)
+    if layout == "channels_last":
+        x = relayout(x, "channels_last")
+    go, _ = _grad_output(loss, x, t, mask)
+    value, grad = loss.value_and_grad(x, t, go, mask=mask)
+    want_v, want_g = numpy_reference(loss, x, t, mask=mask, grad_output=go)
+    np.testing.assert_allclose(value, want_v, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad, want_g, rtol=1e-10, atol=1e-14)
