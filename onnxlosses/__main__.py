@@ -19,15 +19,7 @@ import ast
 import argparse
 import sys
 
-LOSSES = {
-    "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "focal_loss": "FocalLoss",
-    "binary_cross_entropy": "BCELoss",
-    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
-    "sigmoid_focal_loss": "SigmoidFocalLoss", "dice_loss": "DiceLoss",
-    "jaccard_loss": "JaccardLoss", "tversky_loss": "TverskyLoss",
-    "generalized_dice_loss": "GeneralizedDiceLoss",
-}
-
+from ._registry import BY_NAME
 
 class UsageError(Exception):
     """Bad input on the command line: reported as one line, exit status 2."""
@@ -63,9 +55,8 @@ def _open_for_writing(path, option):
 
 
 def _export(args):
-    import onnxlosses
     from .onnx import to_onnx
-    loss = getattr(onnxlosses, LOSSES[args.name])(**_params(args.param))
+    loss = BY_NAME[args.name](**_params(args.param))
     model = to_onnx(loss, opset=args.opset, dtype=args.dtype, target_dtype=args.target_dtype,
                     ndim=args.ndim, grad=args.grad, impl=args.impl, mask=args.mask,
                     check_targets=args.check_targets)
@@ -95,7 +86,7 @@ def main(argv=None):
     par.add_argument("--providers", nargs="+",
                      help="onnxruntime providers (default: CPU, and CUDA when listed)")
     exp = sub.add_parser("export", help="write one configured loss as an ONNX model")
-    exp.add_argument("name", choices=sorted(LOSSES))
+    exp.add_argument("name", choices=sorted(BY_NAME))
     exp.add_argument("-o", "--output", required=True)
     exp.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="a parameter of the loss, e.g. weight=[1,2,3] or ignore_index=255")

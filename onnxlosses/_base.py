@@ -86,9 +86,9 @@ class Loss:
                     LossStats(self, {})):
                 raise ValueError(f"total must be statistics of {self!r} (loss.stats(...))")
             classes = self._class_count(input)
-            if total.classes != classes:
-                raise ValueError(f"total holds statistics of inputs with {total.classes} "
-                                 f"classes, input has {classes}")
+            if classes is not None and total.classes != classes:
+                raise ValueError(f"total must be statistics of inputs with the input's "
+                                 f"C={classes} classes, got statistics of C={total.classes}")
         return self._evaluate(input, target, mask, True, grad_output, out, total=total)
 
     def stats(self, input: ArrayLike, target: ArrayLike, *,

@@ -173,7 +173,8 @@ def gradient_out(out, input, target=None):
     if not out.flags.writeable:
         raise ValueError("out must be writeable")
     if out.size and overlaps_itself(out):
-        raise ValueError(f"out must not overlap itself, got strides {out.strides}")
+        raise ValueError(f"out must not overlap itself (a zero stride, or strides that "
+                         f"interleave its elements), got strides {out.strides}")
     if np.may_share_memory(out, input):
         raise ValueError("out must not share memory with input")
     if target is not None and np.may_share_memory(out, target):

@@ -4,7 +4,7 @@ position walk for all of them, then the kernel."""
 import numpy as np
 
 from . import _checks, _elementwise
-from ._layout import element_strides, exact_copy, walk, walkable
+from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._threads import get_num_threads
 
 BCE, BCE_LOGITS, SIGMOID_FOCAL = 0, 1, 2
@@ -57,12 +57,14 @@ def scalar_or_array_grad_output(grad_output, reduction, shape, dtype, scale):
     return np.broadcast_to(np.asarray(g * scale, dtype=dtype), shape)
 
 
-def prepare_out(out, input, x, target=None):
+def prepare_out(out, input, x, target=None, reads=()):
     """The array the kernel writes the gradient into: `out` itself when the kernel can
-    write it in place (the compute dtype, walkable), else a temporary."""
+    write it in place (the compute dtype, walkable, sharing no memory with the arrays in
+    `reads`), else a temporary."""
     if _checks.gradient_out(out, input, target) is None:
         return np.empty_like(x)
-    return out if out.dtype == x.dtype and walkable(out) else np.empty_like(x)
+    return out if out.dtype == x.dtype and writable_in_place(out, *reads) else \
+        np.empty_like(x)
 
 
 def finish_grad(grad, out, input_dtype):

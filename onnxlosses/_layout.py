@@ -36,6 +36,14 @@ def exact_copy(arr):
     return arr if walkable(arr) else arr.copy(order="C")
 
 
+def writable_in_place(out, *reads):
+    """True when a kernel can write `out` directly: walkable, and sharing no memory with
+    the arrays it reads meanwhile (grad_output, mask: those are read tile by tile, so a
+    write could land before a read of the same bytes; None entries are skipped)."""
+    return walkable(out) and not any(r is not None and np.may_share_memory(out, r)
+                                     for r in reads)
+
+
 def overlaps_itself(arr):
     """True when two elements of `arr` may share memory: a zero stride on a dimension of
     size > 1, or strides that interleave (dims sorted by |stride|, each stride must step

@@ -6,64 +6,29 @@ import sys
 import numpy as np
 
 from . import parity
-from .bce import BCELoss, BCEWithLogitsLoss
-from .cross_entropy import CrossEntropyLoss, NLLLoss
-from .dice import DiceLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
-from .focal import FocalLoss, SigmoidFocalLoss
+from ._registry import LOSSES
 
 SHAPES = {2: (16, 7), 3: (3, 7, 10), 4: (2, 7, 6, 5), 5: (2, 7, 3, 4, 5)}
 
 
-def configurations():
-    """(name, loss, target kind, uses mask) for each configuration the grid covers."""
-    w = np.linspace(0.5, 2.0, 7)
-    ce = [
-        ("cross_entropy", CrossEntropyLoss(), "index", False),
-        ("cross_entropy weight ignore=255", CrossEntropyLoss(weight=w, ignore_index=255),
-         "index255", False),
-        ("cross_entropy smoothing weight", CrossEntropyLoss(weight=w, label_smoothing=0.1),
-         "index", False),
-        ("cross_entropy sum mask", CrossEntropyLoss(reduction="sum"), "index", True),
-        ("cross_entropy none", CrossEntropyLoss(reduction="none", ignore_index=0), "index",
-         False),
-        ("cross_entropy probabilities", CrossEntropyLoss(weight=w, label_smoothing=0.2),
-         "probabilities", False),
-        ("nll_loss", NLLLoss(ignore_index=-1), "index-1", False),
-        ("nll_loss weight none", NLLLoss(weight=w, reduction="none"), "index", False),
-        ("focal_loss", FocalLoss(alpha=w, gamma=2.0, ignore_index=255), "index255", False),
-        ("focal_loss gamma=0.5 none mask", FocalLoss(gamma=0.5, reduction="none"), "index",
-         True),
-        ("binary_cross_entropy", BCELoss(), "probs-input", False),
-        ("binary_cross_entropy_with_logits pos_weight",
-         BCEWithLogitsLoss(pos_weight=np.array([2.0]), reduction="sum"), "dense", False),
-        ("sigmoid_focal_loss", SigmoidFocalLoss(reduction="mean"), "dense", False),
-        ("sigmoid_focal_loss normalized", SigmoidFocalLoss(normalized=True,
-                                                           reduced_threshold=0.5), "dense",
-         False),
-        ("sigmoid_focal_loss indices", SigmoidFocalLoss(reduction="sum", ignore_index=255),
-         "index255", False),
-        ("dice_loss ignore=255", DiceLoss(ignore_index=255), "index255", False),
-        ("dice_loss smp preset", DiceLoss.preset("smp"), "index", False),
-        ("dice_loss monai preset mask", DiceLoss.preset("monai", softmax=True), "index", True),
-        ("jaccard_loss log", JaccardLoss(log_loss=True, eps=1e-7, per_image=True), "index",
-         False),
-        ("tversky_loss smp preset", TverskyLoss.preset("smp", alpha=0.3, beta=0.7, gamma=2.0),
-         "index", False),
-        ("generalized_dice_loss", GeneralizedDiceLoss(per_image=True, smooth=1e-5), "index",
-         False),
-    ]
-    return ce
+def configurations(C=7):
+    """(name, loss, target kind, uses mask) for each configuration the grid covers: every
+    registered loss's examples, for inputs with C classes."""
+    return [(f"{cls.spec.name} {ex.label}".strip(), ex.build(cls, C), ex.targets, ex.mask)
+            for cls in LOSSES for ex in cls.spec.examples]
 
 
-def _data(kind, shape, dtype, seed, log_probs):
+def _data(kind, shape, dtype, seed, input_kind):
+    """An input of what the loss's input holds and targets of kind `kind`."""
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal(shape) * 3).astype(dtype)
-    if kind == "probs-input":
-        return (1 / (1 + np.exp(-x.astype(np.float64)))).astype(dtype), \
-            rng.random(shape).astype(dtype)
+    if input_kind == "probabilities":
+        x = (1 / (1 + np.exp(-x.astype(np.float64)))).astype(dtype)
+        if kind == "dense":   # soft labels
+            return x, rng.random(shape).astype(dtype)
     if kind == "dense":
         return x, (rng.random(shape) < 0.4).astype(dtype)
-    if log_probs:
+    if input_kind == "log_probabilities":
         x64 = x.astype(np.float64)
         x = (x64 - np.log(np.exp(x64).sum(axis=1, keepdims=True))).astype(dtype)
     pos = (shape[0],) + shape[2:]
@@ -89,7 +54,7 @@ def run(dtypes=("float32", "float64", "float16"), ranks=(2, 4, 5), opsets=None,
     jobs = [(c, d, r, o) for c in configurations() for d in dtypes for r in ranks for o in opsets]
     reports = []
     for k, ((name, loss, kind, use_mask), dtype, rank, opset) in enumerate(jobs):
-        x, t = _data(kind, SHAPES[rank], dtype, k, isinstance(loss, NLLLoss))
+        x, t = _data(kind, SHAPES[rank], dtype, k, loss.spec.input)
         mask = None
         if use_mask:
             mask = np.random.default_rng(k).random((x.shape[0],) + x.shape[2:]) < 0.8

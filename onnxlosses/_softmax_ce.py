@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import _checks, _cross_entropy, _gradient_stores, _target_scan
-from ._layout import element_strides, exact_copy, walk, walkable
+from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._threads import get_num_threads
 from .stats import mean_value
 
@@ -27,7 +27,8 @@ def _tile_for(C):
 class _Call:
     """The checked arrays of one call, in the kernel's terms."""
 
-    def __init__(self, config, input, target, mask, indices_only, want_grad, grad_output, out):
+    def __init__(self, config, input, target, mask, indices_only, want_grad, grad_output, out,
+                 focal):
         x = _checks.float_array("input", input)
         if x.ndim == 0:
             raise ValueError("input must be (C,), (N, C) or (N, C, d1, ..., dk), got a scalar")
@@ -71,7 +72,8 @@ class _Call:
 
         weight = config["weight"]
         if weight is not None and weight.shape[0] != C:
-            raise ValueError(f"weight must have one value per class (C={C}), "
+            name = "alpha" if focal else "weight"    # focal's class weights are alpha
+            raise ValueError(f"{name} must have one value per class (C={C}), "
                              f"got length {weight.shape[0]}")
         if mask is not None:
             mask = _checks.bool_mask("mask", mask, self.loss_shape)
@@ -108,13 +110,15 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
     {"loss": sum of losses, "weight": the mean's denominator}; total: the statistics of
     all the data, whose denominator scales the gradient and whose value is returned."""
     focal = focal_gamma is not None
-    call = _Call(config, input, target, mask, log_probs or focal, want_grad, grad_output, out)
+    call = _Call(config, input, target, mask, log_probs or focal, want_grad, grad_output, out,
+                 focal)
     x, C, reduction = call.x, call.C, config["reduction"]
     nthreads = get_num_threads()
 
     grad = None
     if want_grad:
-        direct = out is not None and out.dtype == x.dtype and walkable(out)
+        direct = out is not None and out.dtype == x.dtype and \
+            writable_in_place(out, call.grad_output, call.mask)
         grad = (out[None] if call.unbatched else out) if direct else np.empty_like(x)
     loss_out = np.empty(call.pos_shape, dtype=x.dtype) if reduction == "none" else None
     go = call.grad_output if reduction == "none" else None

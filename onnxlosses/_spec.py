@@ -1,9 +1,12 @@
 """One description per loss: its parameters, their defaults and checks, and its formula.
 
-The class API, the functional API and (later) the ONNX emitter all read the same spec, so a
-parameter is validated in exactly one place and documented once.
+The class API, the functional API, the ONNX exporter, the Dask front end and the command
+line read the same spec, so a parameter is validated in exactly one place and documented
+once, and no layer decides anything by a loss's name.
 """
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -16,11 +19,89 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Example:
+    """One of a loss's main configurations, for the grids that cover every loss (the parity
+    command, the tests): a label, the configuration (keywords, or a function of the number
+    of classes C returning them; with `preset`, the preset's keywords), the targets it is
+    checked on ("index", "index255": uint8 with void 255 pixels, "index-1": int32 with
+    ignored -1, "probabilities", "dense") and whether a mask is passed."""
+    label: str = ""
+    params: object = field(default_factory=dict)
+    targets: str = "index"
+    mask: bool = False
+    preset: str = ""
+
+    def build(self, cls, C):
+        """The configured loss for inputs with C classes."""
+        params = self.params(C) if callable(self.params) else self.params
+        return cls.preset(self.preset, **params) if self.preset else cls(**params)
+
+
+def _constant(value):
+    return lambda config, *_: value
+
+
+def positions(config, shape):
+    """The input's shape without its class axis: (N, d1, ...)."""
+    return list(shape[:1]) + list(shape[2:])
+
+
+def elements(config, shape):
+    return list(shape)
+
+
+def per_class(C):
+    """A per-class weight for the examples: 0.5 up to 2.0 over the C classes."""
+    return np.linspace(0.5, 2.0, C)
+
+
+def class_weight_length(config):
+    """C fixed by a per-class weight array, or None."""
+    w = config.get("weight")
+    return None if w is None else len(w)
+
+
+@dataclass(frozen=True)
 class LossSpec:
+    """A loss as every layer sees it.
+
+    targets: the target kinds it takes, the default first: "index" (class indices of the
+    positions' shape), "probabilities" (class probabilities of the input's shape), "dense"
+    (any float target of the input's shape); or a function of the configuration.
+    class_axis(config, dense): the input's class axis (1) or None when it has none, for a
+    dense target (dense=True) or class indices.  fixed_classes(config): the number of
+    classes the configuration fixes (a per-class weight), or None.  loss_shape(config,
+    shape): reduction "none"'s output shape for an input of `shape`.  mask_over:
+    "positions" (the input without its class axis) or "elements" (the input's shape; class
+    indices still mask positions); takes_mask: False where the loss has no mask (PyTorch's
+    BCE).  emit / emit_native: "module:function" in onnxlosses.onnx, called as
+    emit(builder, loss, io) -> (loss name, gradient name or None); emit_native is the ONNX
+    loss operator's form where one exists.  input: what the input holds, "logits",
+    "log_probabilities" or "probabilities".  examples: its main configurations (Example).
+    reference / torch_reference: "module:function" in onnxlosses.references, the float64
+    NumPy reference written from the formula and the PyTorch one; torch_has_loss: the
+    PyTorch reference is PyTorch's own loss (not composed from its ops).
+    """
     name: str
     params: tuple
     formula: str = ""
+    targets: object = ("index",)
+    class_axis: object = _constant(1)
+    fixed_classes: object = _constant(None)
+    loss_shape: object = positions
+    mask_over: str = "positions"
+    takes_mask: bool = True
+    emit: str = ""
+    emit_native: str = ""
+    input: str = "logits"
+    examples: tuple = (Example(),)
+    reference: str = ""
+    torch_reference: str = ""
+    torch_has_loss: bool = False
     defaults: dict = field(init=False, repr=False, compare=False)
+
+    def target_kinds(self, config):
+        return self.targets(config) if callable(self.targets) else self.targets
 
     def __post_init__(self):
         object.__setattr__(self, "defaults", {p.name: p.default for p in self.params})

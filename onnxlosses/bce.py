@@ -8,7 +8,7 @@ from ._base import Loss
 from ._elementwise_call import (BCE, BCE_LOGITS, check_range, compute_dtype, finish_grad,
                                 prepare_out, reduce_value, run, scalar_or_array_grad_output)
 from ._layout import exact_copy
-from ._spec import LossSpec, Param
+from ._spec import Example, LossSpec, Param, elements
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 
@@ -31,6 +31,9 @@ def _optional_array(name, value):
 
 
 _REDUCTION = Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'")
+# elementwise on a target of the input's shape, no class axis, no mask (as PyTorch's)
+_ELEMENTWISE = dict(targets=("dense",), class_axis=lambda config, dense: None,
+                    loss_shape=elements, mask_over="elements", takes_mask=False)
 _WEIGHT = Param("weight", None, _optional_array,
                 "rescales each element's loss; broadcast to the input's shape")
 
@@ -39,7 +42,10 @@ BINARY_CROSS_ENTROPY = LossSpec(
     formula="""
     l = -w [ y max(log p, -100) + (1 - y) max(log(1 - p), -100) ]
     mean divides by the number of elements (not by the weights).
-    """)
+    """,
+    **_ELEMENTWISE, emit="_elementwise:emit_bce", input="probabilities",
+    reference="bce:bce", torch_reference="pytorch:bce", torch_has_loss=True,
+    examples=(Example(targets="dense"),))
 
 BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
     "binary_cross_entropy_with_logits",
@@ -48,7 +54,10 @@ BINARY_CROSS_ENTROPY_WITH_LOGITS = LossSpec(
     formula="""
     l = w [ (1 - y) x + (1 + (pw - 1) y) softplus(-x) ],  softplus(-x) = max(-x, 0) + log1p(exp(-|x|))
     mean divides by the number of elements.
-    """)
+    """,
+    **_ELEMENTWISE, emit="_elementwise:emit_bce_logits",
+    reference="bce:bce_with_logits", torch_reference="pytorch:bce", torch_has_loss=True,
+    examples=(Example("pos_weight", dict(pos_weight=[2.0], reduction="sum"), "dense"),))
 
 
 class _ElementwiseBCE(Loss):
@@ -88,7 +97,7 @@ class _ElementwiseBCE(Loss):
         if want_grad:
             scale = 1.0 / n if reduction == "mean" and n else 1.0
             go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
-            grad = prepare_out(out, input, x, target)
+            grad = prepare_out(out, input, x, target, reads=(go,))
         total_sum, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
                                loss_out=reduction == "none", grad=grad)
         value = reduce_value(total_sum, n, reduction, lo, xin.dtype) if total is None else \

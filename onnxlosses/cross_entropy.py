@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import _checks
 from ._base import Loss, class_axis_size
 from ._softmax_ce import evaluate
-from ._spec import LossSpec, Param
+from ._spec import Example, LossSpec, Param, class_weight_length, per_class
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _WEIGHT = Param("weight", None, _checks.class_weight,
@@ -25,6 +25,22 @@ CROSS_ENTROPY = LossSpec(
     mean: index targets divide by sum of w_t over counted positions; probability targets
     by the number of counted positions.  Ignored and masked positions give 0.
     """,
+    targets=("index", "probabilities"),
+    fixed_classes=class_weight_length,
+    emit="_cross_entropy:emit_cross_entropy",
+    emit_native="_cross_entropy:emit_native_cross_entropy",
+    reference="cross_entropy:cross_entropy", torch_reference="pytorch:cross_entropy",
+    torch_has_loss=True,
+    examples=(
+        Example(),
+        Example("weight ignore=255", lambda C: dict(weight=per_class(C), ignore_index=255),
+                "index255"),
+        Example("smoothing weight", lambda C: dict(weight=per_class(C), label_smoothing=0.1)),
+        Example("sum mask", dict(reduction="sum"), mask=True),
+        Example("none", dict(reduction="none", ignore_index=0)),
+        Example("probabilities", lambda C: dict(weight=per_class(C), label_smoothing=0.2),
+                "probabilities"),
+    ),
 )
 
 NLL = LossSpec(
@@ -34,6 +50,16 @@ NLL = LossSpec(
     l = -w_t * x_t         (x holds log-probabilities)
     mean divides by sum of w_t over counted positions.
     """,
+    fixed_classes=class_weight_length,
+    emit="_cross_entropy:emit_nll",
+    emit_native="_cross_entropy:emit_native_nll",
+    reference="cross_entropy:cross_entropy", torch_reference="pytorch:cross_entropy",
+    torch_has_loss=True,
+    input="log_probabilities",
+    examples=(
+        Example("", dict(ignore_index=-1), "index-1"),
+        Example("weight none", lambda C: dict(weight=per_class(C), reduction="none")),
+    ),
 )
 
 

@@ -29,15 +29,7 @@ from .stats import require_reduction
 
 def _class_axis(loss, x, target):
     """The input's class axis, or None for elementwise losses with dense targets."""
-    name = loss.spec.name
-    dense = target.shape == x.shape
-    if name in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
-        return None
-    if name == "sigmoid_focal_loss" and dense:
-        return None
-    if loss.config.get("mode") == "binary" and dense:
-        return None
-    return 1
+    return loss.spec.class_axis(loss.config, target.shape == x.shape)
 
 
 def _align(loss, x, target, mask):

@@ -11,7 +11,9 @@ Per (sample or pooled batch, class) the kernel gives I = sum p t, P = sum p^k, T
     Tversky   a = 1, bP = alpha, bT = beta,    I / (I + alpha FP + beta FN),
               c = 1 - alpha - beta             FP = P - I, FN = T - I
 
-and the per-class loss is 1 - s, or -log(max(s, eps)) with log_loss (Tversky: (1 - s)^gamma).
+and the per-class loss is 1 - s, or -log(max(s, eps)) with log_loss (Tversky:
+max(1 - s, 0)^gamma: s exceeds 1 when smooth > smooth_dr, or with squared sums and
+alpha + beta < 1, and a fractional power of a negative number is not real).
 Generalized Dice: 1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr) per
 sample (or pooled), w_c = 1 / T_c^2 ("square"), 1 / T_c ("simple") or 1 ("uniform"), an
 infinite weight replaced by the largest finite one (MONAI's rule).
@@ -27,9 +29,9 @@ import numpy as np
 
 from . import _checks, _dice, _gradient_stores, _target_scan
 from ._base import Loss, class_axis_size, functional
-from ._layout import element_strides, exact_copy, walk, walkable
+from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._softmax_ce import _tile_for
-from ._spec import LossSpec, Param
+from ._spec import Example, LossSpec, Param
 from ._threads import get_num_threads
 from ._types import Absent, ArrayLike, DiceMode, OptionalArray, Reduction, Value, Weighting
 
@@ -39,7 +41,7 @@ ABSENT = ("keep", "zero", "skip")
 
 def _choice(options):
     def check(name, value):
-        if value not in options:
+        if not isinstance(value, str) or value not in options:
             raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
                              f"got {value!r}")
         return value
@@ -98,22 +100,59 @@ _POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
 _JACCARD_2 = Param("_doubled", False, _checks.boolean,
                    "MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)", internal=True)
 
-DICE = LossSpec("dice_loss", COMMON + (_ONE, _FACTOR),
-                formula="s = (2I + smooth) / (P + T + smooth_dr)")
-JACCARD = LossSpec("jaccard_loss", COMMON + (_ONE, _JACCARD_2),
-                   formula="s = (I + smooth) / (P + T - I + smooth_dr)")
+def _targets(config):
+    """multiclass: class indices (default) or dense one-hot / soft targets; else dense."""
+    return ("index", "dense") if config["mode"] == "multiclass" else ("dense",)
+
+
+def _class_axis(config, dense):
+    """binary mode's dense targets may come without a channel axis"""
+    return None if config["mode"] == "binary" and dense else 1
+
+
+def _scores_shape(config, shape):
+    """reduction "none": one loss per (sample when per image,) scored class."""
+    samples = [shape[0]] if config["per_image"] else []
+    if config["mode"] == "binary":
+        return samples
+    return samples + [len(config["classes"]) if config.get("classes") else shape[1]]
+
+
+def _per_sample_shape(config, shape):
+    return [shape[0]] if config["per_image"] else []
+
+
+_FAMILY = dict(targets=_targets, class_axis=_class_axis, loss_shape=_scores_shape,
+               emit="_dice:emit_dice", reference="dice:dice_family",
+               torch_reference="pytorch:dice_family")
+DICE = LossSpec(
+    "dice_loss", COMMON + (_ONE, _FACTOR), formula="s = (2I + smooth) / (P + T + smooth_dr)",
+    examples=(Example("ignore=255", dict(ignore_index=255), "index255"),
+              Example("smp preset", preset="smp"),
+              Example("monai preset mask", dict(softmax=True), mask=True, preset="monai")),
+    **_FAMILY)
+JACCARD = LossSpec(
+    "jaccard_loss", COMMON + (_ONE, _JACCARD_2),
+    formula="s = (I + smooth) / (P + T - I + smooth_dr)",
+    examples=(Example("log", dict(log_loss=True, eps=1e-7, per_image=True)),), **_FAMILY)
 TVERSKY = LossSpec(
     "tversky_loss",
     COMMON + (Param("alpha", 0.5, _checks.nonnegative_real, "weight of false positives"),
               Param("beta", 0.5, _checks.nonnegative_real, "weight of false negatives"),
               Param("gamma", 1.0, _checks.nonnegative_real, "focal exponent of 1 - s"),
               _ONE, _POW_AFTER),
-    formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)")
+    formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)",
+    examples=(Example("smp preset", dict(alpha=0.3, beta=0.7, gamma=2.0), preset="smp"),),
+    **_FAMILY)
 GENERALIZED = LossSpec(
     "generalized_dice_loss",
-    COMMON + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
+    # one score over all classes: no per-class log_loss and no absent-class rule
+    tuple(p for p in COMMON if p.name not in ("log_loss", "absent"))
+    + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
                     "class weights from target volumes: 1/T^2, 1/T or 1"),),
-    formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)")
+    formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)",
+    examples=(Example("", dict(per_image=True, smooth=1e-5)),),
+    **dict(_FAMILY, loss_shape=_per_sample_shape, emit="_dice:emit_generalized_dice"))
 
 
 class _DiceFamily(Loss):
@@ -244,8 +283,12 @@ class _DiceFamily(Loss):
                   stats_only=False):
         if want_grad:
             _checks.gradient_out(out, input, target)
-            if grad_output is not None and self._config["reduction"] != "none":
-                _checks.scalar_grad_output(grad_output, self._config["reduction"])
+            reduction = self._config["reduction"]
+            if grad_output is not None and reduction != "none":
+                _checks.scalar_grad_output(grad_output, reduction)
+            elif grad_output is not None and np.asarray(grad_output).dtype.kind != "f":
+                # the shape is known once the scored classes are (after the statistics)
+                _checks.array_grad_output(grad_output, np.shape(grad_output))
         d = self._prepare(input, target, mask)
         stats, _ = self._statistics(d)
         if stats_only:
@@ -280,7 +323,7 @@ class _DiceFamily(Loss):
             d = _in_float64(d)
         x = d["x"]
         direct = out is not None and out.dtype == x.dtype and d["post_mask"] is None \
-            and walkable(out)
+            and writable_in_place(out, d["mask"])
         if direct:       # the kernel writes into the caller's buffer (a view for binary mode)
             grad = out if out.shape == x.shape else out[:, None]
             if x.size == 0:
@@ -342,11 +385,8 @@ class _DiceFamily(Loss):
                 dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0)
                 loss = base ** gamma
         used = np.ones(loss.shape, bool)
-        if cfg["classes"] is not None:
-            if max(cfg["classes"]) >= C:
-                raise ValueError(f"classes must lie in [0, {C}), got {list(cfg['classes'])}")
-            sel = np.zeros(C, bool)
-            sel[list(cfg["classes"])] = True
+        sel = _selected(cfg["classes"], C)
+        if sel is not None:
             used &= sel
         absent = T == 0
         if cfg["absent"] == "zero":
@@ -354,16 +394,14 @@ class _DiceFamily(Loss):
             dl_ds = np.where(absent, 0.0, dl_ds)
         elif cfg["absent"] == "skip":
             used = used & ~absent
-        w = np.ones(C) if cfg["weight"] is None else cfg["weight"]
-        if w.shape[0] != C:
-            raise ValueError(f"weight must have one value per class (C={C}), "
-                             f"got length {w.shape[0]}")
+        w = _class_weights(cfg["weight"], C)
         wu = np.where(used, w, 0.0)
         reduction = cfg["reduction"]
         with np.errstate(invalid="ignore", divide="ignore"):
             if reduction == "none":
-                cols = np.flatnonzero(used.any(axis=0)) if cfg["classes"] is not None else \
-                    np.arange(C)
+                # one column per scored class in the order classes lists them, whatever
+                # the data (skipped ones are NaN), as the exported graph
+                cols = np.arange(C) if sel is None else np.array(cfg["classes"])
                 value = np.where(used, w * loss, np.nan)[:, cols]
                 value = value if per_image else value[0]
                 if cfg["mode"] == "binary":
@@ -376,7 +414,9 @@ class _DiceFamily(Loss):
                 dv_dl[:, cols] = (go if per_image else go[None]) * w[cols]
                 dv_dl = np.where(used, dv_dl, 0.0)
             else:
-                terms = wu * loss
+                # a class left out (not scored, skipped) adds nothing, even a NaN loss (0/0
+                # of an absent class predicted empty with smooth=0)
+                terms = np.where(used, wu * loss, 0.0)
                 total = terms.sum()
                 norm = {"sum": wu.sum(), "count": used.sum(),
                         "all": used.size}[cfg.get("_weight_mean", "sum")]
@@ -394,11 +434,46 @@ class _DiceFamily(Loss):
                     base = max(value, 0.0)
                     dv_dl = dv_dl * gamma * (base ** (gamma - 1) if base > 0 else 0.0)
                     value = base ** gamma
-        dI = np.nan_to_num(dv_dl * dl_ds * ds_dI, nan=0.0) if want_grad else None
-        dP = np.nan_to_num(dv_dl * dl_ds * ds_dP, nan=0.0) if want_grad else None
+        dI = _chain(dv_dl, dl_ds, ds_dI) if want_grad else None
+        dP = _chain(dv_dl, dl_ds, ds_dP) if want_grad else None
         if want_grad and not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
         return value, dI, dP
+
+
+def _selected(classes, C):
+    """The scored classes as a (C,) mask, or None for all of them."""
+    if classes is None:
+        return None
+    if max(classes) >= C:
+        raise ValueError(f"classes must lie in [0, {C}), got {list(classes)}")
+    sel = np.zeros(C, bool)
+    sel[list(classes)] = True
+    return sel
+
+
+def _class_weights(weight, C):
+    if weight is None:
+        return np.ones(C)
+    if weight.shape[0] != C:
+        raise ValueError(f"weight must have one value per class (C={C}), "
+                         f"got length {weight.shape[0]}")
+    return weight
+
+
+def _chain(*factors):
+    """The product of the chain rule's factors, 0 wherever one of them is exactly 0: a class
+    not scored, a clamp that is active, an absent class zeroed, contributes nothing even
+    where another factor is inf or NaN there (0/0 scores of classes that are not used).
+    NaN from the data (a NaN input, a NaN grad_output) stays NaN elsewhere."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        product = factors[0]
+        for f in factors[1:]:
+            product = product * f
+    zero = np.zeros(np.shape(product), bool)
+    for f in factors:
+        zero |= np.asarray(f) == 0
+    return np.where(zero, 0.0, product)
 
 
 def _fits_float32(dI, dP):
@@ -469,7 +544,7 @@ class JaccardLoss(_DiceFamily):
 
 
 class TverskyLoss(_DiceFamily):
-    """Tversky loss, ``(1 - (I + smooth) / (I + alpha FP + beta FN + smooth_dr))^gamma``
+    """Tversky loss, ``max(1 - (I + smooth) / (I + alpha FP + beta FN + smooth_dr), 0)^gamma``
     per class (alpha = beta = 0.5 is Dice)."""
 
     spec = TVERSKY
@@ -508,14 +583,11 @@ class GeneralizedDiceLoss(_DiceFamily):
                  squared: bool = False, weight: OptionalArray = None,
                  ignore_index: Optional[int] = None,
                  classes: Optional[Sequence[int]] = None, per_image: bool = False,
-                 log_loss: bool = False, absent: Absent = "keep",
-                 reduction: Reduction = "mean",
-                 weighting: Weighting = "square") -> None:
+                 reduction: Reduction = "mean", weighting: Weighting = "square") -> None:
         Loss.__init__(self, mode=mode, from_logits=from_logits, smooth=smooth,
                        smooth_dr=smooth_dr, eps=eps, squared=squared, weight=weight,
                        ignore_index=ignore_index, classes=classes, per_image=per_image,
-                       log_loss=log_loss, absent=absent, reduction=reduction,
-                       weighting=weighting)
+                       reduction=reduction, weighting=weighting)
 
     def _reduce(self, stats, want_grad, grad_output, norm_override=None, norm_only=False):
         cfg = self._config
@@ -524,29 +596,29 @@ class GeneralizedDiceLoss(_DiceFamily):
         if norm_only:
             return N if per_image else 1
         S = stats if per_image else stats.sum(axis=0, keepdims=True)
-        if cfg["classes"] is not None:
-            keep = np.zeros(C, bool)
-            keep[list(cfg["classes"])] = True
+        keep = _selected(cfg["classes"], C)
+        class_weight = _class_weights(cfg["weight"], C)
+        if keep is not None:
             S = np.where(keep[None, :, None], S, 0.0)
         I, P, T = S[..., 0], S[..., 1], S[..., 2]
         with np.errstate(divide="ignore"):
             w = {"square": 1.0 / (T * T), "simple": 1.0 / T,
                  "uniform": np.ones_like(T)}[cfg["weighting"]]
-        if cfg["classes"] is not None:
+        if keep is not None:
             w = np.where(keep[None, :], w, 0.0)
         inf = np.isinf(w)
         w = np.where(inf, 0.0, w)
         w = w + inf * w.max(axis=1, keepdims=True)
-        if cfg["weight"] is not None:
-            w = w * cfg["weight"]
+        w = w * class_weight
         s_nr = cfg["smooth"]
         s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
         num = 2.0 * (w * I).sum(axis=1) + s_nr
-        den = np.maximum((w * (P + T)).sum(axis=1) + s_dr, cfg["eps"])
+        den_raw = (w * (P + T)).sum(axis=1) + s_dr
+        den = np.maximum(den_raw, cfg["eps"])
+        open_clamp = (den_raw >= cfg["eps"])[:, None] * 1.0   # a clamped den is a constant
         with np.errstate(invalid="ignore", divide="ignore"):
             loss = 1.0 - num / den                       # (S,)
-            dl_dI = -2.0 * w / den[:, None]
-            dl_dP = num[:, None] * w / (den ** 2)[:, None]
+            inv_den = (1.0 / den)[:, None]
         reduction = cfg["reduction"]
         if reduction == "none":
             value = loss if per_image else loss[0]
@@ -561,10 +633,11 @@ class GeneralizedDiceLoss(_DiceFamily):
                 dv = np.full(loss.shape, g0 if reduction == "sum" else g0 / np.float64(n_scores))
         if not want_grad:
             return value, None, None
-        dI, dP = dv[:, None] * dl_dI, dv[:, None] * dl_dP
+        dI = _chain(dv[:, None], -2.0 * w, inv_den)
+        dP = _chain(dv[:, None], num[:, None] * w, inv_den * inv_den, open_clamp)
         if not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
-        return value, np.nan_to_num(dI), np.nan_to_num(dP)
+        return value, dI, dP
 
     @classmethod
     def preset(cls, name, **overrides):
@@ -608,7 +681,7 @@ def _preset(name, family, overrides):
         mode = o.pop("mode", "multilabel" if sigmoid else "multiclass")
         cfg = dict(mode=mode, from_logits=bool(softmax or sigmoid),
                    smooth=o.pop("smooth_nr", 1e-5), smooth_dr=o.pop("smooth_dr", 1e-5),
-                   per_image=not batch, absent="keep", squared=o.pop("squared_pred", False))
+                   per_image=not batch, squared=o.pop("squared_pred", False))
         if family != "generalized":
             cfg["_weight_mean"] = "count"
         if family == "jaccard":

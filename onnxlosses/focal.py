@@ -11,7 +11,7 @@ from ._elementwise_call import (SIGMOID_FOCAL, compute_dtype, finish_grad, prepa
                                 reduce_value, run, scalar_or_array_grad_output)
 from ._layout import exact_copy
 from ._softmax_ce import evaluate
-from ._spec import LossSpec, Param
+from ._spec import Example, LossSpec, Param, elements, per_class
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _IGNORE = Param("ignore_index", -100, _checks.integer,
@@ -27,7 +27,15 @@ FOCAL = LossSpec(
     formula="""
     l = -alpha_t (1 - p_t)^gamma log p_t,  log p_t from a stable log-softmax over classes
     mean divides by the number of counted positions.
-    """)
+    """,
+    fixed_classes=lambda config: None if np.ndim(config["alpha"]) == 0 else len(config["alpha"]),
+    emit="_cross_entropy:emit_focal",
+    reference="focal:focal", torch_reference="pytorch:focal",
+    examples=(
+        Example("", lambda C: dict(alpha=per_class(C), gamma=2.0, ignore_index=255),
+                "index255"),
+        Example("gamma=0.5 none mask", dict(gamma=0.5, reduction="none"), mask=True),
+    ))
 
 SIGMOID_FOCAL_SPEC = LossSpec(
     "sigmoid_focal_loss",
@@ -44,7 +52,18 @@ SIGMOID_FOCAL_SPEC = LossSpec(
     l = alpha_t (1 - p_t)^gamma ce,  alpha_t = alpha y + (1 - alpha)(1 - y) (1 when alpha < 0)
     mean divides by the number of counted elements; normalized divides by
     max(sum of focal terms, 1e-6).
-    """)
+    """,
+    targets=("dense", "index"),
+    class_axis=lambda config, dense: None if dense else 1,
+    loss_shape=elements,
+    mask_over="elements",
+    emit="_elementwise:emit_sigmoid_focal",
+    reference="focal:sigmoid_focal", torch_reference="pytorch:sigmoid_focal",
+    examples=(
+        Example("", dict(reduction="mean"), "dense"),
+        Example("normalized", dict(normalized=True, reduced_threshold=0.5), "dense"),
+        Example("indices", dict(reduction="sum", ignore_index=255), "index255"),
+    ))
 
 
 class FocalLoss(Loss):
@@ -98,12 +117,9 @@ class FocalLoss(Loss):
             alpha = np.full(C, alpha)
         config = dict(weight=alpha, ignore_index=cfg["ignore_index"],
                       reduction=cfg["reduction"], label_smoothing=0.0)
-        try:
-            return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
-                            grad_output=grad_output, out=out, focal_gamma=cfg["gamma"],
-                            total=total, stats_only=stats_only)
-        except ValueError as exc:  # the shared driver calls the class weights "weight"
-            raise ValueError(str(exc).replace("weight must", "alpha must")) from None
+        return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
+                        grad_output=grad_output, out=out, focal_gamma=cfg["gamma"],
+                        total=total, stats_only=stats_only)
 
 
 class SigmoidFocalLoss(Loss):
@@ -156,6 +172,8 @@ class SigmoidFocalLoss(Loss):
                   stats_only=False):
         cfg = self._config
         xin = _checks.float_array("input", input)
+        if want_grad:   # before any pass (the normalized form runs two)
+            _checks.gradient_out(out, input, target)
         x = exact_copy(xin.astype(compute_dtype(xin), copy=False))
         t = np.asarray(target)
         y = tg = classes = m = None
@@ -169,6 +187,9 @@ class SigmoidFocalLoss(Loss):
         elif t.dtype in _checks.INDEX_DTYPES and x.ndim >= 2 and \
                 t.shape == x.shape[:1] + x.shape[2:]:
             C = x.shape[1]
+            if C == 0:
+                raise ValueError(f"input must have at least one class for class-index "
+                                 f"targets, got shape {np.shape(input)}")
             t = exact_copy(t)
             if mask is not None:
                 mask = _checks.bool_mask("mask", mask, t.shape)
@@ -200,7 +221,7 @@ class SigmoidFocalLoss(Loss):
             go = grad = None
             if want_grad:
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype, scale)
-                grad = prepare_out(out, input, x, target)
+                grad = prepare_out(out, input, x, target, reads=(go, m))
             total_sum, _, lo = run(SIGMOID_FOCAL, x, grad_output=go, loss_out=need_lo,
                                    grad=grad, **params)
             value = reduce_value(total_sum, count, reduction, lo, xin.dtype)
@@ -223,7 +244,7 @@ class SigmoidFocalLoss(Loss):
                 B = -scale * s_go / F ** 2 if total_ft > 1e-6 else 0.0
                 go = scalar_or_array_grad_output(grad_output, reduction, x.shape, x.dtype,
                                                  scale / F)
-                grad = prepare_out(out, input, x, target)
+                grad = prepare_out(out, input, x, target, reads=(go, m))
                 run(SIGMOID_FOCAL, x, grad_output=go, grad=grad, B=B, **params)
         if total is not None:
             value = xin.dtype.type(total.value())

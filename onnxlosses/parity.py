@@ -1,11 +1,13 @@
 """Parity harness: one loss, one batch, every path, one report.
 
 Paths: the kernel (in the input's dtype), each requested onnxruntime provider running the
-exported graph, onnx's ReferenceEvaluator, and PyTorch when it is installed and has the loss.
-The oracle is the float64 kernel on the same data upcast to float64, rounded to the tested
-dtype (so a value beyond float16's range is inf on the oracle too).  A provider that is not
-there, or a session whose loss math did not run on the requested provider, is reported as
-such, never as a pass.
+exported graph, onnx's ReferenceEvaluator, and PyTorch (its own loss, or the loss composed
+from its ops: `onnxlosses.references`).  The oracle of every path is the loss's float64
+NumPy reference, written from its formula independently of the kernels
+(`onnxlosses.references.numpy_reference`), rounded to the tested dtype (so a value beyond
+float16's range is inf on the oracle too); each result names it in `oracle`.  A provider
+that is not there, PyTorch missing, or a session whose loss math did not run on the
+requested provider, is reported as such, never as a pass.
 
 Documented differences (README, "Parity"):
 - onnx.reference computes LogSoftmax as log(softmax): a position whose logits span more than
@@ -14,8 +16,12 @@ Documented differences (README, "Parity"):
   the mean by the wrong count when ignore_index is negative: also a known difference.
 - onnxruntime nodes that only compute shapes may sit on CPU under any provider; any other
   node on another provider makes the run "fallback".
+- PyTorch (README, "Where onnxlosses deliberately differs"): a probability target 0 on a
+  class whose logit is -inf is NaN there (0 * -inf), and non-finite logits at positions
+  that are not counted give a NaN gradient there: "known-difference" when they mismatch.
 """
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +32,7 @@ TOLERANCES = {  # |got - want| <= atol * max(1, |want|) + rtol * |want|
     "float16": dict(rtol=1e-2, atol=2e-3),
 }
 SHAPE_OPS = {"Shape", "Size"}
+ORACLE = "numpy-float64"     # onnxlosses.references.numpy_reference, rounded to the dtype
 
 
 @dataclass
@@ -39,6 +46,7 @@ class PathResult:
     providers: list = None      # onnxruntime: session.get_providers()
     fallback_nodes: list = field(default_factory=list)
     note: str = ""
+    oracle: str = ""            # what value and gradient were checked against
 
 
 @dataclass
@@ -50,6 +58,7 @@ class ParityReport:
     impl: str
     tolerance: dict
     results: list
+    oracle: str = ORACLE
 
     @property
     def ok(self):
@@ -60,12 +69,13 @@ class ParityReport:
     def table(self):
         head = f"{self.loss} {self.dtype} {self.shape} opset {self.opset} ({self.impl})"
         lines = [head, f"  {'path':<38} {'status':<17} {'value':>14} {'max abs':>10} "
-                       f"{'max rel':>10} {'grad abs':>10}  note"]
+                       f"{'max rel':>10} {'grad abs':>10}  {'oracle':<13}  note"]
         for r in self.results:
             v = "" if r.value is None else (f"{float(r.value):.7g}" if np.ndim(r.value) == 0
                                              else f"array{np.shape(r.value)}")
             lines.append(f"  {r.path:<38} {r.status:<17} {v:>14} {r.max_abs:10.2e} "
-                         f"{r.max_rel:10.2e} {r.grad_max_abs:10.2e}  {r.note}")
+                         f"{r.max_rel:10.2e} {r.grad_max_abs:10.2e}  {r.oracle or '-':<13}  "
+                         f"{r.note}")
         return "\n".join(lines)
 
     def as_dict(self):
@@ -76,7 +86,7 @@ class ParityReport:
                 return None if math.isnan(v) else float(v)
             return v
         return dict(loss=self.loss, dtype=self.dtype, shape=list(self.shape), opset=self.opset,
-                    impl=self.impl, ok=self.ok, tolerance=self.tolerance,
+                    impl=self.impl, ok=self.ok, tolerance=self.tolerance, oracle=self.oracle,
                     results=[{k: clean(v) for k, v in r.__dict__.items()} for r in self.results])
 
 
@@ -86,11 +96,13 @@ def _diff(got, want):
     if got.shape != want.shape:
         return math.inf, math.inf, False
     same = (got == want) | (np.isnan(got) & np.isnan(want))
-    d = np.where(same, 0.0, np.abs(got - want))
+    # NaN on one side only is the largest difference there is, never 0
+    d = np.where(same, 0.0, np.where(np.isnan(got) | np.isnan(want), math.inf,
+                                     np.abs(got - want)))
     rel = np.where(same, 0.0, d / np.maximum(np.abs(want), 1e-300))
     max_abs = float(np.max(d)) if d.size else 0.0
     max_rel = float(np.max(rel)) if rel.size else 0.0
-    return (0.0 if math.isnan(max_abs) else max_abs), max_rel, True
+    return max_abs, max_rel, True
 
 
 def _within(got, want, tol):
@@ -167,18 +179,24 @@ def _run_reference(model, feeds, grad):
     return res
 
 
-def _reference_known_issue(loss, x, impl):
-    """Why onnx.reference may legitimately disagree on this input, or None."""
-    if loss.spec.name in ("cross_entropy", "focal_loss") or impl == "native":
+def _reference_known_issue(model, x):
+    """Why onnx.reference may legitimately disagree on this input, or None: decided by the
+    operators the exported graph holds, not by which loss it is."""
+    nodes = {n.op_type: n for n in model.graph.node}
+    if nodes.keys() & {"LogSoftmax", "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss"}:
         xs = np.asarray(x, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # an all-NaN position
             gap = np.nanmax(xs, axis=1) - np.nanmin(xs, axis=1) if xs.size else np.zeros(0)
         limit = 708.0 if x.dtype == np.float64 else 87.0
         if gap.size and np.nanmax(gap) > limit:
             return "onnx.reference computes log(softmax): logit gaps beyond the exponent range"
-    if impl == "native" and loss.config["ignore_index"] < 0 and \
-            loss.config["reduction"] == "mean" and loss.spec.name == "nll_loss":
-        return "onnx.reference NegativeLogLikelihoodLoss miscounts a negative ignore_index"
+    nll = nodes.get("NegativeLogLikelihoodLoss")
+    if nll is not None:
+        from onnx.helper import get_attribute_value
+        attrs = {a.name: get_attribute_value(a) for a in nll.attribute}
+        if attrs.get("ignore_index", 0) < 0 and attrs.get("reduction", b"mean") == b"mean":
+            return "onnx.reference NegativeLogLikelihoodLoss miscounts a negative ignore_index"
     return None
 
 
@@ -189,54 +207,29 @@ def _c_order(a):
     return a if a.flags.c_contiguous and a.flags.aligned else np.array(a, order="C")
 
 
+def _torch_known_issue(x, target):
+    """Why PyTorch may legitimately disagree on this input (README, "Where onnxlosses
+    deliberately differs from PyTorch"), or None."""
+    xs = np.asarray(x, dtype=np.float64)
+    t = np.asarray(target)
+    if t.dtype.kind == "f" and t.shape == xs.shape and np.any(np.isneginf(xs)):
+        return "PyTorch: a probability target 0 where the logit is -inf gives 0 * -inf = NaN"
+    if not np.all(np.isfinite(xs)):
+        return "PyTorch: non-finite input at positions not counted gives a NaN gradient there"
+    return None
+
+
 def _run_torch(loss, x, target, mask, grad):
+    from .references import Unavailable, torch_reference
     try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        return PathResult("torch", "unavailable", note="PyTorch is not installed")
-    cfg = loss.config
-    name = loss.spec.name
-    if name not in ("cross_entropy", "nll_loss", "binary_cross_entropy",
-                    "binary_cross_entropy_with_logits"):
-        return PathResult("torch", "unavailable", note="PyTorch has no such loss")
-    target = np.asarray(target)
-    if mask is not None:
-        if target.dtype.kind == "f":
-            return PathResult("torch", "unavailable",
-                              note="PyTorch has no mask for probability targets")
-        target = np.where(mask, target.astype(np.int64), cfg["ignore_index"])
-    try:
-        # torch.tensor takes no negative strides: C-ordered copies of whatever layout came
-        xt = torch.tensor(_c_order(x)).requires_grad_(True)
-        tt = torch.tensor(_c_order(target if target.dtype.kind == "f"
-                                   else target.astype(np.int64)))
-        w = None if cfg["weight"] is None else \
-            torch.tensor(_c_order(cfg["weight"]), dtype=xt.dtype)
-        if name == "nll_loss":
-            v = F.nll_loss(xt, tt, weight=w, ignore_index=cfg["ignore_index"],
-                           reduction=cfg["reduction"])
-        elif name == "cross_entropy":
-            v = F.cross_entropy(xt, tt, weight=w, ignore_index=cfg["ignore_index"],
-                                reduction=cfg["reduction"],
-                                label_smoothing=cfg["label_smoothing"])
-        elif name == "binary_cross_entropy":
-            v = F.binary_cross_entropy(xt, tt, reduction=cfg["reduction"],
-                                       weight=None if w is None else w.expand_as(xt))
-        else:
-            pw = cfg["pos_weight"]
-            v = F.binary_cross_entropy_with_logits(
-                xt, tt, weight=w, reduction=cfg["reduction"],
-                pos_weight=None if pw is None else
-                torch.tensor(_c_order(pw), dtype=xt.dtype))
-        g = None
-        if grad:
-            v.sum().backward()
-            g = xt.grad.numpy()
+        with np.errstate(all="ignore"):
+            v, g = torch_reference(loss, x, target, mask=mask)
+    except Unavailable as exc:
+        return PathResult("torch", "unavailable", note=str(exc))
     except Exception as exc:  # noqa: BLE001
         return PathResult("torch", "error", note=str(exc).splitlines()[0][:200])
-    res = PathResult("torch", "pending", value=v.detach().numpy())
-    res.grad = g
+    res = PathResult("torch", "pending", value=v)
+    res.grad = g if grad else None
     return res
 
 
@@ -297,9 +290,10 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
     from .onnx import DEFAULT_OPSET
     opset = DEFAULT_OPSET if opset is None else opset
 
-    x64 = x.astype(np.float64)
-    t64 = t.astype(np.float64) if probabilities else t
-    want_v, want_g = loss.value_and_grad(x64, t64, mask=mask)
+    from .references import numpy_reference
+    # the oracle: the loss's formula in float64 (a batch the loss refuses raises here)
+    with np.errstate(all="ignore"):
+        want_v, want_g = numpy_reference(loss, x, t, mask=mask)
     # The best a path can return is the oracle rounded to the tested dtype: a float16
     # gradient of 1e12 is inf on every path, and that is agreement, not a mismatch.
     with np.errstate(over="ignore"):
@@ -311,6 +305,7 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
         if res.status != "pending":
             results.append(res)
             return
+        res.oracle = ORACLE
         res.max_abs, res.max_rel, same_shape = _diff(res.value, want_v)
         ok = same_shape and _within(res.value, want_v, tol)
         g = getattr(res, "grad", None)
@@ -338,8 +333,11 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
     finish(res)
 
     try:
+        # the batch's C fixed in the graph (a scalar alpha needs it), the rest symbolic
         model = loss.to_onnx(opset=opset, dtype=dtype,
                              target_dtype=dtype if probabilities else t.dtype.name,
+                             shape=[None, x.shape[1]] + [None] * (x.ndim - 2)
+                             if x.ndim >= 2 else None,
                              ndim=x.ndim, grad=grad and impl == "composed", impl=impl,
                              mask=mask is not None)
     except Exception as exc:  # noqa: BLE001
@@ -354,6 +352,6 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
         with_grad = grad and impl == "composed"
         for provider in providers:
             finish(_run_onnxruntime(model, feeds, provider, with_grad))
-        finish(_run_reference(model, feeds, with_grad), _reference_known_issue(loss, x, impl))
-    finish(_run_torch(loss, x, t, mask, grad))
+        finish(_run_reference(model, feeds, with_grad), _reference_known_issue(model, x))
+    finish(_run_torch(loss, x, t, mask, grad), _torch_known_issue(x, t))
     return ParityReport(repr(loss), dtype, x.shape, opset, impl, tol, results)

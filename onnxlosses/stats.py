@@ -34,8 +34,8 @@ class LossStats:
         if not self._same_loss(other):
             raise ValueError(f"cannot add statistics of {self.loss!r} and {other.loss!r}")
         if self.classes != other.classes:
-            raise ValueError(f"cannot add statistics of inputs with {self.classes} and "
-                             f"{other.classes} classes")
+            raise ValueError(f"cannot add statistics of inputs with C={self.classes} and "
+                             f"C={other.classes} classes")
 
     def _same_loss(self, other):
         a, b = self.loss, other.loss

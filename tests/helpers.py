@@ -1,5 +1,5 @@
-"""Shared test helpers: memory layouts and float64 NumPy references written from the
-formulas (independent of the code under test)."""
+"""Shared test helpers: memory layouts, central differences, and the functional form of the
+float64 cross-entropy reference (the references themselves live in onnxlosses.references)."""
 import numpy as np
 
 
@@ -28,53 +28,16 @@ def relayout(x, kind, class_axis=1):
 LAYOUTS = ["contiguous", "channels_last", "negative", "strided", "fortran"]
 
 
-def log_softmax(x, axis=1):
-    x = np.asarray(x, dtype=np.float64)
-    m = np.max(x, axis=axis, keepdims=True)
-    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
-
-
 def cross_entropy_ref(x, target, weight=None, ignore_index=-100, reduction="mean",
                       label_smoothing=0.0, mask=None, log_probs=False):
-    """float64 cross-entropy / NLL from the formula, for index or probability targets."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[None]
-        target = np.asarray(target)[None]
-        mask = None if mask is None else np.asarray(mask)[None]
-    C = x.shape[1]
-    lp = x if log_probs else log_softmax(x)
-    w = np.ones(C) if weight is None else np.asarray(weight, dtype=np.float64)
-    wb = w.reshape((1, C) + (1,) * (x.ndim - 2))
-    eps = label_smoothing
-    target = np.asarray(target)
-    if target.dtype.kind == "f":
-        q = (1 - eps) * target.astype(np.float64) + eps / C
-        k = wb * q
-        per = -np.sum(np.where(k != 0, k * lp, 0.0), axis=1)
-        counted = np.ones(per.shape, bool) if mask is None else np.asarray(mask, bool)
-        per = np.where(counted, per, 0.0)
-        denom = counted.sum()
-    else:
-        t = target.astype(np.int64)
-        counted = t != ignore_index
-        if mask is not None:
-            counted &= np.asarray(mask, bool)
-        tc = np.where(counted, t, 0)
-        lpt = np.take_along_axis(lp, tc[:, None], axis=1)[:, 0]
-        wt = w[tc]
-        per = -wt * lpt
-        if eps > 0:
-            smooth = -np.sum(np.where(wb != 0, wb * lp, 0.0), axis=1)
-            per = (1 - eps) * per + eps / C * smooth
-        per = np.where(counted, per, 0.0)
-        denom = np.sum(np.where(counted, wt, 0.0))
-    if reduction == "none":
-        return per
-    if reduction == "sum":
-        return per.sum()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return per.sum() / denom
+    """float64 cross-entropy / NLL value from the formula: the package's reference
+    (onnxlosses.references), called with the functional's arguments."""
+    from onnxlosses import CrossEntropyLoss, NLLLoss
+    from onnxlosses.references import numpy_reference
+    loss = NLLLoss(weight=weight, ignore_index=ignore_index, reduction=reduction) \
+        if log_probs else CrossEntropyLoss(weight=weight, ignore_index=ignore_index,
+                                           reduction=reduction, label_smoothing=label_smoothing)
+    return numpy_reference(loss, x, target, mask=mask)[0]
 
 
 def central_difference(f, x, h=1e-6):

@@ -8,6 +8,8 @@ import onnxlosses
 from onnxlosses import (BCELoss, BCEWithLogitsLoss, binary_cross_entropy,
                         binary_cross_entropy_with_logits)
 
+from onnxlosses.references import torch_reference
+
 from helpers import central_difference, relayout
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
@@ -29,18 +31,11 @@ def weights_for(shape, kind, rng):
 
 
 def torch_ref(logits, x, y, w, pw, reduction, go):
-    xt = torch.tensor(np.asarray(x, np.float64), requires_grad=True)
-    yt = torch.tensor(np.asarray(y, np.float64))
-    wt = None if w is None else torch.tensor(w)
-    if logits:
-        v = F.binary_cross_entropy_with_logits(
-            xt, yt, weight=wt, reduction=reduction,
-            pos_weight=None if pw is None else torch.tensor(pw))
-    else:
-        v = F.binary_cross_entropy(xt, yt, reduction=reduction,
-                                   weight=None if wt is None else wt.expand_as(xt))
-    (v * torch.tensor(np.asarray(go, np.float64))).sum().backward()
-    return v.detach().numpy(), xt.grad.numpy()
+    """PyTorch's own loss in float64 (onnxlosses.references): value and gradient."""
+    loss = BCEWithLogitsLoss(weight=w, pos_weight=pw, reduction=reduction) if logits else \
+        BCELoss(weight=w, reduction=reduction)
+    return torch_reference(loss, np.asarray(x, np.float64), np.asarray(y, np.float64),
+                           grad_output=go)
 
 
 CASES = list(itertools.product(range(len(SHAPES)), [None, "full", "last", "class"],

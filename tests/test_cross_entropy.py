@@ -8,6 +8,8 @@ import pytest
 
 from onnxlosses import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 
+from onnxlosses.references import torch_reference
+
 from helpers import LAYOUTS, central_difference, cross_entropy_ref, relayout
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
@@ -39,25 +41,12 @@ def _data(shape, dtype, seed, ignore_index, target_dtype, ignore_frac=0.2):
 
 def _torch_ref(x, t, weight, ignore_index, reduction, eps, grad_output=None, log_probs=False,
                mask=None):
-    """Value and gradient from PyTorch in float64."""
-    xt = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
-    if np.asarray(t).dtype.kind == "f":
-        tt = torch.tensor(np.asarray(t, dtype=np.float64))
-    else:
-        t = np.asarray(t).astype(np.int64)
-        if mask is not None:
-            t = np.where(mask, t, ignore_index)
-        tt = torch.tensor(t)
-    w = None if weight is None else torch.tensor(np.asarray(weight, dtype=np.float64))
-    if log_probs:
-        v = F.nll_loss(xt, tt, weight=w, ignore_index=ignore_index, reduction=reduction)
-    else:
-        v = F.cross_entropy(xt, tt, weight=w, ignore_index=ignore_index, reduction=reduction,
-                            label_smoothing=eps)
-    go = torch.ones_like(v) if grad_output is None else torch.tensor(
-        np.asarray(grad_output, dtype=np.float64))
-    (v * go).sum().backward()
-    return v.detach().numpy(), xt.grad.numpy()
+    """Value and gradient from PyTorch's own loss in float64 (onnxlosses.references)."""
+    loss = NLLLoss(weight=weight, ignore_index=ignore_index, reduction=reduction) \
+        if log_probs else CrossEntropyLoss(weight=weight, ignore_index=ignore_index,
+                                           reduction=reduction, label_smoothing=eps)
+    return torch_reference(loss, np.asarray(x, dtype=np.float64), t, mask=mask,
+                           grad_output=grad_output)
 
 
 def _close(actual, expected, dtype, scale=1.0):

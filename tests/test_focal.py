@@ -1,6 +1,7 @@
-"""Softmax and sigmoid focal losses against independent references: a float64 NumPy formula,
-the losses re-implemented with PyTorch ops (torchvision's and segmentation_models_pytorch's
-formulas, written out here), cross-entropy at gamma=0, and finite differences."""
+"""Softmax and sigmoid focal losses against independent references: the float64 NumPy formula
+and the losses composed from PyTorch ops (torchvision's; onnxlosses.references),
+segmentation_models_pytorch's formulas (written out here), cross-entropy at gamma=0, and
+finite differences."""
 import itertools
 
 import numpy as np
@@ -10,43 +11,12 @@ import onnxlosses
 from onnxlosses import (FocalLoss, SigmoidFocalLoss, focal_loss,
                         sigmoid_focal_loss)
 
-from helpers import central_difference, log_softmax, relayout
+from onnxlosses.references import numpy_reference, torch_reference
+
+from helpers import central_difference, relayout
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
 F = torch.nn.functional
-
-
-def softmax_focal_numpy(x, t, alpha, gamma, ignore_index, reduction, mask=None):
-    """float64, from the formula."""
-    lp = log_softmax(x)
-    C = x.shape[1]
-    counted = t != ignore_index
-    if mask is not None:
-        counted &= mask
-    tc = np.where(counted, t, 0).astype(np.int64)
-    lpt = np.take_along_axis(lp, tc[:, None], axis=1)[:, 0]
-    a = np.ones(C) if alpha is None else np.broadcast_to(np.asarray(alpha, float), (C,))
-    per = np.where(counted, -a[tc] * (1 - np.exp(lpt)) ** gamma * lpt, 0.0)
-    if reduction == "none":
-        return per
-    if reduction == "sum":
-        return per.sum()
-    with np.errstate(invalid="ignore"):
-        return per.sum() / counted.sum()
-
-
-def softmax_focal_torch(x, t, alpha, gamma, ignore_index, reduction):
-    """The seed-style FocalLoss with PyTorch ops: log_softmax, gather, pow."""
-    lp = F.log_softmax(x, dim=1)
-    keep = t != ignore_index
-    tc = torch.where(keep, t, torch.zeros_like(t))
-    lpt = lp.gather(1, tc.unsqueeze(1)).squeeze(1)
-    a = torch.ones(x.shape[1], dtype=x.dtype) if alpha is None else \
-        torch.as_tensor(alpha, dtype=x.dtype).expand(x.shape[1])
-    per = torch.where(keep, -a[tc] * (1 - lpt.exp()) ** gamma * lpt, torch.zeros_like(lpt))
-    if reduction == "none":
-        return per
-    return per.sum() if reduction == "sum" else per.sum() / keep.sum()
 
 
 GAMMAS = [0.0, 0.5, 1.0, 2.0, 5.0]
@@ -66,14 +36,11 @@ def test_softmax_focal_matches_references(gamma, alpha, reduction, dtype):
     go = rng.standard_normal(t.shape) if reduction == "none" else 0.8
     layout = "channels_last" if dtype == np.float32 else "contiguous"
     value, grad = loss.value_and_grad(relayout(x, layout), t, grad_output=go)
-    want = softmax_focal_numpy(x.astype(np.float64), t, a, gamma, 255, reduction)
     tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(value, want, **tol)
-    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
-    ref = softmax_focal_torch(xt, torch.tensor(t.astype(np.int64)), a, gamma, 255, reduction)
-    (ref * torch.tensor(np.asarray(go, np.float64))).sum().backward()
-    np.testing.assert_allclose(value, ref.detach().numpy(), **tol)
-    np.testing.assert_allclose(grad, xt.grad.numpy(), **tol)
+    for reference in (numpy_reference, torch_reference):    # float64 formula; torch ops
+        want_v, want_g = reference(loss, x.astype(np.float64), t, grad_output=go)
+        np.testing.assert_allclose(value, want_v, **tol)
+        np.testing.assert_allclose(grad, want_g, **tol)
 
 
 def test_softmax_focal_gamma_zero_is_cross_entropy():
@@ -116,7 +83,7 @@ def test_softmax_focal_mask_all_ignored_and_errors():
     mask = np.array([True, False, True, False])
     np.testing.assert_allclose(
         focal_loss(x, t, gamma=2.0, mask=mask),
-        softmax_focal_numpy(x, t, None, 2.0, -100, "mean", mask), rtol=1e-13)
+        numpy_reference(FocalLoss(gamma=2.0), x, t, mask=mask)[0], rtol=1e-13)
     v, g = FocalLoss().value_and_grad(x, np.full(4, -100))
     assert np.isnan(v) and np.all(g == 0)
     assert FocalLoss(reduction="sum")(x, np.full(4, -100)) == 0
@@ -126,19 +93,6 @@ def test_softmax_focal_mask_all_ignored_and_errors():
         focal_loss(x, t, alpha=[1.0, 2.0])
     with pytest.raises(TypeError, match=r"class indices, got dtype float64"):
         focal_loss(x, np.zeros((4, 3)))
-
-
-def torchvision_sigmoid_focal(x, y, alpha, gamma, reduction):
-    """torchvision.ops.sigmoid_focal_loss, written out."""
-    p = torch.sigmoid(x)
-    ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
-    p_t = p * y + (1 - p) * (1 - y)
-    loss = ce * ((1 - p_t) ** gamma)
-    if alpha >= 0:
-        loss = (alpha * y + (1 - alpha) * (1 - y)) * loss
-    if reduction == "mean":
-        return loss.mean()
-    return loss.sum() if reduction == "sum" else loss
 
 
 def smp_focal_with_logits(x, y, gamma, alpha, reduction, normalized, reduced_threshold,
@@ -174,15 +128,14 @@ def test_sigmoid_focal_matches_torchvision(gamma, alpha, reduction, kind, dtype)
     y = (rng.random(shape) < 0.3).astype(dtype) if kind == "binary" else \
         rng.random(shape).astype(dtype)
     go = rng.standard_normal(shape) if reduction == "none" else 1.5
-    value, grad = SigmoidFocalLoss(alpha=alpha, gamma=gamma, reduction=reduction) \
-        .value_and_grad(relayout(x, "strided"), y, grad_output=go)
-    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
-    ref = torchvision_sigmoid_focal(xt, torch.tensor(y.astype(np.float64)), alpha, gamma,
-                                    reduction)
-    (ref * torch.tensor(np.asarray(go, np.float64))).sum().backward()
+    loss = SigmoidFocalLoss(alpha=alpha, gamma=gamma, reduction=reduction)
+    value, grad = loss.value_and_grad(relayout(x, "strided"), y, grad_output=go)
+    # torchvision's formula composed from torch ops (onnxlosses.references), float64
+    ref_v, ref_g = torch_reference(loss, x.astype(np.float64), y.astype(np.float64),
+                                   grad_output=go)
     tol = dict(rtol=3e-5, atol=3e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(value, ref.detach().numpy(), **tol)
-    np.testing.assert_allclose(grad, xt.grad.numpy(), **tol)
+    np.testing.assert_allclose(value, ref_v, **tol)
+    np.testing.assert_allclose(grad, ref_g, **tol)
 
 
 @pytest.mark.parametrize("normalized,thr,reduction",

@@ -1,5 +1,6 @@
 """ONNX export: every configuration, at the lowest, default and newest opsets, run under
-onnxruntime CPU and onnx.reference, against the kernel and PyTorch."""
+onnxruntime CPU and onnx.reference, against the kernel and PyTorch (every loss:
+onnxlosses.references)."""
 import itertools
 import json
 
@@ -13,9 +14,9 @@ from onnxlosses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, 
                         GeneralizedDiceLoss, JaccardLoss, NLLLoss, SigmoidFocalLoss,
                         TverskyLoss)
 from onnxlosses.onnx import DEFAULT_OPSET, newest_onnxruntime_opset, supported_opsets
+from onnxlosses.references import torch_reference
 
-torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
-F = torch.nn.functional
+pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
 
 OPSETS = sorted({13, DEFAULT_OPSET, newest_onnxruntime_opset()})
 W5 = np.array([0.5, 1.0, 2.0, 0.0, 1.5])  # a zero weight on purpose
@@ -87,17 +88,6 @@ def run_ort(model, **feeds):
     return sess.run(None, {k: v for k, v in feeds.items() if k in names})
 
 
-def torch_value(cls, cfg, x, t):
-    xt = torch.tensor(x.astype(np.float64))
-    tt = torch.tensor(t.astype(np.float64) if t.dtype.kind == "f" else t.astype(np.int64))
-    w = None if cfg.get("weight") is None else torch.tensor(cfg["weight"])
-    kw = dict(weight=w, ignore_index=cfg.get("ignore_index", -100),
-              reduction=cfg.get("reduction", "mean"))
-    if cls is NLLLoss:
-        return F.nll_loss(xt, tt, **kw).numpy()
-    return F.cross_entropy(xt, tt, label_smoothing=cfg.get("label_smoothing", 0.0), **kw).numpy()
-
-
 CASES = list(itertools.product(sorted(CONFIGS), OPSETS, [np.float32, np.float64], [2, 4]))
 
 
@@ -116,9 +106,12 @@ def test_export_matches_kernel_and_torch(config, opset, dtype, rank):
     want_v, want_g = loss.value_and_grad(x, t)
     np.testing.assert_allclose(value, want_v, **TOL[dtype])
     np.testing.assert_allclose(grad, want_g, **TOL[dtype])
-    if cls in (CrossEntropyLoss, NLLLoss):
-        np.testing.assert_allclose(value, torch_value(cls, cfg, x, t), rtol=TOL[dtype]["rtol"],
-                                   atol=10 * TOL[dtype]["atol"])
+    # PyTorch in float64: its own loss, or the loss composed from its ops (references)
+    torch_v, torch_g = torch_reference(loss, x.astype(np.float64), t)
+    np.testing.assert_allclose(value, torch_v, rtol=TOL[dtype]["rtol"],
+                               atol=10 * TOL[dtype]["atol"])
+    np.testing.assert_allclose(grad, torch_g, rtol=TOL[dtype]["rtol"],
+                               atol=10 * TOL[dtype]["atol"])
     with np.errstate(divide="ignore"):  # generalized Dice: 1 / T^2 of an absent class
         ref_v, ref_g = ReferenceEvaluator(model).run(None, {"input": x, "target": t})
     np.testing.assert_allclose(ref_v, want_v, **TOL[dtype])

@@ -1,7 +1,7 @@
 """Exported graphs and out-of-range class-index targets: NaN loss and gradient when a counted
 target (not ignore_index, mask True) lies outside [0, C), where the kernel raises; the
 reference values otherwise, with out-of-range values allowed at ignored and masked-out
-positions.  References are PyTorch (float64, autograd), written from the formulas."""
+positions.  References are PyTorch (float64, autograd; onnxlosses.references)."""
 import warnings
 
 import numpy as np
@@ -14,9 +14,9 @@ from onnxlosses import (CrossEntropyLoss, DiceLoss, FocalLoss, GeneralizedDiceLo
                         JaccardLoss, NLLLoss, SigmoidFocalLoss, TverskyLoss)
 from onnxlosses.onnx import DEFAULT_OPSET, attach, newest_onnxruntime_opset, \
     supported_opsets, to_onnx
+from onnxlosses.references import torch_reference
 
-torch = pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
-F = torch.nn.functional
+pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
 
 C = 4
 IGNORE = 200                     # fits every target dtype, and is itself outside [0, C)
@@ -24,55 +24,13 @@ TARGET_DTYPES = ["uint8", "int16", "int32", "int64"]
 OPSETS = sorted({13, DEFAULT_OPSET, newest_onnxruntime_opset()})
 
 
-# -- float64 PyTorch references: (value, d value / d x) over counted positions --------------
-
-def _softmax_stats(x, y, counted):
-    p = torch.softmax(x, 1) * counted[:, None]
-    y = y * counted[:, None]
-    axes = [0] + list(range(2, x.ndim))
-    return (p * y).sum(axes), p.sum(axes), y.sum(axes)
-
-
-def ref_value(name, x, t, counted):
-    tc = torch.where(counted, t, torch.zeros_like(t))
-    if name == "cross_entropy":
-        return F.cross_entropy(x, torch.where(counted, t, -100))
-    if name == "nll_loss":
-        return F.nll_loss(x, torch.where(counted, t, -100))
-    lp = torch.log_softmax(x, 1)
-    if name == "focal_loss":             # gamma 2, alpha None, mean over counted positions
-        lpt = lp.gather(1, tc[:, None])[:, 0]
-        per = -(1 - lpt.exp()) ** 2 * lpt
-        return torch.where(counted, per, 0.0).sum() / counted.sum()
-    y = F.one_hot(tc, C).movedim(-1, 1).to(x.dtype)
-    if name == "sigmoid_focal_loss":     # torchvision's formula, alpha 0.25, gamma 2, sum
-        p = torch.sigmoid(x)
-        ce = F.binary_cross_entropy_with_logits(x, y, reduction="none")
-        pt = p * y + (1 - p) * (1 - y)
-        per = (0.25 * y + 0.75 * (1 - y)) * (1 - pt) ** 2 * ce
-        return torch.where(counted[:, None], per, 0.0).sum()
-    inter, P, T = _softmax_stats(x, y, counted)
-    if name == "dice_loss":
-        return (1 - (2 * inter + 1) / (P + T + 1)).mean()
-    if name == "jaccard_loss":
-        return (1 - (inter + 1) / (P + T - inter + 1)).mean()
-    if name == "tversky_loss":
-        return (1 - (inter + 1) / (inter + 0.5 * (P - inter) + 0.5 * (T - inter) + 1)).mean()
-    assert name == "generalized_dice_loss"
-    w = 1 / T.detach() ** 2
-    w = torch.where(torch.isinf(w), w[~torch.isinf(w)].max(), w)
-    return 1 - (2 * (w * inter).sum() + 1) / ((w * (P + T)).sum() + 1)
-
+# -- float64 PyTorch references (onnxlosses.references): value, d value / d x ---------------
 
 def reference(name, x, t, mask, ignore):
-    xt = torch.tensor(x.astype(np.float64), requires_grad=True)
-    tt = torch.tensor(t.astype(np.int64))
-    counted = tt != ignore
-    if mask is not None:
-        counted &= torch.tensor(mask)
-    v = ref_value(name, xt, tt, counted)
-    v.backward()
-    return v.detach().numpy(), xt.grad.numpy()
+    """PyTorch's value and gradient of make_loss(name) over counted positions: its own loss
+    for cross-entropy and NLL, composed from its ops for the others (autograd)."""
+    return torch_reference(make_loss(name, ignore_index=ignore), np.asarray(x, np.float64),
+                           t, mask=mask)
 
 
 CLASSES = {

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from onnxlosses import CrossEntropyLoss, NLLLoss, parity
+from onnxlosses import CrossEntropyLoss, FocalLoss, NLLLoss, parity
 
 pytest.importorskip("torch", reason="PyTorch is one of the harness's paths")
 
@@ -130,7 +130,7 @@ def test_every_grid_configuration_passes_in_every_memory_layout():
     from onnxlosses._parity_grid import SHAPES, _data, configurations
     failed = []
     for name, loss, kind, use_mask in configurations():
-        x, t = _data(kind, SHAPES[4], "float32", 0, isinstance(loss, NLLLoss))
+        x, t = _data(kind, SHAPES[4], "float32", 0, loss.spec.input)
         mask = np.random.default_rng(0).random((2, 6, 5)) < 0.8 if use_mask else None
         for layout in LAYOUTS:
             report = parity.check(
@@ -191,3 +191,16 @@ def test_torch_path_takes_a_single_position():
     # (C,) logits and a 0-d target: the copy for PyTorch keeps the target 0-d
     report = parity.check(CrossEntropyLoss(), np.arange(5.0), np.array(2))
     assert statuses(report)["torch"] == "pass"
+
+
+def test_focal_with_a_scalar_alpha_exports_with_the_batch_classes():
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    report = parity.check(FocalLoss(alpha=0.25), x, np.array([0, 2]),
+                          ["CPUExecutionProvider"])
+    assert report.ok, report.table()
+
+
+def test_a_nan_where_the_oracle_is_finite_shows_as_an_infinite_difference():
+    from onnxlosses.parity import _diff
+    max_abs, max_rel, same_shape = _diff(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+    assert same_shape and max_abs == np.inf and max_rel == np.inf

@@ -54,9 +54,11 @@ def test_dice_void_label_ignored_or_masked(cls):
     assert cls()(x, t, mask=(t != 255)) == pytest.approx(plain, rel=1e-12)
 
 
-def test_dice_int64_extreme_target_is_not_mistaken_for_no_ignore_index():
+@pytest.mark.parametrize("value", [np.iinfo(np.int64).min, -(2 ** 62), -(2 ** 63) + 1])
+def test_dice_no_ignore_index_has_no_sentinel_value(value):
+    """ignore_index=None ignores nothing: no int64 value stands in for 'none'."""
     x = np.zeros((1, 3, 2))
-    t = np.array([[0, np.iinfo(np.int64).min]])
+    t = np.array([[0, value]])
     with pytest.raises(ValueError, match="outside"):
         DiceLoss()(x, t)
 
@@ -80,6 +82,7 @@ def _unaligned(values):
 
 CASES = [
     (CrossEntropyLoss(label_smoothing=0.1), (5, 3, 4), "index"),
+    (CrossEntropyLoss(label_smoothing=0.2), (4, 3, 5), "classprob"),
     (NLLLoss(), (5, 3), "index"),
     (FocalLoss(gamma=1.5), (4, 3, 2, 3), "index"),
     (DiceLoss(), (2, 3, 5), "index"),
@@ -98,6 +101,9 @@ def _data(shape, kind, dtype):
         return x, RNG.integers(0, shape[1], (shape[0],) + shape[2:])
     if kind == "prob":
         return RNG.random(shape).astype(dtype), RNG.random(shape).astype(dtype)
+    if kind == "classprob":
+        q = RNG.random(shape)
+        return x, (q / q.sum(axis=1, keepdims=True)).astype(dtype)
     return x, (RNG.random(shape) > 0.5).astype(dtype)
 
 
@@ -140,6 +146,46 @@ def test_bce_negative_stride_structured_out_is_written_in_place_only():
     assert g is out
     np.testing.assert_allclose(buf["g"], -0.5 / 4000, rtol=1e-6)
     assert (buf["tag"] == 9).all()
+
+
+NONE_CASES = [
+    (CrossEntropyLoss(reduction="none", label_smoothing=0.1), (4, 3, 5), "index"),
+    (CrossEntropyLoss(reduction="none"), (4, 3, 5), "classprob"),
+    (NLLLoss(reduction="none"), (6, 4), "index"),
+    (FocalLoss(reduction="none", gamma=0.5), (4, 3, 5), "index"),
+    (BCEWithLogitsLoss(reduction="none"), (4, 3), "dense"),
+    (SigmoidFocalLoss(), (4, 3, 2), "dense"),
+    (DiceLoss(reduction="none", per_image=True), (2, 3, 5), "index"),
+]
+
+
+@pytest.mark.parametrize("make", [_field, _unaligned], ids=["odd-strides", "unaligned"])
+@pytest.mark.parametrize("loss,shape,kind", NONE_CASES, ids=repr)
+def test_odd_layout_grad_output_gives_the_plain_gradient(loss, shape, kind, make):
+    x, t = _data(shape, kind, np.float32)
+    go = RNG.random(np.shape(loss(x, t))).astype(np.float32)
+    want = loss.value_and_grad(x, t, grad_output=go)[1]
+    got = loss.value_and_grad(x, t, grad_output=make(go))[1]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_out_overlapping_grad_output_gives_the_plain_gradient():
+    """Writing the gradient into the buffer grad_output came in (shifted): the kernel reads
+    grad_output tile by tile, so it must not write there meanwhile."""
+    x = np.linspace(-3, 3, 4096, dtype=np.float32)
+    loss = BCEWithLogitsLoss(reduction="none")
+    buf = np.arange(4097, dtype=np.float32) / 4096
+    want = loss.value_and_grad(x, np.ones_like(x), grad_output=buf[:-1].copy())[1]
+    got = loss.value_and_grad(x, np.ones_like(x), grad_output=buf[:-1], out=buf[1:])[1]
+    np.testing.assert_array_equal(got, want)
+    xc = RNG.standard_normal((8, 3, 64)).astype(np.float32)
+    tc = RNG.integers(0, 3, (8, 64))
+    ce = CrossEntropyLoss(reduction="none")
+    buf = RNG.random(8 * 3 * 64).astype(np.float32)
+    want = ce.value_and_grad(xc, tc, grad_output=buf[1:513].reshape(8, 64).copy())[1]
+    got = ce.value_and_grad(xc, tc, grad_output=buf[1:513].reshape(8, 64),
+                            out=buf.reshape(8, 3, 64))[1]
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("out", [
@@ -251,11 +297,12 @@ def test_stats_of_different_class_counts_do_not_mix():
     loss = DiceLoss()
     s3 = loss.stats(RNG.standard_normal((1, 3, 4)), np.array([[0, 1, 2, 0]]))
     s1 = loss.stats(RNG.standard_normal((1, 1, 4)), np.zeros((1, 4), np.int64))
-    with pytest.raises(ValueError, match="3 and 1 classes"):
+    with pytest.raises(ValueError, match="C=3 and C=1 classes"):
         s3 + s1
-    with pytest.raises(ValueError, match="3 and 1 classes"):
+    with pytest.raises(ValueError, match="C=3 and C=1 classes"):
         s3.merge_tiles(s1)
-    with pytest.raises(ValueError, match="total holds statistics of inputs with 1 classes"):
+    with pytest.raises(ValueError, match="total must be statistics of inputs with the "
+                                         "input's C=3 classes, got statistics of C=1"):
         loss.value_and_grad(RNG.standard_normal((1, 3, 4)), np.array([[0, 1, 2, 0]]), total=s1)
     ce = CrossEntropyLoss()
     with pytest.raises(ValueError, match="classes"):
@@ -371,3 +418,70 @@ def test_ctrl_c_during_a_call_arrives_when_it_returns():
             loss.value_and_grad(x, t)
     timer.join()
     assert loss(x, t) == expected
+
+
+# -- found by the property-based fuzzer ------------------------------------------------------
+def test_sigmoid_focal_index_targets_refuse_zero_classes():
+    with pytest.raises(ValueError, match="at least one class"):
+        SigmoidFocalLoss(reduction="mean")(np.zeros((1, 0), np.float32), np.zeros(1, np.uint8))
+
+
+def test_dice_gradient_of_a_nan_input_is_nan_where_autograd_says():
+    """NaN in, NaN out: the NaN probability's class has a NaN gradient (it was made finite
+    by nan_to_num); the other class's gradient is what autograd of the formula gives."""
+    x = np.array([[[np.nan], [0.5]]])
+    value, grad = DiceLoss(from_logits=False).value_and_grad(x, np.array([[0]]))
+    p = torch.tensor(x, requires_grad=True)
+    y = torch.tensor([[[1.0], [0.0]]], dtype=torch.float64)
+    s = (2 * (p * y).sum((0, 2)) + 1) / (p.sum((0, 2)) + y.sum((0, 2)) + 1)
+    (1 - s).mean().backward()
+    assert np.isnan(value)
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(p.grad.numpy()))
+    np.testing.assert_allclose(grad[~np.isnan(grad)], p.grad.numpy()[~np.isnan(grad)],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("go", [np.nan, np.inf])
+def test_dice_gradient_of_a_nonfinite_grad_output_is_not_finite(go):
+    x, t = np.array([[1.0, 0.5]]), np.array([0])
+    _, grad = TverskyLoss().value_and_grad(x, t, grad_output=go)
+    assert not np.isfinite(grad).any()
+
+
+def test_generalized_dice_classes_out_of_range_is_a_value_error():
+    with pytest.raises(ValueError, match=r"classes must lie in \[0, 3\)"):
+        GeneralizedDiceLoss(classes=(0, 3))(np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64))
+
+
+@pytest.mark.parametrize("weight", [[1.0, 2.0], [2.0]])
+def test_generalized_dice_weight_of_the_wrong_length_is_refused(weight):
+    with pytest.raises(ValueError, match="weight must have one value per class"):
+        GeneralizedDiceLoss(weight=weight)(np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64))
+
+
+@pytest.mark.parametrize("param", [dict(log_loss=True), dict(absent="skip")])
+def test_generalized_dice_takes_no_per_class_options(param):
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        GeneralizedDiceLoss(**param)
+
+
+@pytest.mark.parametrize("name", ["mode", "absent"])
+def test_dice_choice_parameters_refuse_arrays_by_name(name):
+    with pytest.raises(ValueError, match=name):
+        DiceLoss(**{name: np.array(["a", "b"])})
+
+
+def test_dice_none_with_classes_has_a_fixed_shape():
+    x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)    # classes 1, 2 absent
+    value = DiceLoss(reduction="none", absent="skip", classes=[0, 1, 2])(x, t)
+    assert value.shape == (3,) and np.isnan(value[1:]).all()
+
+
+def test_exported_tversky_gradient_for_gamma_below_one_matches_the_kernel():
+    import onnxruntime as ort
+    loss = TverskyLoss(smooth_dr=0.0, gamma=0.75)
+    x, t = np.array([[0.5]], np.float32), np.array([[0.6367]], np.float32)
+    model = loss.to_onnx(dtype="float32", target_dtype="float32", ndim=2, grad=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    _, grad = sess.run(None, {"input": x, "target": t})
+    np.testing.assert_array_equal(grad, loss.value_and_grad(x, t)[1])

@@ -180,6 +180,48 @@ def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reductio
     return loss, g
 
 
+def emit_cross_entropy(b, loss, io):
+    """Cross-entropy of class indices or (kind "float") class probabilities."""
+    config = loss.config
+    probabilities = io.kind == "float"
+    if probabilities and config["ignore_index"] >= 0:
+        raise ValueError("ignore_index is not supported with class-probability targets")
+    return emit(b, config, io.x, io.target, io.mask, rank=io.rank, log_probs=False,
+                probabilities=probabilities, reduction=io.reduction, grad=io.grad)
+
+
+def emit_nll(b, loss, io):
+    return emit(b, loss.config, io.x, io.target, io.mask, rank=io.rank, log_probs=True,
+                probabilities=False, reduction=io.reduction, grad=io.grad)
+
+
+def emit_focal(b, loss, io):
+    """Softmax focal loss: the cross-entropy graph with the focal transform, alpha as the
+    per-class weight."""
+    config = loss.config
+    alpha = config["alpha"]
+    if alpha is not None and np.ndim(alpha) == 0:
+        if isinstance(io.shape[1], str):
+            raise ValueError("a scalar alpha needs the number of classes: give shape= with a "
+                             "fixed C, or alpha per class")
+        alpha = np.full(io.shape[1], alpha)
+    cfg = dict(weight=alpha, ignore_index=config["ignore_index"], reduction=io.reduction,
+               label_smoothing=0.0)
+    return emit(b, cfg, io.x, io.target, io.mask, rank=io.rank, log_probs=False,
+                probabilities=False, reduction=io.reduction, grad=io.grad,
+                gamma=float(config["gamma"]))
+
+
+def emit_native_cross_entropy(b, loss, io):
+    return emit_native(b, loss.config, io.x, io.target, io.mask, log_probs=False,
+                       reduction=io.reduction), None
+
+
+def emit_native_nll(b, loss, io):
+    return emit_native(b, loss.config, io.x, io.target, io.mask, log_probs=True,
+                       reduction=io.reduction), None
+
+
 def emit_native(b, config, x, target, mask, *, log_probs, reduction):
     """SoftmaxCrossEntropyLoss / NegativeLogLikelihoodLoss, for interoperability."""
     t = target

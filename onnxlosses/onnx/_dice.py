@@ -12,12 +12,23 @@ import numpy as np
 from ._builder import NP_TO_ONNX
 
 
-def emit_dice(b, loss, config, x, target, mask, *, rank, indices, reduction, grad, **_):
+def emit_dice(b, loss, io):
+    """Dice, Jaccard, Tversky: a score per (sample,) class, then their mean."""
+    return _emit(b, loss, io, generalized=False)
+
+
+def emit_generalized_dice(b, loss, io):
+    """Generalized Dice: one score per sample (or pooled) over class-weighted sums."""
+    return _emit(b, loss, io, generalized=True)
+
+
+def _emit(b, loss, io, generalized):
+    config, x, target, mask = loss.config, io.x, io.target, io.mask
+    rank, indices, reduction, grad = io.rank, io.kind == "index", io.reduction, io.grad
     ct = b.compute_dtype
     mode = config["mode"]
     one, zero = b.const(1.0, "one"), b.const(0.0, "zero")
     axis1 = b.const(np.array([1], np.int64), "class_axis_1d")
-    generalized = loss.spec.name == "generalized_dice_loss"
 
     # prediction (kept unmasked: the gradient goes back through this activation)
     p = x
@@ -134,8 +145,9 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
             powm1 = b.op("Pow", b.op("Where", b.op("Greater", base, zero, name="base_pos"),
                                      base, one, name="base_safe"),
                          b.const(gamma - 1.0, "gamma_m1"), name="base_pow")
+            # at base 0 the derivative's limit from inside the clamp, 0 (as the kernel)
             powm1 = b.op("Where", b.op("Greater", base, zero, name="base_pos_2"), powm1,
-                         b.const(0.0 if gamma > 1 else np.inf, "pow_at_zero"), name="base_pow_0")
+                         zero, name="base_pow_0")
             dl_ds = b.op("Mul", dl_ds, b.op("Mul", b.const(gamma, "gamma_2"), powm1,
                                             name="gamma_pow"), name="dl_ds_pow")
     absent = b.op("Equal", T, zero, name="absent")
@@ -162,6 +174,8 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
         wu = b.op("Mul", w, b.op("Cast", b.op("Equal", T, T, name="all_true"), name="ones",
                                  to=NP_TO_ONNX[b.compute_dtype]), name="w_used")
     terms = b.op("Mul", wu, per, name="terms")
+    if used is not None:   # a class left out adds nothing, even a NaN loss (as the kernel)
+        terms = b.op("Where", used, terms, zero, name="terms_used")
     if reduction == "none":
         out = b.op("Where", b.op("Greater", wu, zero, name="w_pos") if used is not None
                    else b.op("Equal", T, T, name="all_true_2"),
@@ -258,7 +272,9 @@ def _generalized(b, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
     den = b.op("Add", b.op("ReduceSum", b.op("Mul", w, b.op("Add", P, T, name="P_T"),
                                              name="w_P_T"), cax, name="sum_w_P_T", keepdims=0),
                b.const(s_dr, "smooth_dr"), name="den_raw")
-    den = b.op("Max", den, b.const(float(config["eps"]), "eps"), name="den")
+    eps = b.const(float(config["eps"]), "eps")
+    clamped = b.op("Less", den, eps, name="den_clamped")    # then a constant: no d/dP
+    den = b.op("Max", den, eps, name="den")
     per = b.op("Sub", one, b.op("Div", num, den, name="score"), name="gdl")   # (S,) or ()
     if reduction == "none":
         value, dv = per, one
@@ -279,4 +295,6 @@ def _generalized(b, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
     B = b.op("Mul", dv, b.op("Div", b.op("Mul", num_u, w, name="num_w"),
                              b.op("Mul", den_u, den_u, name="den_sq"), name="B_div"),
              name="B_raw")
+    clamped_u = b.op("Unsqueeze", clamped, cax, name="clamped_col") if C_axis == 1 else clamped
+    B = b.op("Where", clamped_u, zero, B, name="B_open")
     return value, _finite(b, A, "A"), _finite(b, B, "B")

@@ -54,8 +54,17 @@ def _param(b, value, name):
     return None if value is None else b.const(value, name)
 
 
-def emit_bce(b, config, x, y, mask, *, reduction, grad, **_):
+def _check_weights(config, rank):
+    for name in ("weight", "pos_weight"):
+        if config.get(name) is not None and config[name].ndim > rank:
+            raise ValueError(f"{name} of shape {config[name].shape} has more dimensions than "
+                             f"the input's rank {rank}")
+
+
+def emit_bce(b, loss, io):
     """-w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)]"""
+    config, x, y, reduction, grad = loss.config, io.x, io.target, io.reduction, io.grad
+    _check_weights(config, io.rank)
     one, floor = b.const(1.0, "one"), b.const(-100.0, "log_floor")
     w = _param(b, config["weight"], "weight")
 
@@ -77,8 +86,10 @@ def emit_bce(b, config, x, y, mask, *, reduction, grad, **_):
     return _weighted(b, per, w, reduction, grad, dl)
 
 
-def emit_bce_logits(b, config, x, y, mask, *, reduction, grad, **_):
+def emit_bce_logits(b, loss, io):
     """w [(1 - y) x + lw softplus(-x)],  lw = 1 + (pw - 1) y"""
+    config, x, y, reduction, grad = loss.config, io.x, io.target, io.reduction, io.grad
+    _check_weights(config, io.rank)
     one = b.const(1.0, "one")
     w, pw = _param(b, config["weight"], "weight"), _param(b, config["pos_weight"], "pos_weight")
     spn = _softplus_neg(b, x)
@@ -97,8 +108,10 @@ def emit_bce_logits(b, config, x, y, mask, *, reduction, grad, **_):
     return _weighted(b, per, w, reduction, grad, dl)
 
 
-def emit_sigmoid_focal(b, config, x, target, mask, *, reduction, grad, rank, indices, **_):
+def emit_sigmoid_focal(b, loss, io):
     """alpha_t (1 - p_t)^gamma BCEWithLogits(x, y); smp's normalized / reduced_threshold."""
+    config, x, target, mask = loss.config, io.x, io.target, io.mask
+    reduction, grad, rank, indices = io.reduction, io.grad, io.rank, io.kind == "index"
     ct = b.compute_dtype
     one, zero, two = b.const(1.0, "one"), b.const(0.0, "zero"), b.const(2.0, "two")
     counted = None

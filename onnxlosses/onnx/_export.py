@@ -1,13 +1,14 @@
 """loss.to_onnx(): one configured loss as a checked ONNX model."""
 import functools
+import importlib
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import helper
 
 from .._checks import boolean, integer
-from . import _cross_entropy, _dice, _elementwise
 from ._builder import NP_TO_ONNX, GraphBuilder, check, value_info
 from ._targets import check_targets as _check_targets, poison
 
@@ -107,44 +108,46 @@ def _input_shape(shape, ndim, n_classes):
     return ["N", n_classes if n_classes is not None else "C"] + spatial
 
 
-# How each loss takes its target: "index" (class indices), "index|probabilities"
-# (indices, or probabilities in the input's float type), "dense" (the input's shape and
-# float type), "dense|index" (dense, or class indices compared one-vs-rest).
-FAMILIES = {
-    "cross_entropy": "index|probabilities",
-    "nll_loss": "index",
-    "focal_loss": "index",
-    "binary_cross_entropy": "dense",
-    "binary_cross_entropy_with_logits": "dense",
-    "sigmoid_focal_loss": "dense|index",
-    "dice_loss": "dice",
-    "jaccard_loss": "dice",
-    "tversky_loss": "dice",
-    "generalized_dice_loss": "dice",
-}
-
-
-def _target_kind(spec_name, target_dtype, dt, mode=None):
+def _target_kind(spec, config, target_dtype, dt):
     """('index' | 'float', target numpy dtype) for this loss and requested target_dtype."""
-    family = FAMILIES[spec_name]
-    if family == "dice":   # multiclass: class indices by default; other modes: dense
-        family = "index|probabilities" if mode == "multiclass" else "dense"
+    kinds = spec.target_kinds(config)
     if target_dtype is None:
-        return ("index", np.dtype(np.int64)) if family.startswith("index") else ("float", dt)
+        return ("index", np.dtype(np.int64)) if kinds[0] == "index" else ("float", dt)
     if _is_float_dtype(target_dtype):
-        if family == "index":
-            raise ValueError(f"{spec_name} takes class indices: target_dtype must be one of "
+        if kinds == ("index",):
+            raise ValueError(f"{spec.name} takes class indices: target_dtype must be one of "
                              f"{sorted(INDEX_NAMES)}, got {target_dtype!r}")
         tdt = _dtype(target_dtype, FLOAT_NAMES, "target_dtype")
         if tdt != dt:
-            what = "probability" if family.startswith("index") else "dense"
+            what = "probability" if "probabilities" in kinds else "dense"
             raise ValueError(f"{what} targets come in the input's float type: target_dtype "
                              f"must be {dt.name!r}, got {target_dtype!r}")
         return "float", tdt
-    if family == "dense":
-        raise ValueError(f"{spec_name} takes targets of the input's shape and float type: "
+    if "index" not in kinds:
+        raise ValueError(f"{spec.name} takes targets of the input's shape and float type: "
                          f"target_dtype must be {dt.name!r} (or None), got {target_dtype!r}")
     return "index", _dtype(target_dtype, INDEX_NAMES, "target_dtype")
+
+
+@dataclass(frozen=True)
+class EmitIO:
+    """What an emitter works on: the builder's names of the input (compute dtype, (N, C,
+    d..) or the loss's own layout), the target (int64 class indices or the compute dtype)
+    and the mask (or None), and the input's shape, the target kind, the reduction and
+    whether the gradient is wanted."""
+    x: str
+    target: str
+    mask: object
+    rank: int
+    shape: list
+    kind: str
+    reduction: str
+    grad: bool
+
+
+def _emitter(path):
+    module, name = path.split(":")
+    return getattr(importlib.import_module(f"onnxlosses.onnx.{module}"), name)
 
 
 def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *, ndim=None,
@@ -157,7 +160,7 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     what the runtimes do then).
     """
     spec = loss.spec
-    if spec.name not in FAMILIES:
+    if not spec.emit:
         raise NotImplementedError(f"{type(loss).__name__} has no ONNX emitter yet")
     config = loss.config
     grad = boolean("grad", grad)
@@ -171,38 +174,22 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     if impl not in ("composed", "native"):
         raise ValueError(f"impl must be 'composed' or 'native', got {impl!r}")
     dt = _dtype(dtype, FLOAT_NAMES, "dtype")
-    kind, tdt = _target_kind(spec.name, target_dtype, dt, config.get("mode"))
-    family = FAMILIES[spec.name]
-    dice = family == "dice"
-    index_like = family.startswith("index")           # per-position losses, class axis 1
-    probabilities = index_like and kind == "float"
-    if probabilities and (config["ignore_index"] or 0) >= 0 and not dice:
-        raise ValueError("ignore_index is not supported with class-probability targets")
-    if mask and family == "dense" and not dice:
+    kind, tdt = _target_kind(spec, config, target_dtype, dt)
+    if mask and not spec.takes_mask:
         raise ValueError(f"{spec.name} takes no mask")
-    weight = config.get("weight") if spec.name in ("cross_entropy", "nll_loss") else None
-    if spec.name == "focal_loss" and config["alpha"] is not None and np.ndim(config["alpha"]):
-        weight = config["alpha"]
-    in_shape = _input_shape(shape, ndim, None if weight is None else len(weight))
+    in_shape = _input_shape(shape, ndim, spec.fixed_classes(config))
     rank = len(in_shape)
     pos_shape = [in_shape[0]] + in_shape[2:]
-    if dice and config["weight"] is not None:
-        weight = config["weight"]
-    for name in ("weight", "pos_weight"):
-        if family == "dense" and config.get(name) is not None and config[name].ndim > rank:
-            raise ValueError(f"{name} of shape {config[name].shape} has more dimensions than "
-                             f"the input's rank {rank}")
     reduction = config["reduction"]
     if impl == "native":
         reasons = [why for cond, why in [
-            (spec.name not in ("cross_entropy", "nll_loss"), f"{spec.name}"),
-            (probabilities, "probability targets"),
+            (not spec.emit_native, f"{spec.name}"),
+            (kind == "float", "probability targets"),
             (config.get("label_smoothing", 0.0) > 0, "label_smoothing"),
             (grad, "grad=True")] if cond]
         if reasons:
             raise ValueError(f"impl='native' cannot express {', '.join(reasons)}; "
                              "use impl='composed'")
-    log_probs = spec.name == "nll_loss"
     compute = np.dtype(np.float32) if dt == np.float16 else dt
     b = GraphBuilder(spec.name, compute, opset)
     x = "input" if compute == dt else b.cast("input", compute, name="input_f32")
@@ -217,52 +204,15 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
         # out-of-range positions are masked out of the loss math, then everything is NaN
         m, any_bad = _check_targets(b, t, m, ignore_index=config.get("ignore_index"),
                                     n_classes=in_shape[1], x=x)
-    if impl == "native":
-        loss_name = _cross_entropy.emit_native(b, config, x, t, m, log_probs=log_probs,
-                                               reduction=reduction)
-        grad_name = None
-    elif index_like:
-        cfg = config
-        gamma = None
-        if spec.name == "focal_loss":
-            alpha = config["alpha"]
-            if alpha is not None and np.ndim(alpha) == 0:
-                if isinstance(in_shape[1], str):
-                    raise ValueError("a scalar alpha needs the number of classes: give shape= "
-                                     "with a fixed C, or alpha per class")
-                alpha = np.full(in_shape[1], alpha)
-            cfg = dict(weight=alpha, ignore_index=config["ignore_index"],
-                       reduction=reduction, label_smoothing=0.0)
-            gamma = float(config["gamma"])
-        loss_name, grad_name = _cross_entropy.emit(
-            b, cfg, x, t, m, rank=rank, log_probs=log_probs, probabilities=probabilities,
-            reduction=reduction, grad=grad, gamma=gamma)
-    elif dice:
-        loss_name, grad_name = _dice.emit_dice(b, loss, config, x, t, m, rank=rank,
-                                               indices=kind == "index",
-                                               reduction=reduction, grad=grad)
-    else:
-        emitter = {"binary_cross_entropy": _elementwise.emit_bce,
-                   "binary_cross_entropy_with_logits": _elementwise.emit_bce_logits,
-                   "sigmoid_focal_loss": _elementwise.emit_sigmoid_focal}[spec.name]
-        loss_name, grad_name = emitter(b, config, x, t, m, reduction=reduction, grad=grad,
-                                       rank=rank, indices=kind == "index")
-
-    none_shape = pos_shape if index_like else in_shape
-    if dice:
-        C = in_shape[1]
-        n_cls = len(config["classes"]) if config.get("classes") else C
-        if spec.name == "generalized_dice_loss":
-            none_shape = [in_shape[0]] if config["per_image"] else []
-        elif config["mode"] == "binary":
-            none_shape = [in_shape[0]] if config["per_image"] else []
-        else:
-            none_shape = ([in_shape[0]] if config["per_image"] else []) + [n_cls]
+    io = EmitIO(x, t, m, rank, in_shape, kind, reduction, grad)
+    loss_name, grad_name = _emitter(spec.emit_native if impl == "native" else spec.emit)(
+        b, loss, io)
     if any_bad is not None:
         loss_name = poison(b, loss_name, any_bad, "loss_checked")
         if grad:
             grad_name = poison(b, grad_name, any_bad, "grad_checked")
-    outputs = [("loss", loss_name, none_shape if reduction == "none" else [])]
+    outputs = [("loss", loss_name,
+                spec.loss_shape(config, in_shape) if reduction == "none" else [])]
     if grad:
         outputs.append(("grad", grad_name, in_shape))
     for name, src, _ in outputs:
@@ -274,8 +224,8 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
     inputs = [value_info("input", dt, in_shape),
               value_info("target", tdt, in_shape if kind == "float" else pos_shape)]
     if mask:
-        inputs.append(value_info("mask", np.bool_,
-                                 pos_shape if index_like or dice or kind == "index" else in_shape))
+        over_positions = spec.mask_over == "positions" or kind == "index"
+        inputs.append(value_info("mask", np.bool_, pos_shape if over_positions else in_shape))
     meta = {
         "onnxlosses.loss": type(loss).__name__,
         "onnxlosses.config": json.dumps(
@@ -284,7 +234,7 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
         "onnxlosses.impl": impl,
         "onnxlosses.grad": str(bool(grad)).lower(),
         "onnxlosses.target": "indices" if kind == "index" else
-        ("probabilities" if probabilities else "dense"),
+        ("probabilities" if "probabilities" in spec.target_kinds(config) else "dense"),
     }
     if kind == "index":
         meta["onnxlosses.check_targets"] = str(check_targets).lower()
