@@ -33,7 +33,7 @@ def _t(a):
     return torch.tensor(np.array(a, dtype=np.float64, order="C"))
 
 
-def _grad_of(value, X, go):
+def _grad_of(value, X, go, retain=False):
     """d sum(go * value) / dX (zeros when value does not depend on X)."""
     if go is None:
         go = torch.ones_like(value)
@@ -42,7 +42,7 @@ def _grad_of(value, X, go):
     total = (value * go).sum()
     if not total.requires_grad:
         return np.zeros(X.shape)
-    (g,) = torch.autograd.grad(total, X, allow_unused=True)
+    (g,) = torch.autograd.grad(total, X, allow_unused=True, retain_graph=retain)
     return np.zeros(X.shape) if g is None else g.numpy()
 
 
@@ -50,7 +50,7 @@ def _safe_pow(base, gamma):
     """base ** gamma for base >= 0, 0 at base = 0 with a zero gradient there (the limit the
     README takes: focal's and Tversky's factor multiplies a term that is 0 there too)."""
     if gamma == 0:
-        return torch.where(torch.isnan(base), base, torch.ones_like(base))
+        return torch.ones_like(base)          # IEEE pow(x, 0) = 1, NaN included
     pos = base > 0
     safe = torch.where(pos, base, torch.ones_like(base))
     return torch.where(pos, safe ** gamma, torch.where(torch.isnan(base), base,
@@ -350,10 +350,13 @@ def _sigmoid64(x):
 
 # -- Dice family --------------------------------------------------------------------------
 
-def dice_family(variant, cfg, x, t, mask=None, go=None):
+def dice_family(variant, cfg, x, t, mask=None, go=None, tversky_clamp=True, scale=False):
     """variant: "dice", "jaccard", "tversky", "generalized".  From the README's "Dice
     family": per (sample or pooled batch, class) I = sum p t, P = sum p^k, T = sum t^k over
-    counted pixels, then the variant's score, loss, class average."""
+    counted pixels, then the variant's score, loss, class average.  tversky_clamp=False:
+    Tversky's loss at gamma = 1 is 1 - s unclamped (what the kernel computes, a known gap).
+    scale=True: also max |d value / d p| (p the activations), the size float32 rounding of
+    the gradient is relative to."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t)
     mode = cfg["mode"]
@@ -463,12 +466,25 @@ def dice_family(variant, cfg, x, t, mask=None, go=None):
             value = loss.sum()
         else:
             value = loss.mean()
-        grad = _grad_of(value, X, go)
-        return value.detach().numpy(), grad.reshape(xin_shape)
+        return _dice_out(value, X, p, go, xin_shape, scale)
 
     a, bP, bT, c = _dice_coefficients(variant, cfg)
-    num = a * I + s_nr
-    den = torch.clamp(bP * P + bT * T + c * I + s_dr, min=eps)
+    # which (sample,) class losses count: classes=, absent="skip" leave some out, "zero"
+    # zeroes some; those get harmless stand-in statistics, so that no 0 * inf of theirs
+    # (a 0/0 score, log 0) reaches the gradient through where()'s untaken branch
+    used = torch.ones(I.shape, dtype=torch.bool)
+    if cfg["classes"] is not None:
+        sel = torch.zeros(C, dtype=torch.bool)
+        sel[list(cfg["classes"])] = True
+        used = used & sel
+    absent = T.detach() == 0
+    zeroed = absent if cfg.get("absent") == "zero" else torch.zeros_like(absent)
+    if cfg.get("absent") == "skip":
+        used = used & ~absent
+    live = used & ~zeroed
+    one = torch.ones(())
+    num = torch.where(live, a * I + s_nr, one)
+    den = torch.where(live, torch.clamp(bP * P + bT * T + c * I + s_dr, min=eps), one)
     score = num / den
     if cfg["log_loss"]:
         loss = -torch.log(torch.clamp(score, min=eps))
@@ -476,22 +492,14 @@ def dice_family(variant, cfg, x, t, mask=None, go=None):
         loss = 1 - score
     gamma = cfg.get("gamma", 1.0)
     after = cfg.get("_gamma_after_mean", False)
-    if gamma != 1.0 and not after:
-        loss = _safe_pow(torch.clamp(loss, min=0), gamma)
-    used = torch.ones(loss.shape, dtype=torch.bool)
-    if cfg["classes"] is not None:
-        sel = torch.zeros(C, dtype=torch.bool)
-        sel[list(cfg["classes"])] = True
-        used = used & sel
-    absent = T.detach() == 0
-    if cfg["absent"] == "zero":
-        loss = torch.where(absent, torch.zeros(()), loss)
-    elif cfg["absent"] == "skip":
-        used = used & ~absent
+    if variant == "tversky" and not after and (gamma != 1.0 or tversky_clamp):
+        loss = _safe_pow(torch.clamp(loss, min=0), gamma) if gamma != 1.0 else \
+            torch.clamp(loss, min=0)           # the README: max(1 - s, 0)^gamma
+    loss = torch.where(zeroed, torch.zeros(()), loss)
     w = torch.ones(C) if weight is None else _t(weight)
     wu = torch.where(used, w.expand_as(loss), torch.zeros(()))
     if reduction == "none":
-        cols = list(range(C)) if cfg["classes"] is None else sorted(cfg["classes"])
+        cols = list(range(C)) if cfg["classes"] is None else list(cfg["classes"])
         value = torch.where(used, w * loss, torch.full_like(loss, np.nan))[:, cols]
         value = value if cfg["per_image"] else value[0]
         if mode == "binary":
@@ -500,17 +508,29 @@ def dice_family(variant, cfg, x, t, mask=None, go=None):
         gmask = gmask if cfg["per_image"] else gmask[0]
         if mode == "binary":
             gmask = gmask[..., 0]
-        grad = _grad_of(gmask, X, go)
-        return value.detach().numpy(), grad.reshape(xin_shape)
-    total = (wu * loss).sum()
+        return _dice_out(value, X, p, go, xin_shape, scale, differentiate=gmask)
+    total = torch.where(used, wu * loss, torch.zeros(())).sum()
     norm = {"sum": wu.sum(), "count": used.sum(), "all": used.numel()}[
         cfg.get("_weight_mean", "sum")]
     value = total if reduction == "sum" else total / norm
     if gamma != 1.0 and after:
         value = _safe_pow(torch.clamp(value, min=0), gamma)
-    grad = _grad_of(value, X, go)
-    return value.detach().numpy(), np.nan_to_num(grad, nan=0.0).reshape(xin_shape) \
-        if reduction == "mean" and float(norm) == 0 else grad.reshape(xin_shape)
+    return _dice_out(value, X, p, go, xin_shape, scale,
+                     zero_grad=reduction == "mean" and float(norm) == 0)
+
+
+def _dice_out(value, X, p, go, shape, scale, differentiate=None, zero_grad=False):
+    """(value, d sum(go value) / dX [, max |d sum(go value) / dp|])."""
+    v = value if differentiate is None else differentiate
+    grad = _grad_of(v, X, go, retain=scale)
+    if zero_grad:
+        grad = np.zeros_like(grad)
+    out = (value.detach().numpy(), grad.reshape(shape))
+    if not scale:
+        return out
+    gp = _grad_of(v, p, go) if p.requires_grad else np.zeros(p.shape)
+    gp = np.abs(gp[np.isfinite(gp)])
+    return out + (float(gp.max()) if gp.size else 0.0,)
 
 
 def _dice_coefficients(variant, cfg):

@@ -1,7 +1,8 @@
-"""Defects the property-based fuzzer (tests/test_fuzz_*.py) found that are not fixed yet,
-each as its minimal reproducer, xfail(strict=True): a fix makes the test pass, strict
-turns that into a failure, and whoever fixes it deletes the xfail mark and the matching
-"Known gap" exclusion in the fuzzer (grep "Known gap" tests/test_fuzz_*.py)."""
+"""Defects the property-based fuzzer (tests/test_fuzz_*.py) found, each as its minimal
+reproducer.  Open ones are xfail(strict=True): a fix makes the test pass, strict turns that
+into a failure, and whoever fixes it deletes the mark and the matching "Known gap"
+exclusion in the fuzzer (grep "Known gap" tests/test_fuzz_*.py).  Fixed ones stay as plain
+regression tests."""
 import numpy as np
 import pytest
 
@@ -12,14 +13,7 @@ def gap(reason):
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
-@gap("sigmoid focal with class-index targets never refuses C = 0: the target scan's "
-     "precondition C >= 1 is broken (a uint8 bound of C - 1 wraps to 255 and every target "
-     "passes) and an empty batch passes as is")
-@pytest.mark.parametrize("n, dtype", [(1, np.uint8), (0, np.int16)])
-def test_sigmoid_focal_index_targets_refuse_zero_classes(n, dtype):
-    with pytest.raises(ValueError, match="input|class"):
-        ol.SigmoidFocalLoss(reduction="mean")(np.zeros((n, 0), np.float32),
-                                             np.zeros(n, dtype))
+# -- open ------------------------------------------------------------------------------
 
 
 @gap("reduced_threshold=1.0: in float32 p_t rounds to 1 for logits beyond ~17, so p_t < thr "
@@ -33,17 +27,85 @@ def test_sigmoid_focal_reduced_threshold_one_does_not_depend_on_dtype():
     np.testing.assert_allclose(v32, v64, rtol=1e-5)
 
 
-@gap("the Dice family's gradient coefficients go through np.nan_to_num: a NaN input gives a "
-     "finite gradient beside a NaN value")
-def test_dice_gradient_of_a_nan_input_is_nan():
+@gap("under log_loss the Dice family's dl/ds is where(score >= eps, -1/score, 0): 0 for a "
+     "NaN score, so a NaN probability gets a zero gradient beside a NaN value (without "
+     "log_loss it gets NaN)")
+def test_dice_log_loss_gradient_of_a_nan_input_is_nan():
     x = np.array([[[np.nan], [0.5]]])
+    value, grad = ol.DiceLoss(from_logits=False, log_loss=True).value_and_grad(
+        x, np.array([[0]]))
+    assert np.isnan(value) and np.isnan(grad[0, 0, 0])
+
+
+@gap("parity's PyTorch path computes Tversky's max(1 - s, 0)^gamma with a plain pow: for "
+     "gamma < 1 its gradient is NaN where 1 - s <= 0 (s = 2 here, smooth_dr=0), so the "
+     "report fails a configuration every other path agrees on")
+def test_parity_of_tversky_gamma_below_one_where_the_score_exceeds_one():
+    loss = ol.TverskyLoss(smooth_dr=0.0, gamma=0.75)
+    x, t = np.array([[0.5]], np.float32), np.array([[0.6367]], np.float32)
+    report = ol.parity.check(loss, x, t, ["CPUExecutionProvider"])
+    assert report.ok, report.table()
+
+
+@gap("TverskyLoss at gamma=1 (the default) computes 1 - s, not the README's max(1 - s, 0): "
+     "where s > 1 (smooth > smooth_dr) the loss is negative, and jumps to 0 at gamma=0.999")
+def test_tversky_loss_at_gamma_one_is_clamped_as_documented():
+    x, t = np.array([[0.5]]), np.array([[0.6367]])
+    kw = dict(smooth_dr=0.0, from_logits=False, mode="multilabel")
+    assert ol.TverskyLoss(gamma=1.0, **kw)(x, t) == ol.TverskyLoss(gamma=0.999, **kw)(x, t)
+
+
+@gap("the exported focal loss (and parity's PyTorch path) form 1 - p_t as 1 - exp(log p_t) "
+     "and raise it with Pow: for large gamma float32 loses the result (gamma=1e4: 3.17624 "
+     "against 3.17636; gamma=2^31: 1.3130 against 1.3019), where the kernel's -expm1 holds")
+@pytest.mark.parametrize("gamma", [1e4, 2.0 ** 31])
+def test_exported_focal_loss_at_large_gamma(gamma):
+    import onnxruntime as ort
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((4, 3, 5)) * 8).astype(np.float32)
+    t = rng.integers(0, 3, (4, 5))
+    loss = ol.FocalLoss(gamma=gamma)
+    sess = ort.InferenceSession(loss.to_onnx(dtype="float32", ndim=3).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x, "target": t})[0]
+    np.testing.assert_allclose(got, loss(x.astype(np.float64), t), rtol=2e-5)
+
+
+@gap("parity.check exports dense targets with the target's own dtype and the input's shape: "
+     "integer targets the kernel takes are refused by to_onnx, binary Dice's (N,) targets "
+     "for (N, 1) inputs fail in onnxruntime ('Invalid rank'), (N,) inputs are refused")
+@pytest.mark.parametrize("x, t", [
+    (np.array([[0.3], [-0.2]], np.float32), np.array([[0], [1]], np.uint8)),
+    (np.array([[0.3], [-0.2]], np.float32), np.array([0.0, 1.0], np.float32)),
+    (np.array([0.3, -0.2], np.float32), np.array([0.0, 1.0], np.float32))])
+def test_parity_check_of_binary_dice_batches_the_kernel_takes(x, t):
+    report = ol.parity.check(ol.DiceLoss(mode="binary"), x, t, ["CPUExecutionProvider"])
+    assert report.ok, report.table()
+
+
+@gap("a NaN class probability in a class of weight 0 is skipped with the class: a finite "
+     "loss where PyTorch (and NaN in, NaN out) gives NaN")
+def test_nan_probability_in_a_zero_weight_class_is_nan():
+    x, q = np.array([[0.3, 0.1]]), np.array([[np.nan, 0.5]])
+    assert np.isnan(ol.CrossEntropyLoss(weight=[0.0, 1.0])(x, q))
+
+
+# -- found by the fuzzer, fixed on main ------------------------------------------------
+
+
+@pytest.mark.parametrize("n, dtype", [(1, np.uint8), (0, np.int16)])
+def test_sigmoid_focal_index_targets_refuse_zero_classes(n, dtype):
+    with pytest.raises(ValueError, match="input|class"):
+        ol.SigmoidFocalLoss(reduction="mean")(np.zeros((n, 0), np.float32),
+                                             np.zeros(n, dtype))
+
+
+def test_dice_gradient_of_a_nan_input_is_nan_where_it_acts():
+    x = np.array([[[np.nan], [0.5]]])                  # probabilities: no softmax coupling
     value, grad = ol.DiceLoss(from_logits=False).value_and_grad(x, np.array([[0]]))
-    assert np.isnan(value)
-    assert np.isnan(grad).all()
+    assert np.isnan(value) and np.isnan(grad[0, 0, 0]) and np.isfinite(grad[0, 1, 0])
 
 
-@gap("the Dice family's gradient coefficients go through np.nan_to_num: grad_output=NaN "
-     "gives a zero gradient, grad_output=inf a gradient of +-4e307")
 @pytest.mark.parametrize("go", [np.nan, np.inf])
 def test_dice_gradient_of_a_nonfinite_grad_output_is_not_finite(go):
     x, t = np.array([[1.0, 0.5]]), np.array([0])
@@ -51,15 +113,12 @@ def test_dice_gradient_of_a_nonfinite_grad_output_is_not_finite(go):
     assert not np.isfinite(grad).any()
 
 
-@gap("GeneralizedDiceLoss indexes with classes before checking them: IndexError")
 def test_generalized_dice_classes_out_of_range_is_a_value_error():
     x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)
     with pytest.raises(ValueError, match="classes"):
         ol.GeneralizedDiceLoss(classes=(0, 3))(x, t)
 
 
-@gap("GeneralizedDiceLoss never checks weight's length: NumPy's broadcast error, or a "
-     "length-1 weight silently applied to every class")
 @pytest.mark.parametrize("weight", [[1.0, 2.0], [2.0]])
 def test_generalized_dice_weight_of_the_wrong_length_is_refused(weight):
     x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)
@@ -67,7 +126,6 @@ def test_generalized_dice_weight_of_the_wrong_length_is_refused(weight):
         ol.GeneralizedDiceLoss(weight=weight)(x, t)
 
 
-@gap("GeneralizedDiceLoss accepts (and documents) log_loss and absent, and ignores them")
 @pytest.mark.parametrize("param", [dict(log_loss=True), dict(absent="skip"),
                                    dict(absent="zero")])
 def test_generalized_dice_parameters_it_takes_change_something_or_are_refused(param):
@@ -80,16 +138,12 @@ def test_generalized_dice_parameters_it_takes_change_something_or_are_refused(pa
     assert loss(x, t) != ol.GeneralizedDiceLoss()(x, t)
 
 
-@gap("the Dice family's choice parameters test `value not in options`: an array raises "
-     "NumPy's 'truth value of an array is ambiguous', which names no parameter")
 @pytest.mark.parametrize("name", ["mode", "absent"])
 def test_dice_choice_parameters_refuse_arrays_by_name(name):
     with pytest.raises((ValueError, TypeError), match=name):
         ol.DiceLoss(**{name: np.array(["a", "b"])})
 
 
-@gap("parity.check exports with ndim only, and a scalar alpha cannot be exported without a "
-     "fixed C: the report says to_onnx errored for a valid loss")
 def test_parity_check_of_focal_with_a_scalar_alpha():
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
     report = ol.parity.check(ol.FocalLoss(alpha=0.25), x, np.array([0, 2]),
@@ -97,17 +151,12 @@ def test_parity_check_of_focal_with_a_scalar_alpha():
     assert report.ok, report.table()
 
 
-@gap("reduction='none' with classes= and absent='skip' drops the classes absent from every "
-     "sample: the output's shape depends on the data (classes=None keeps them as NaN, and "
-     "to_onnx declares (len(classes),))")
 def test_dice_none_with_classes_has_a_fixed_shape():
     x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)    # classes 1, 2 absent
     loss = ol.DiceLoss(reduction="none", absent="skip", classes=[0, 1, 2])
     assert loss(x, t).shape == (3,)
 
 
-@gap("defect 5 was fixed in the kernel only: the exported Tversky gradient for gamma < 1 is "
-     "NaN where 1 - s <= 0 (here s = 2 with smooth_dr=0), and parity.check reports a failure")
 def test_exported_tversky_gradient_for_gamma_below_one_is_finite():
     import onnxruntime as ort
     loss = ol.TverskyLoss(smooth_dr=0.0, gamma=0.75)
@@ -118,26 +167,6 @@ def test_exported_tversky_gradient_for_gamma_below_one_is_finite():
     np.testing.assert_array_equal(grad, loss.value_and_grad(x, t)[1])
 
 
-@gap("parity's max abs / grad abs columns drop NaN differences (0.0 if isnan): a path that "
-     "returns NaN where the oracle is finite shows 0.00e+00 beside status 'fail'")
-def test_parity_table_shows_a_nan_mismatch():
-    loss = ol.TverskyLoss(smooth_dr=0.0, gamma=0.75)
-    x, t = np.array([[0.5]], np.float32), np.array([[0.6367]], np.float32)
-    report = ol.parity.check(loss, x, t, ["CPUExecutionProvider"])
-    row = next(r for r in report.results if r.path.startswith("onnxruntime"))
-    assert row.status == "fail"
-    assert not row.grad_max_abs == 0.0
-
-
-@gap("a NaN class probability in a class of weight 0 is skipped with the class: a finite "
-     "loss where PyTorch (and NaN in, NaN out) gives NaN")
-def test_nan_probability_in_a_zero_weight_class_is_nan():
-    x, q = np.array([[0.3, 0.1]]), np.array([[np.nan, 0.5]])
-    assert np.isnan(ol.CrossEntropyLoss(weight=[0.0, 1.0])(x, q))
-
-
-@gap("GeneralizedDiceLoss differentiates through the eps clamp of its denominator: where "
-     "sum w (P + T) + smooth_dr < eps the gradient keeps a dP term the clamped value has not")
 def test_generalized_dice_gradient_where_eps_clamps():
     from helpers import central_difference
     rng = np.random.default_rng(0)
@@ -148,8 +177,6 @@ def test_generalized_dice_gradient_where_eps_clamps():
                                atol=1e-7)
 
 
-@gap("out= that shares memory with mask= is neither refused nor handled: the kernel reads "
-     "the mask after writing the gradient over it (wrong value and gradient)")
 def test_out_sharing_memory_with_the_mask():
     x = np.random.default_rng(0).standard_normal((3, 2, 2)).astype(np.float32)
     t = np.ones((3, 2), np.uint8)

@@ -176,7 +176,9 @@ def check(kind, case):
             scale = max(value_scale(per, v) or 0.0, vfloor)
     except Exception:  # noqa: BLE001 - a refused case has no scale
         pass
-    ref = run_case(case, reference, mag=1.0 if kind == "nll" else magnitude(x),
+    # (1 - p)^gamma turns a relative error e of 1 - p into gamma * e: ill-conditioned
+    mag = 1.0 if kind == "nll" else max(magnitude(x), cfg.get("gamma", 0.0))
+    ref = run_case(case, reference, mag=mag,
                    value_scale=scale, grad_scale=gscale)
     # PyTorch's own loss, where it has this one: no mask, finite logits (the README lists
     # how non-finite logits and ignored positions differ)
