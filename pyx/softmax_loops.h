@@ -46,10 +46,21 @@ extern float logf(float);
 extern float powf(float, float);
 #pragma omp declare simd notinbranch
 extern double pow(double, double);
-#define ONNXL_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#endif
+/* The loops are static and every module includes the whole header but calls only some of
+ * them: the others are dropped, as they should be, and not worth a warning (-Wall stays
+ * quiet, so a new warning shows). */
+#if defined(__GNUC__)
+#define ONNXL_MAYBE_UNUSED __attribute__((unused))
+#else
+#define ONNXL_MAYBE_UNUSED
+#endif
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ONNXL_CLONES ONNXL_MAYBE_UNUSED \
+    __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 #define ONNXL_VECTOR_EXP 1
 #else
-#define ONNXL_CLONES
+#define ONNXL_CLONES ONNXL_MAYBE_UNUSED
 #define ONNXL_VECTOR_EXP 0
 #endif
 /* The build turns floating-point contraction off (setup.py): whether a*b + c becomes one
@@ -206,8 +217,9 @@ static ONNXL_CLONES void tile_gather_##SFX(const T *src, ptrdiff_t cs, ptrdiff_t
         ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) dst[c * L + i] = sc[i * ps];            \
     }                                                                                        \
 }                                                                                            \
-static void tile_scatter_##SFX(const T *restrict src, ptrdiff_t C, ptrdiff_t L, T *dst,      \
-                               ptrdiff_t cs, ptrdiff_t ps) {                                 \
+static ONNXL_MAYBE_UNUSED void tile_scatter_##SFX(const T *restrict src, ptrdiff_t C,       \
+                                                  ptrdiff_t L, T *dst, ptrdiff_t cs,         \
+                                                  ptrdiff_t ps) {                            \
     for (ptrdiff_t c = 0; c < C; c++)                                                        \
         for (ptrdiff_t i = 0; i < L; i++) dst[c * cs + i * ps] = src[c * L + i];             \
 }                                                                                            \
