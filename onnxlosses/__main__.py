@@ -1,5 +1,6 @@
 """Command line:
 
+    python -m onnxlosses --version
     python -m onnxlosses demo
     python -m onnxlosses config
     python -m onnxlosses parity [--json FILE] [--dtypes ...] [--ranks ...] [--opsets ...]
@@ -15,6 +16,8 @@ parameters, the value read as a Python literal (numbers, True/False/None, lists,
 import ast
 import argparse
 import sys
+
+from . import __version__
 
 LOSSES = {
     "cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss", "focal_loss": "FocalLoss",
@@ -51,6 +54,7 @@ def _export(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m onnxlosses")
+    parser.add_argument("--version", action="version", version=f"onnxlosses {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="compute, export and parity-check the losses")
     sub.add_parser("config", help="print the build configuration")
