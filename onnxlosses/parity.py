@@ -140,17 +140,23 @@ def _run_onnxruntime(model, feeds, provider, grad):
         # onnxruntime-gpu lists CUDA even without a GPU and falls back silently.
         return PathResult(path, "unavailable", providers=used,
                           note=f"session did not get {provider} (fell back to {used})")
-    shape_only = _shape_only_nodes(model)
-    fallback = []
-    for sub in sess.get_provider_graph_assignment_info():
-        if sub.ep_name != provider:
-            fallback += [f"{n.op_type}:{n.name}" for n in sub.get_nodes()
-                         if n.name not in shape_only]
+    fallback, note = [], ""
+    if hasattr(sess, "get_provider_graph_assignment_info"):
+        shape_only = _shape_only_nodes(model)
+        for sub in sess.get_provider_graph_assignment_info():
+            if sub.ep_name != provider:
+                fallback += [f"{n.op_type}:{n.name}" for n in sub.get_nodes()
+                             if n.name not in shape_only]
+    elif provider != "CPUExecutionProvider":
+        # onnxruntime reports per-node providers from 1.24.1 on; CPU alone cannot fall back
+        note = (f"placement unknown: onnxruntime {ort.__version__} does not report which "
+                "provider ran each node (1.24.1 and later do)")
     try:
         outs = sess.run(None, feeds)
     except Exception as exc:  # noqa: BLE001
         return PathResult(path, "error", providers=used, note=str(exc).splitlines()[0][:200])
-    res = PathResult(path, "pending", value=outs[0], providers=used, fallback_nodes=fallback)
+    res = PathResult(path, "pending", value=outs[0], providers=used, fallback_nodes=fallback,
+                     note=note)
     res.grad = outs[1] if grad else None
     return res
 
