@@ -3,15 +3,16 @@
  *   onnxl_log1p_unit(u), u in [0, 1]: softplus's log1p(exp(-|x|)); about 1.5x the throughput
  *   of libmvec's AVX2 log1pf here.
  *   onnxl_log1p_negunit(u), u in [-1, 0]: BCE's log1p(-p); it replaces libmvec's log1pf,
- *   which glibc only has from 2.35 on (the wheels must load on older glibc).
+ *   which glibc only has from 2.35 on (the wheels must load on older glibc).  Here 1 + u
+ *   can be written 2^k (1 + f) with f exact, so it needs neither c nor a division (below).
  *
  *   w = 1 + u (rounded),  c = (u - (w - 1)) / w   (w - 1 is exact for w in [0, 2]: what the
  *   rounding of w lost, to first order: log(w + d) = log(w) + d / w),  log1p(u) = log(w) + c
  *   w = 2^k m, m in [sqrt(1/2), sqrt(2)],  f = m - 1 (exact),
  *   log(m) = f - f^2/2 + f^3 P(f) with Cephes' degree-8 logf polynomial P,
  *   k ln 2 added in two parts (0.693359375 - 2.12194440e-4).
- * On [0, 1], k is 0 or 1 (a compare); on [-1, 0] it comes from the bits of w (k in
- * [-24, 0]), u = -1 gives -inf by a select (w = 0 has no exponent) and -0 stays -0.
+ * On [0, 1], k is 0 or 1 (a compare); on [-1, 0], k is in [-24, 0], u = -1 gives -inf by
+ * a select (w = 0 has no exponent) and -0 stays -0.
  *
  * Each at most 1 ulp from the correctly rounded result for every float of its domain,
  * checked exhaustively in the clone the kernels run and in the baseline (no FMA) build
@@ -53,17 +54,25 @@ static inline __attribute__((always_inline)) float onnxl_log1p_unit(float u) {
 }
 
 static inline __attribute__((always_inline)) float onnxl_log1p_negunit(float u) {
+    /* 1 + u in [2^k sqrt(1/2), 2^k sqrt(2)) as 2^k (1 + f) with f exact, so no correction
+     * term (and no division) is needed:
+     *   u > sqrt(1/2) - 1:           k = 0,  f = u
+     *   u in [-1/2, sqrt(1/2) - 1]:  k = -1, f = 1 + 2u (exact: Sterbenz)
+     *   u < -1/2:                    1 + u is exact (Sterbenz); k and f from its bits.
+     * NaN takes the first case (every comparison is false) and stays NaN. */
     const float w = 1.0f + u;
-    const float c = (u - (w - 1.0f)) / w;
     uint32_t bits;
     memcpy(&bits, &w, sizeof bits);
     bits += 0x3f800000u - 0x3f3504f3u;            /* m's range starts at sqrt(1/2) */
-    const float k = (float)((int32_t)(bits >> 23) - 127);
+    const float kw = (float)((int32_t)(bits >> 23) - 127);
     const uint32_t mbits = (bits & 0x007fffffu) + 0x3f3504f3u;
     float m;
     memcpy(&m, &mbits, sizeof m);
-    const float f = m - 1.0f;
-    float r = (f + onnxl_log1p_tail(f, k, c)) + k * 0.693359375f;
+    const int small = !(u <= -0.29289321f);
+    const int half = u >= -0.5f;
+    const float f = small ? u : (half ? 1.0f + 2.0f * u : m - 1.0f);
+    const float k = small ? 0.0f : (half ? -1.0f : kw);
+    float r = (f + onnxl_log1p_tail(f, k, 0.0f)) + k * 0.693359375f;
     r = w == 0.0f ? -INFINITY : r;
     return u == 0.0f ? u : r;
 }

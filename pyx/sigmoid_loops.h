@@ -34,6 +34,12 @@
  * WG (write gradient), inlined into four variants. */
 
 #define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P_NEG, LOG1P_UNIT, POW)                         \
+/* l = log1p(-p) for a chunk, a function of its own for the own log1p's fused multiply-adds \
+ * (ONNXL_CONTRACT; see softplus_parts below). */                                           \
+static ONNXL_CLONES ONNXL_CONTRACT void log1p_neg_##SFX(ptrdiff_t n, const T *restrict p,    \
+                                                      T *restrict l) {                       \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P_NEG(-p[i]);                    \
+}                                                                                            \
 ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,                    \
                                         const T *restrict y, const T *restrict w,            \
                                         const T *restrict go, T *restrict lo,                \
@@ -44,7 +50,7 @@ ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,       
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
         const T *pc = p + c0, *yc = y + c0, *wc = w + c0;                                    \
         ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) lp[i] = LOG(pc[i]);                     \
-        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l1p[i] = LOG1P_NEG(-pc[i]);             \
+        log1p_neg_##SFX(n, pc, l1p);                                                         \
         _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t i = 0; i < n; i++) {             \
             T a = lp[i] < (T)-100 ? (T)-100 : lp[i];           /* the clamp keeps NaN */     \
             T b = l1p[i] < (T)-100 ? (T)-100 : l1p[i];                                       \
