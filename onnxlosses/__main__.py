@@ -1,5 +1,6 @@
 """Command line:
 
+    python -m onnxlosses --version
     python -m onnxlosses demo
     python -m onnxlosses config
     python -m onnxlosses parity [--json FILE] [--dtypes ...] [--ranks ...] [--opsets ...]
@@ -19,7 +20,9 @@ import ast
 import argparse
 import sys
 
+from . import __version__
 from ._registry import BY_NAME
+
 
 class UsageError(Exception):
     """Bad input on the command line: reported as one line, exit status 2."""
@@ -74,6 +77,7 @@ def _export(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m onnxlosses")
+    parser.add_argument("--version", action="version", version=f"onnxlosses {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="compute, export and parity-check the losses")
     sub.add_parser("config", help="print the build configuration")

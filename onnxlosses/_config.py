@@ -18,9 +18,11 @@ def build_info():
         "openmp": _openmp.openmp_enabled,
         "omp_max_threads": _openmp.max_threads(),
         "threads": get_num_threads(),
-        "vector_exp": "own inline expf in the softmax passes; libmvec for the rest "
-        "(AVX-512 / x86-64-v3 / baseline clones, chosen at load)"
-        if _openmp.vector_exp else "own inline expf in the softmax passes; scalar libm",
+        "vector_exp": "own inline expf (softmax, softplus), log1p and expm1; libmvec "
+        "(glibc 2.22) for double exp and log, logf, pow (AVX-512 / x86-64-v3 / baseline "
+        "clones, chosen at load)"
+        if _openmp.vector_exp else "own inline expf (softmax, softplus), log1p and expm1; "
+        "scalar libm for the rest",
         "kernel_isa": _openmp.isa,
         "gradient_stores": _gradient_stores.describe(),
         "machine": platform.machine(),

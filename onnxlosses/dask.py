@@ -21,8 +21,12 @@ import warnings
 
 import numpy as np
 
-import dask
-import dask.array as da
+try:
+    import dask
+    import dask.array as da
+except ImportError as exc:
+    raise ImportError(f"onnxlosses.dask needs dask ({exc}): pip install 'onnxlosses[dask]'") \
+        from exc
 
 from .stats import require_reduction
 

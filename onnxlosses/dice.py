@@ -11,9 +11,10 @@ Per (sample or pooled batch, class) the kernel gives I = sum p t, P = sum p^k, T
     Tversky   a = 1, bP = alpha, bT = beta,    I / (I + alpha FP + beta FN),
               c = 1 - alpha - beta             FP = P - I, FN = T - I
 
-and the per-class loss is 1 - s, or -log(max(s, eps)) with log_loss (Tversky:
-max(1 - s, 0)^gamma: s exceeds 1 when smooth > smooth_dr, or with squared sums and
-alpha + beta < 1, and a fractional power of a negative number is not real).
+and the per-class loss is 1 - s, or -log(max(s, eps)) with log_loss (Tversky with gamma != 1:
+max(1 - s, 0)^gamma, since s exceeds 1 when smooth > smooth_dr, or with squared sums and
+alpha + beta < 1, and a fractional power of a negative number is not real; at gamma = 1 it
+is 1 - s, as Dice).
 Generalized Dice: 1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr) per
 sample (or pooled), w_c = 1 / T_c^2 ("square"), 1 / T_c ("simple") or 1 ("uniform"), an
 infinite weight replaced by the largest finite one (MONAI's rule).
@@ -372,7 +373,8 @@ class _DiceFamily(Loss):
             if cfg["log_loss"]:
                 clamped = np.maximum(score, eps)
                 loss = -np.log(clamped)
-                dl_ds = np.where(score >= eps, -1.0 / clamped, 0.0)
+                # 0 where the clamp holds; a NaN score keeps its NaN
+                dl_ds = np.where(score < eps, 0.0, -1.0 / clamped)
             else:
                 loss = 1.0 - score
                 dl_ds = -np.ones_like(score)
@@ -544,8 +546,9 @@ class JaccardLoss(_DiceFamily):
 
 
 class TverskyLoss(_DiceFamily):
-    """Tversky loss, ``max(1 - (I + smooth) / (I + alpha FP + beta FN + smooth_dr), 0)^gamma``
-    per class (alpha = beta = 0.5 is Dice)."""
+    """Tversky loss, ``max(1 - s, 0)^gamma`` per class with
+    ``s = (I + smooth) / (I + alpha FP + beta FN + smooth_dr)`` (``1 - s`` at gamma = 1:
+    alpha = beta = 0.5 is then Dice)."""
 
     spec = TVERSKY
 

@@ -24,14 +24,14 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.math cimport log, exp, expm1, pow
+from libc.math cimport log, exp, pow
 from libc.string cimport memset
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
     tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
     row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms, tile_hard, tile_focal,
-    onnxl_prefetch,
+    onnxl_prefetch, onnxl_expm1_nonpos,
 )
 
 from targets cimport targets_tile
@@ -79,13 +79,14 @@ cdef inline double _focal(double nll, double gamma, double *coef) noexcept nogil
     """Softmax focal term of one position from nll = -log p_t: returns (1 - p_t)^gamma * nll
     and sets coef = -dl/dlog p_t, so that the gradient has CE's form coef * (p - onehot).
 
-    With q = 1 - p_t = -expm1(log p_t) (accurate as p_t -> 1):
+    With q = 1 - p_t = -expm1(log p_t) (accurate as p_t -> 1; the same expm1 as the
+    vectorised focal_terms, so both paths give the same bits):
         dl/dlog p_t = gamma p_t q^(gamma - 1) log p_t - q^gamma,
     whose first term tends to 0 as q -> 0 for every gamma >= 0 (q^(gamma-1) log p_t ~
     -q^gamma): taken as 0 at q == 0 so saturated logits never give inf * 0.
     """
     cdef double lpt = -nll
-    cdef double q = -expm1(lpt)
+    cdef double q = -onnxl_expm1_nonpos(lpt)
     cdef double qg, term = 0.0
     if q < 0:
         q = 0.0

@@ -52,9 +52,9 @@ def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
     cdef cnp.ndarray first = np.zeros(n_tiles, dtype=np.int64)
     cdef void *tp = cnp.PyArray_DATA(target)
     cdef const int64_t *to = <const int64_t *> cnp.PyArray_DATA(t_off)
-    cdef const uint8_t *mp = NULL if mask is None else <const uint8_t *> cnp.PyArray_DATA(mask)
-    cdef const int64_t *mo = NULL if m_off is None else <const int64_t *> cnp.PyArray_DATA(m_off)
-    cdef const double *wp = NULL if weight is None else <const double *> cnp.PyArray_DATA(weight)
+    cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)      # NULL when None
+    cdef const int64_t *mo = offsets_ptr(m_off)
+    cdef const double *wp = <const double *> data_ptr(weight)
     cdef double *ws = <double *> cnp.PyArray_DATA(wsum)
     cdef int64_t *cn = <int64_t *> cnp.PyArray_DATA(count)
     cdef int64_t *bd = <int64_t *> cnp.PyArray_DATA(bad)

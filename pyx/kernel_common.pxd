@@ -17,7 +17,10 @@ cdef inline Py_ssize_t align64(Py_ssize_t n) noexcept nogil:
 
 
 cdef inline const int64_t *offsets_ptr(object off):
-    return NULL if off is None else <const int64_t *> cnp.PyArray_DATA(off)
+    # if/else, not a conditional expression: Cython gives that a non-const temporary
+    if off is None:
+        return NULL
+    return <const int64_t *> cnp.PyArray_DATA(off)
 
 
 cdef inline void *data_ptr(object arr):

@@ -24,6 +24,7 @@
 #define ONNXLOSSES_SIGMOID_LOOPS_H
 #include "softmax_loops.h"
 #include "log1p_unit.h"
+#include "log1p_f64.h"
 
 
 /* gcc does not if-convert a loop that also calls a vector function, and a run-time `if`
@@ -32,7 +33,13 @@
  * of plain algebra and selects; and the body takes compile-time flags WL (write losses) and
  * WG (write gradient), inlined into four variants. */
 
-#define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P, LOG1P_UNIT, POW)                         \
+#define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P_NEG, LOG1P_UNIT, POW)                         \
+/* l = log1p(-p) for a chunk, a function of its own for the own log1p's fused multiply-adds \
+ * (ONNXL_CONTRACT; see softplus_parts below). */                                           \
+static ONNXL_CLONES ONNXL_CONTRACT void log1p_neg_##SFX(ptrdiff_t n, const T *restrict p,    \
+                                                      T *restrict l) {                       \
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P_NEG(-p[i]);                    \
+}                                                                                            \
 ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,                    \
                                         const T *restrict y, const T *restrict w,            \
                                         const T *restrict go, T *restrict lo,                \
@@ -43,7 +50,7 @@ ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,       
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
         const T *pc = p + c0, *yc = y + c0, *wc = w + c0;                                    \
         ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) lp[i] = LOG(pc[i]);                     \
-        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l1p[i] = LOG1P(-pc[i]);                 \
+        log1p_neg_##SFX(n, pc, l1p);                                                         \
         _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t i = 0; i < n; i++) {             \
             T a = lp[i] < (T)-100 ? (T)-100 : lp[i];           /* the clamp keeps NaN */     \
             T b = l1p[i] < (T)-100 ? (T)-100 : l1p[i];                                       \
@@ -222,8 +229,10 @@ static ONNXL_CLONES int64_t count_outside_##SFX(const T *p, ptrdiff_t s, ptrdiff
 
 ONNXL_DEFINE_RANGE(float, f32)
 ONNXL_DEFINE_RANGE(double, f64)
-/* float: the kernels' own exp (only ever of -|x|) and log1p (only ever of exp(-|x|)) */
-ONNXL_DEFINE_SIGMOID(float, f32, onnxl_exp_nonpos, logf, log1pf, onnxl_log1p_unit, powf)
-ONNXL_DEFINE_SIGMOID(double, f64, exp, log, log1p, log1p, pow)
+/* The kernels' own log1p, only ever of -p in [-1, 0] (LOG1P_NEG) and of exp(-|x|) in
+ * [0, 1] (LOG1P_UNIT), and in float their own exp (only ever of -|x|). */
+ONNXL_DEFINE_SIGMOID(float, f32, onnxl_exp_nonpos, logf, onnxl_log1p_negunit, onnxl_log1p_unit,
+                     powf)
+ONNXL_DEFINE_SIGMOID(double, f64, exp, log, onnxl_log1p_f64, onnxl_log1p_f64, pow)
 
 #endif

@@ -7,11 +7,15 @@
  *   row_*:  one position whose C classes are contiguous (channels-last, (N, C) matrices).
  *           The loops run over classes.
  *
- * The softmax's float exponential is our own (exp_nonpositive.h): inline arithmetic that
- * vectorises everywhere.  The other transcendental calls (double exp, log, log1p, ...) go
- * to glibc's vector library: glibc only attaches libmvec under -ffast-math, which we do
- * not use (it breaks NaN and inf), so we declare `omp declare simd` on them ourselves and
- * build with -fopenmp(-simd); gcc then calls _ZGVdN4v_exp & co. inside `omp simd` loops.
+ * The softmax's float exponential is our own (exp_nonpositive.h), and so are focal's double
+ * expm1 (expm1_nonpositive.h) and the elementwise losses' log1p (log1p_unit.h,
+ * log1p_f64.h): inline arithmetic that vectorises everywhere.  The other transcendental
+ * calls (double exp and log, logf, pow, powf) go to glibc's vector library, libmvec, which
+ * has had them since glibc 2.22; the functions it added later (expm1, log1p in 2.35) are
+ * ours, so that the extensions need no glibc newer than 2.34.  glibc only attaches libmvec
+ * under -ffast-math, which we do not use (it breaks NaN and inf), so we declare `omp
+ * declare simd` on them ourselves and build with -fopenmp(-simd); gcc then calls
+ * _ZGVdN4v_exp & co. inside `omp simd` loops.
  * target_clones compiles every loop for AVX-512, x86-64-v3 (AVX2 + FMA) and the x86-64
  * baseline, and the loader picks one.  Elsewhere (musl, macOS, non-x86) the same loops call
  * scalar libm: slower, equally correct.
@@ -27,6 +31,7 @@
 #include <stdint.h>
 
 #include "exp_nonpositive.h"
+#include "expm1_nonpositive.h"
 
 #if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma omp declare simd notinbranch
@@ -35,10 +40,27 @@ extern float expf(float);
 extern double exp(double);
 #pragma omp declare simd notinbranch
 extern double log(double);
-#define ONNXL_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#pragma omp declare simd notinbranch
+extern float logf(float);
+#pragma omp declare simd notinbranch
+extern float powf(float, float);
+#pragma omp declare simd notinbranch
+extern double pow(double, double);
+#endif
+/* The loops are static and every module includes the whole header but calls only some of
+ * them: the others are dropped, as they should be, and not worth a warning (-Wall stays
+ * quiet, so a new warning shows). */
+#if defined(__GNUC__)
+#define ONNXL_MAYBE_UNUSED __attribute__((unused))
+#else
+#define ONNXL_MAYBE_UNUSED
+#endif
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ONNXL_CLONES ONNXL_MAYBE_UNUSED \
+    __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 #define ONNXL_VECTOR_EXP 1
 #else
-#define ONNXL_CLONES
+#define ONNXL_CLONES ONNXL_MAYBE_UNUSED
 #define ONNXL_VECTOR_EXP 0
 #endif
 /* The build turns floating-point contraction off (setup.py): whether a*b + c becomes one
@@ -50,26 +72,6 @@ extern double log(double);
 #define ONNXL_CONTRACT __attribute__((optimize("fp-contract=fast")))
 #else
 #define ONNXL_CONTRACT
-#endif
-
-#if ONNXL_VECTOR_EXP
-#if defined(__GLIBC_PREREQ)
-#if __GLIBC_PREREQ(2, 35)
-/* libmvec gained these in glibc 2.35; older glibc calls the scalar ones. */
-#pragma omp declare simd notinbranch
-extern float log1pf(float);
-#pragma omp declare simd notinbranch
-extern double log1p(double);
-#pragma omp declare simd notinbranch
-extern float logf(float);
-#pragma omp declare simd notinbranch
-extern float powf(float, float);
-#pragma omp declare simd notinbranch
-extern double pow(double, double);
-#pragma omp declare simd notinbranch
-extern double expm1(double);
-#endif
-#endif
 #endif
 
 /* A read prefetch, for loops whose next address the hardware cannot guess (a gather of one
@@ -215,8 +217,9 @@ static ONNXL_CLONES void tile_gather_##SFX(const T *src, ptrdiff_t cs, ptrdiff_t
         ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) dst[c * L + i] = sc[i * ps];            \
     }                                                                                        \
 }                                                                                            \
-static void tile_scatter_##SFX(const T *restrict src, ptrdiff_t C, ptrdiff_t L, T *dst,      \
-                               ptrdiff_t cs, ptrdiff_t ps) {                                 \
+static ONNXL_MAYBE_UNUSED void tile_scatter_##SFX(const T *restrict src, ptrdiff_t C,       \
+                                                  ptrdiff_t L, T *dst, ptrdiff_t cs,         \
+                                                  ptrdiff_t ps) {                            \
     for (ptrdiff_t c = 0; c < C; c++)                                                        \
         for (ptrdiff_t i = 0; i < L; i++) dst[c * cs + i * ps] = src[c * L + i];             \
 }                                                                                            \
@@ -345,9 +348,16 @@ ONNXL_DEFINE_HARD(double, f64)
 
 /* Softmax focal terms from nll = -log p_t, per position, in double:
  *   qg   = q^gamma with q = 1 - p_t = -expm1(-nll)      (the loss is alpha_t qg nll)
+ *          (expm1_nonpositive.h; _cross_entropy.pyx's per-position loop calls the same)
  *   coef = q^gamma - gamma p_t q^(gamma-1) log p_t        (= -dl/dlog p_t, CE's form)
  * The second term is taken at its limit 0 where q == 0.  Calls and algebra sit in separate
  * loops so both vectorise (see sigmoid_loops.h). */
+/* q = -expm1(-v) for a chunk: a function of its own so that the own expm1 gets its fused
+ * multiply-adds (ONNXL_CONTRACT) while the focal algebra keeps one rounding per operation. */
+static ONNXL_CLONES ONNXL_CONTRACT void focal_q(ptrdiff_t n, const double *restrict v,
+                                               double *restrict q) {
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) q[i] = -onnxl_expm1_nonpos(-v[i]);
+}
 static ONNXL_CLONES void focal_terms(ptrdiff_t L, const double *restrict nll, double gamma,
                                      double *restrict qg, double *restrict coef) {
     double q[ONNXL_CHUNK], qs[ONNXL_CHUNK], pm1[ONNXL_CHUNK];
@@ -357,7 +367,7 @@ static ONNXL_CLONES void focal_terms(ptrdiff_t L, const double *restrict nll, do
     for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;
         const double *v = nll + c0;
-        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) q[i] = -expm1(-v[i]);
+        focal_q(n, v, q);
         ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
             q[i] = q[i] < 0 ? 0.0 : q[i];
             qs[i] = q[i] > 0 ? q[i] : 1.0;

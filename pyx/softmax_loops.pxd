@@ -7,6 +7,7 @@ cdef extern from "softmax_loops.h" nogil:
     int ONNXL_VECTOR_EXP
     const char *onnxl_isa()
     void onnxl_prefetch(const void *p)
+    double onnxl_expm1_nonpos(double z)
     void tile_max_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, float *m)
     void tile_max_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, double *m)
     void tile_sumexp_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,

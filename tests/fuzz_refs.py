@@ -350,12 +350,11 @@ def _sigmoid64(x):
 
 # -- Dice family --------------------------------------------------------------------------
 
-def dice_family(variant, cfg, x, t, mask=None, go=None, tversky_clamp=True, scale=False):
+def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
     """variant: "dice", "jaccard", "tversky", "generalized".  From the README's "Dice
     family": per (sample or pooled batch, class) I = sum p t, P = sum p^k, T = sum t^k over
-    counted pixels, then the variant's score, loss, class average.  tversky_clamp=False:
-    Tversky's loss at gamma = 1 is 1 - s unclamped (what the kernel computes, a known gap).
-    scale=True: also max |d value / d p| (p the activations), the size float32 rounding of
+    counted pixels, then the variant's score, loss, class average (Tversky: 1 - s at
+    gamma = 1, else max(1 - s, 0)^gamma).  scale=True: also max |d value / d p| (p the activations), the size float32 rounding of
     the gradient is relative to."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t)
@@ -492,9 +491,8 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, tversky_clamp=True, scal
         loss = 1 - score
     gamma = cfg.get("gamma", 1.0)
     after = cfg.get("_gamma_after_mean", False)
-    if variant == "tversky" and not after and (gamma != 1.0 or tversky_clamp):
-        loss = _safe_pow(torch.clamp(loss, min=0), gamma) if gamma != 1.0 else \
-            torch.clamp(loss, min=0)           # the README: max(1 - s, 0)^gamma
+    if variant == "tversky" and not after and gamma != 1.0:
+        loss = _safe_pow(torch.clamp(loss, min=0), gamma)
     loss = torch.where(zeroed, torch.zeros(()), loss)
     w = torch.ones(C) if weight is None else _t(weight)
     wu = torch.where(used, w.expand_as(loss), torch.zeros(()))

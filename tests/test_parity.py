@@ -60,6 +60,37 @@ def test_cuda_grid():
     assert cuda.status == "pass", report.table()
 
 
+def test_onnxruntime_without_placement_report_degrades(monkeypatch):
+    """Before 1.24.1 onnxruntime cannot say which provider ran each node: CPU alone cannot
+    have fallen back; any other provider is compared and marked "placement unknown"."""
+    from onnxlosses.onnx._export import newest_onnxruntime_opset
+    newest_onnxruntime_opset()          # probed (and cached) with the real sessions
+    real = ort.InferenceSession
+
+    class OldSession:
+        def __init__(self, model, options, providers):
+            self._session = real(model, options, providers=["CPUExecutionProvider"])
+            self._providers = providers
+
+        def get_providers(self):
+            return self._providers
+
+        def run(self, *args):
+            return self._session.run(*args)
+
+    monkeypatch.setattr(ort, "InferenceSession", OldSession)
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    x, t = batch()
+    report = parity.check(CrossEntropyLoss(ignore_index=255), x, t,
+                          providers=["CPUExecutionProvider", "CUDAExecutionProvider"])
+    got = {r.path: r for r in report.results}
+    cpu, other = got["onnxruntime:CPUExecutionProvider"], got["onnxruntime:CUDAExecutionProvider"]
+    assert cpu.status == "pass" and cpu.note == ""
+    assert other.status == "pass" and other.note.startswith("placement unknown")
+    assert report.ok
+
+
 def test_a_wrong_graph_fails(monkeypatch):
     x, t = batch()
     loss = CrossEntropyLoss(ignore_index=255)

@@ -485,3 +485,10 @@ def test_exported_tversky_gradient_for_gamma_below_one_matches_the_kernel():
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     _, grad = sess.run(None, {"input": x, "target": t})
     np.testing.assert_array_equal(grad, loss.value_and_grad(x, t)[1])
+
+
+def test_dice_log_loss_gradient_of_a_nan_input_is_nan():
+    x = np.array([[[np.nan], [0.5]]])
+    value, grad = DiceLoss(from_logits=False, log_loss=True, eps=1e-7).value_and_grad(
+        x, np.array([[0]]))
+    assert np.isnan(value) and np.isnan(grad[0, 0, 0])
