@@ -2,7 +2,7 @@
 # the compiled kernels.  `make demo` then runs the demo, `make test` the test suite.
 # `make sanitize`: the kernels built with ASan + UBSan into build/sanitize (the in-place build
 # is left alone), then the whole test suite (the fuzzer included) run against that build.
-# `make fuzz`: the property-based fuzzer (tests/test_fuzz_*.py) with FUZZ_FACTOR (40) times
+# `make fuzz`: the property-based fuzzer (tests/test_fuzz_*.py) with ONNXLOSSES_FUZZ_FACTOR (20) times
 # the examples of the normal suite, random instead of derandomized; failures are kept in
 # .hypothesis/ and replayed first next time.
 PYTHON ?= python3

@@ -23,7 +23,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-FUZZ_FACTOR = int(os.environ.get("ONNXLOSSES_FUZZ_FACTOR", "40"))
+FUZZ_FACTOR = int(os.environ.get("ONNXLOSSES_FUZZ_FACTOR", "20"))
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
            HealthCheck.large_base_example]
 settings.register_profile("ci", derandomize=True, database=None, deadline=None,

@@ -82,7 +82,7 @@ def valid_cases(draw, kinds=KINDS, reductions=None):
 
 # -- statistics -----------------------------------------------------------------------------
 
-@budget(40)
+@budget(100)
 @given(data=st.data(), vc=valid_cases(reductions=("mean", "sum")))
 def test_fuzz_stats_over_random_splits(data, vc):
     """sum(loss.stats(part) for part in a split) gives the loss of the whole batch, and
@@ -118,7 +118,7 @@ def test_fuzz_stats_over_random_splits(data, vc):
                      magnitude=magnitude(x) if kind != "nll" else 1.0)
 
 
-@budget(15)
+@budget(30)
 @given(kind=st.sampled_from(KINDS), c1=st.integers(1, 4), c2=st.integers(1, 4),
        seed=st.integers(0, 99))
 def test_fuzz_stats_of_other_class_counts_do_not_mix(kind, c1, c2, seed):
@@ -179,7 +179,7 @@ def export_gap(kind, cfg):
         (kind == "tversky" and cfg["gamma"] < 1)
 
 
-@budget(30)
+@budget(80)
 @given(vc=valid_cases(), grad=st.booleans(), opset=st.sampled_from([None, 13, 17, 18]),
        static=st.sampled_from(["ndim", "C", "all"]))
 def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
@@ -229,7 +229,7 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
         assert_close(outs[1], g, x.dtype, "onnxruntime gradient", magnitude=mag, k=1024)
 
 
-@budget(10)
+@budget(25)
 @given(vc=valid_cases(kinds=["ce", "nll", "focal", "bce", "bce_logits", "sigmoid_focal",
                              "dice", "tversky"]),
        providers=st.sampled_from([None, ["CPUExecutionProvider"], "CPUExecutionProvider"]),
@@ -265,7 +265,7 @@ def test_fuzz_parity_check(vc, providers, as_int):
 
 # -- threads ------------------------------------------------------------------------------
 
-@budget(12)
+@budget(30)
 @given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2 ** 16), dtype=st.sampled_from(FLOATS),
        lay=layouts(4, allow_broadcast=False), threads=st.sampled_from([2, 3, 5]))
 def test_fuzz_thread_count_does_not_change_bits(kind, seed, dtype, lay, threads):
@@ -297,7 +297,7 @@ def test_fuzz_thread_count_does_not_change_bits(kind, seed, dtype, lay, threads)
 
 # -- pickling -----------------------------------------------------------------------------
 
-@budget(15)
+@budget(30)
 @given(kind=st.sampled_from(["ce", "nll", "focal", "bce", "bce_logits", "dice", "generalized"]),
        seed=st.integers(0, 99), how=st.sampled_from(["pickle", "deepcopy", "copy", "oob"]))
 def test_fuzz_pickled_losses_stay_read_only_and_equal(kind, seed, how):
@@ -356,7 +356,7 @@ CLASSES = [onnxlosses.CrossEntropyLoss, onnxlosses.NLLLoss, onnxlosses.BCELoss,
            onnxlosses.GeneralizedDiceLoss]
 
 
-@budget(150)
+@budget(300)
 @given(cls=st.sampled_from(CLASSES), data=st.data())
 def test_fuzz_constructor_arguments(cls, data):
     """Any value for any parameter: accepted, or a ValueError / TypeError that names it;
@@ -392,7 +392,7 @@ def must_refuse(cls, name, value):
         return bool(np.any(~np.isfinite(arr.astype(np.float64))) or np.any(arr < 0))
 
 
-@budget(40)
+@budget(100)
 @given(kind=st.sampled_from(KINDS), data=st.data())
 def test_fuzz_to_onnx_arguments(kind, data):
     """to_onnx with odd arguments: a model, or a ValueError / TypeError naming the
@@ -426,7 +426,7 @@ def test_fuzz_to_onnx_arguments(kind, data):
 
 # -- out= aliasing -----------------------------------------------------------------------
 
-@budget(40)
+@budget(100)
 @given(vc=valid_cases(), how=st.sampled_from(["input", "target", "grad_output", "mask",
                                                "zero_stride", "interleaved"]),
        data=st.data())

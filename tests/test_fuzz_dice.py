@@ -5,7 +5,7 @@ out=, over shapes, layouts and dtypes; against the float64 reference written fro
 README's "Dice family" section (tests/fuzz_refs.py).  See tests/fuzz_support.py."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 pytest.importorskip("hypothesis")
@@ -99,11 +99,7 @@ def dice_cases(draw, variant):
         tv = np.asarray(rng.random(tshape))
         if np.dtype(tdt).kind != "f" or draw(st.booleans()):
             tv = np.asarray(tv < 0.4).astype(np.float64)
-        # Known gap (tests/test_fuzz_findings.py): with dense multiclass targets a pixel whose
-        # every class target is ignore_index makes the loss NaN; such targets are not drawn
-        dense_mc = mode == "multiclass" and len(tshape) > 1 and tshape[1] > 1
-        if ii is not None and tv.size and np.dtype(tdt).kind != "b" and not dense_mc and \
-                draw(st.booleans()):
+        if ii is not None and tv.size and np.dtype(tdt).kind != "b" and draw(st.booleans()):
             tv[np.asarray(rng.random(tshape)) < 0.2] = ii if np.can_cast(np.min_scalar_type(ii), tdt) \
                 or np.dtype(tdt).kind == "f" else 0
         t = place(tv, tdt, draw(layouts(len(tshape))))
@@ -147,6 +143,11 @@ def check(variant, case):
     def reference(want_grad, go):
         return dice_family(variant, cfg, x, t, mask, go if want_grad else None)
 
+    # Known gap (tests/test_fuzz_findings.py): with dense multiclass targets a pixel whose
+    # every class target is ignore_index makes the loss NaN
+    if cfg["mode"] == "multiclass" and cfg["ignore_index"] is not None and \
+            t.shape == x.shape and x.ndim > 1 and x.shape[1] > 1:
+        assume(not np.any(np.all(t == cfg["ignore_index"], axis=1)))
     # float32 rounding is relative to the size of the terms: a class loss 1 - s is exact
     # to about eps, however small it is, and the gradient to eps * max |dL/dp|
     vscale = gscale = None
@@ -166,25 +167,25 @@ def check(variant, case):
              value_scale=vscale, grad_scale=gscale, check_grad=not gap)
 
 
-@budget(70)
+@budget(200)
 @given(case=dice_cases("dice"))
 def test_fuzz_dice(case):
     check("dice", case)
 
 
-@budget(40)
+@budget(120)
 @given(case=dice_cases("jaccard"))
 def test_fuzz_jaccard(case):
     check("jaccard", case)
 
 
-@budget(50)
+@budget(150)
 @given(case=dice_cases("tversky"))
 def test_fuzz_tversky(case):
     check("tversky", case)
 
 
-@budget(50)
+@budget(150)
 @given(case=dice_cases("generalized"))
 def test_fuzz_generalized_dice(case):
     check("generalized", case)

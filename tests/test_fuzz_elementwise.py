@@ -121,13 +121,13 @@ def check_bce(logits_mode, case):
             assert_close(ref[1], tg, np.float64, "reference vs torch gradient", k=2 ** 20)
 
 
-@budget(60)
+@budget(150)
 @given(case=bce_cases(False))
 def test_fuzz_bce(case):
     check_bce(False, case)
 
 
-@budget(60)
+@budget(150)
 @given(case=bce_cases(True))
 def test_fuzz_bce_with_logits(case):
     check_bce(True, case)
@@ -178,7 +178,7 @@ def sigmoid_focal_cases(draw):
     return Case(loss, entry, x, t, mask, go, out, f, bad)
 
 
-@budget(80)
+@budget(200)
 @given(case=sigmoid_focal_cases())
 def test_fuzz_sigmoid_focal(case):
     x, t = _arr(case.x), _arr(case.t)

@@ -193,19 +193,19 @@ def check(kind, case):
             assert_close(ref[1], tg, np.float64, "reference vs torch gradient", k=2 ** 20)
 
 
-@budget(120)
+@budget(300)
 @given(case=softmax_cases("ce"))
 def test_fuzz_cross_entropy(case):
     check("ce", case)
 
 
-@budget(60)
+@budget(150)
 @given(case=softmax_cases("nll"))
 def test_fuzz_nll(case):
     check("nll", case)
 
 
-@budget(80)
+@budget(200)
 @given(case=softmax_cases("focal"))
 def test_fuzz_focal(case):
     check("focal", case)
