@@ -2,9 +2,9 @@
 # the compiled kernels.  `make demo` then runs the demo, `make test` the test suite.
 # `make sanitize`: the kernels built with ASan + UBSan into build/sanitize (the in-place build
 # is left alone), then the whole test suite (the fuzzer included) run against that build.
-# `make fuzz`: the property-based fuzzer (tests/test_fuzz_*.py) with ONNXLOSSES_FUZZ_FACTOR (20) times
-# the examples of the normal suite, random instead of derandomized; failures are kept in
-# .hypothesis/ and replayed first next time.
+# `make fuzz`: the property-based fuzzer (tests/test_fuzz_*.py) with ONNXLOSSES_FUZZ_FACTOR
+# (default 20) times the examples of the normal suite, random instead of derandomized;
+# failures are kept in .hypothesis/ and replayed first next time.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -40,7 +40,8 @@ test: build
 SAN_DIR := build/sanitize
 SAN_LOG := $(abspath $(SAN_DIR))/reports
 SAN_SO = $$(ls $(SAN_DIR)/onnxlosses/_openmp*.so)
-SAN_ENV = LD_PRELOAD="$$(ldd $(SAN_SO) | awk '/lib(asan|ubsan)\.so/ {print $$3}' | tr '\n' ' ')" \
+SAN_LIBS = $$(ldd $(SAN_SO) | awk '/lib(asan|ubsan)\.so/ {print $$3}' | tr '\n' ' ')
+SAN_ENV = LD_PRELOAD="$(SAN_LIBS)" \
 	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$(SAN_LOG)/asan \
 	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
 	PYTHONPATH=$(abspath $(SAN_DIR)) PYTHONSAFEPATH=1 ONNXLOSSES_SANITIZED=$(abspath $(SAN_DIR))
@@ -51,12 +52,15 @@ SAN_ENV = LD_PRELOAD="$$(ldd $(SAN_SO) | awk '/lib(asan|ubsan)\.so/ {print $$3}'
 # which fails the test that started it.)  The timeout stops a run that hangs (a worker
 # process killed by a report, waited for forever).
 sanitize: $(STAMP)
-	mkdir -p $(SAN_DIR)
-	rm -rf $(SAN_DIR)/onnxlosses/*.py $(SAN_DIR)/onnxlosses/onnx $(SAN_LOG)
+	mkdir -p $(SAN_DIR)/onnxlosses
+	find $(SAN_DIR)/onnxlosses -type f ! -name '*.so' -delete
+	rm -rf $(SAN_LOG)
 	tar --exclude='*.so' --exclude=__pycache__ -cf - onnxlosses | tar -C $(SAN_DIR) -xf -
-	ONNXLOSSES_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib $(SAN_DIR) --build-temp $(SAN_DIR)/temp
+	ONNXLOSSES_SANITIZE=1 $(PY) setup.py -q build_ext \
+		--build-lib $(SAN_DIR) --build-temp $(SAN_DIR)/temp
 	mkdir -p $(SAN_LOG)
-	$(SAN_ENV) timeout 1800 $(PY) -m pytest -q -p no:cacheprovider --capture=sys --doctest-modules $(SAN_DIR)/onnxlosses tests; \
+	$(SAN_ENV) timeout 1800 $(PY) -m pytest -q -p no:cacheprovider --capture=sys \
+		--doctest-modules $(SAN_DIR)/onnxlosses tests; \
 	status=$$?; \
 	if [ -n "$$(ls $(SAN_LOG))" ]; then \
 		for f in $(SAN_LOG)/*; do echo "== sanitizer report $$f"; cat "$$f"; done; exit 1; \
@@ -70,8 +74,9 @@ bench: build
 	$(PY) -m pip install -q matplotlib monai
 	$(PY) benchmarks/run.py --json benchmarks/results.json --plot benchmarks/ratios.png
 
+# build/ holds the sanitizer build (build/sanitize) too
 clean:
-	rm -rf build pyx/*.c onnxlosses/*.so dist wheelhouse .hypothesis   # build/ holds build/sanitize too
+	rm -rf build pyx/*.c onnxlosses/*.so dist wheelhouse .hypothesis
 
 # The wheel that ships.  `make wheel`: the sdist, the wheel built from it in an isolated
 # environment (python -m build), repaired by auditwheel into a manylinux wheel that carries

@@ -354,8 +354,8 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
     """variant: "dice", "jaccard", "tversky", "generalized".  From the README's "Dice
     family": per (sample or pooled batch, class) I = sum p t, P = sum p^k, T = sum t^k over
     counted pixels, then the variant's score, loss, class average (Tversky: 1 - s at
-    gamma = 1, else max(1 - s, 0)^gamma).  scale=True: also max |d value / d p| (p the activations), the size float32 rounding of
-    the gradient is relative to."""
+    gamma = 1, else max(1 - s, 0)^gamma).  scale=True: also max |d value / d p| (p the
+    activations), the size float32 rounding of the gradient is relative to."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t)
     mode = cfg["mode"]
@@ -412,7 +412,8 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
     if cfg["from_logits"]:
         if mode == "multiclass":
             if elem is not None:
-                xe = torch.where(torch.as_tensor(np.array(elem, order="C")), xe, torch.full_like(xe, -np.inf))
+                keep = torch.as_tensor(np.array(elem, order="C"))
+                xe = torch.where(keep, xe, torch.full_like(xe, -np.inf))
             p = F.softmax(xe, dim=1)
         else:
             p = torch.sigmoid(xe)
@@ -431,6 +432,7 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
     T = (Y ** k).sum(axes) if axes else Y ** k
     if not cfg["per_image"]:
         I, P, T = I.sum(0, keepdim=True), P.sum(0, keepdim=True), T.sum(0, keepdim=True)
+    sums = (I, P)        # what the gradient's float32 terms are made of (scale=True)
     s_nr = cfg["smooth"]
     s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
     eps = cfg["eps"]
@@ -465,7 +467,7 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
             value = loss.sum()
         else:
             value = loss.mean()
-        return _dice_out(value, X, p, go, xin_shape, scale)
+        return _dice_out(value, X, sums, go, xin_shape, scale)
 
     a, bP, bT, c = _dice_coefficients(variant, cfg)
     # which (sample,) class losses count: classes=, absent="skip" leave some out, "zero"
@@ -506,19 +508,21 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
         gmask = gmask if cfg["per_image"] else gmask[0]
         if mode == "binary":
             gmask = gmask[..., 0]
-        return _dice_out(value, X, p, go, xin_shape, scale, differentiate=gmask)
+        return _dice_out(value, X, sums, go, xin_shape, scale, differentiate=gmask)
     total = torch.where(used, wu * loss, torch.zeros(())).sum()
     norm = {"sum": wu.sum(), "count": used.sum(), "all": used.numel()}[
         cfg.get("_weight_mean", "sum")]
     value = total if reduction == "sum" else total / norm
     if gamma != 1.0 and after:
         value = _safe_pow(torch.clamp(value, min=0), gamma)
-    return _dice_out(value, X, p, go, xin_shape, scale,
+    return _dice_out(value, X, sums, go, xin_shape, scale,
                      zero_grad=reduction == "mean" and float(norm) == 0)
 
 
-def _dice_out(value, X, p, go, shape, scale, differentiate=None, zero_grad=False):
-    """(value, d sum(go value) / dX [, max |d sum(go value) / dp|])."""
+def _dice_out(value, X, sums, go, shape, scale, differentiate=None, zero_grad=False):
+    """(value, d sum(go value) / dX [, max |dL/dI| + max |dL/dP|]): the gradient is
+    dL/dI t + dL/dP k p^(k-1) through the activation, terms that can cancel, so its float32
+    rounding is relative to their size."""
     v = value if differentiate is None else differentiate
     grad = _grad_of(v, X, go, retain=scale)
     if zero_grad:
@@ -526,9 +530,12 @@ def _dice_out(value, X, p, go, shape, scale, differentiate=None, zero_grad=False
     out = (value.detach().numpy(), grad.reshape(shape))
     if not scale:
         return out
-    gp = _grad_of(v, p, go) if p.requires_grad else np.zeros(p.shape)
-    gp = np.abs(gp[np.isfinite(gp)])
-    return out + (float(gp.max()) if gp.size else 0.0,)
+    total = 0.0
+    for s in sums:
+        g = _grad_of(v, s, go, retain=True) if s.requires_grad else np.zeros(s.shape)
+        g = np.abs(g[np.isfinite(g)])
+        total += float(g.max()) if g.size else 0.0
+    return out + (total,)
 
 
 def _dice_coefficients(variant, cfg):

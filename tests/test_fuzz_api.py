@@ -17,8 +17,8 @@ torch = pytest.importorskip("torch", reason="the fuzzer's references use PyTorch
 import onnxlosses  # noqa: E402
 from fuzz_refs import (Refused, bce, bce_logits, dice_family, sigmoid_focal,  # noqa: E402
                        softmax_family)
-from fuzz_support import (FLOATS, Placed, assert_close, assert_names, budget,  # noqa: E402
-                          layouts, magnitude, place, rng_from)
+from fuzz_support import (FLOATS, assert_close, assert_names, budget, layouts,  # noqa: E402
+                          magnitude, place)
 from test_fuzz_dice import dice_cases  # noqa: E402
 from test_fuzz_elementwise import bce_cases, sigmoid_focal_cases  # noqa: E402
 from test_fuzz_softmax import softmax_cases  # noqa: E402
@@ -46,6 +46,24 @@ def arrays_of(case):
         t = t.astype(np.float64)
     mask = None if case.mask is None else np.array(case.mask.view)
     return x, t, mask
+
+
+def known_gaps(kind, cfg, x, t, value):
+    """(no value check, no gradient check): the per-family tests' known gaps
+    (tests/test_fuzz_findings.py), for the tests here that call any loss."""
+    x = np.asarray(x, np.float64)
+    nan = bool(np.isnan(x).any())
+    finite = bool(np.all(np.isfinite(x)))
+    skip_value = skip_grad = False
+    if kind in DICE:
+        skip_grad = nan or not np.all(np.isfinite(value))
+        if cfg["mode"] == "multiclass" and cfg["ignore_index"] is not None and \
+                t.shape == x.shape and x.ndim > 1 and x.shape[1] > 1:
+            skip_value = bool(np.any(np.all(t == cfg["ignore_index"], axis=1)))
+    if kind == "sigmoid_focal":
+        skip_grad = not finite or (cfg["normalized"] and cfg["gamma"] > 100)
+        skip_value = cfg["normalized"] and nan
+    return skip_value, skip_value or skip_grad
 
 
 def reference(kind, cfg, x, t, mask, go=None, want_grad=True):
@@ -100,6 +118,7 @@ def test_fuzz_stats_over_random_splits(data, vc):
     cuts = sorted(data.draw(st.lists(st.integers(0, N), max_size=3), label="cuts"))
     bounds = [0] + cuts + [N]
     parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    assume(not known_gaps(kind, loss.config, x, np.asarray(t), v)[0])
     with np.errstate(all="ignore"):
         stats = [loss.stats(x[s], t[s], mask=None if mask is None else mask[s]) for s in parts]
         total = sum(stats)
@@ -108,12 +127,7 @@ def test_fuzz_stats_over_random_splits(data, vc):
                      magnitude=magnitude(x) if kind != "nll" else 1.0)
         grads = [loss.value_and_grad(x[s], t[s], mask=None if mask is None else mask[s],
                                      total=total)[1] for s in parts]
-    xf = np.asarray(x, np.float64)
-    # the per-family tests' known gaps (tests/test_fuzz_findings.py)
-    gap = (kind in DICE and bool(np.isnan(xf).any())) or \
-        (kind == "sigmoid_focal" and (not np.all(np.isfinite(xf)) or
-                                      (loss.config["normalized"] and loss.config["gamma"] > 100)))
-    if grads and not gap:
+    if grads and not known_gaps(kind, loss.config, x, np.asarray(t), v)[1]:
         assert_close(np.concatenate(grads, axis=0), g, dtype, "gradients with total=",
                      magnitude=magnitude(x) if kind != "nll" else 1.0)
 
@@ -191,6 +205,11 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
     assume(x.ndim >= 2 and x.size)
     cfg = case.loss.config
     assume(not (kind in ("focal", "sigmoid_focal") and cfg["gamma"] > 100))
+    # Known gap (tests/test_fuzz_findings.py): the float64 softmax graphs turn NaN into a
+    # finite loss
+    assume(not (kind in ("ce", "nll", "focal") and x.dtype == np.float64 and
+                np.isnan(np.asarray(x, np.float64)).any()))
+    assume(not known_gaps(kind, cfg, x, np.asarray(t), v)[0])
     if kind == "focal" and cfg["alpha"] is not None and np.ndim(cfg["alpha"]) == 0 and \
             static == "ndim":
         static = "C"                 # a scalar alpha needs C (documented)
@@ -241,6 +260,7 @@ def test_fuzz_parity_check(vc, providers, as_int):
     x, t = case.x.view, case.t.view
     assume(x.ndim >= 2 and x.size and np.all(np.isfinite(x)))
     assume(not export_gap(kind, case.loss.config))
+    assume(not known_gaps(kind, case.loss.config, x, np.asarray(t), 0.0)[0])
     mask = None if case.mask is None else case.mask.view
     if kind == "sigmoid_focal" and mask is not None and t.shape == x.shape:
         mask = np.broadcast_to(mask, x.shape)
@@ -485,7 +505,10 @@ def test_fuzz_out_aliasing(vc, how, data):
             return
     assert how not in ("input", "zero_stride", "interleaved"), \
         f"out= aliasing {how} was accepted"
+    skip_value, skip_grad = known_gaps(kind, loss.config, xx, tt, want_v)
+    assume(not skip_value)
     assert_close(value, want_v, x.dtype, f"value with out= aliasing the {how}",
                  magnitude=magnitude(xx))
-    assert_close(grad, want_g, x.dtype, f"gradient with out= aliasing the {how}",
-                 magnitude=magnitude(xx))
+    if not skip_grad:
+        assert_close(grad, want_g, x.dtype, f"gradient with out= aliasing the {how}",
+                     magnitude=magnitude(xx))

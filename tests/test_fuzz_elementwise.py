@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="the fuzzer's references use PyTorch
 
 import onnxlosses  # noqa: E402
 from fuzz_refs import Ambiguous, bce, bce_logits, sigmoid_focal, torch_builtin_bce  # noqa: E402
-from fuzz_support import (FLOATS, INDEX, Case, assert_close, budget, grad_outputs,  # noqa: E402
+from fuzz_support import (FLOATS, Case, Placed, assert_close, budget, grad_outputs,  # noqa: E402
                           layouts, logits, magnitude, outs, place,
                           reference_grad_output, rng_from, run_case, shapes, value_scale)
 from test_fuzz_softmax import index_targets  # noqa: E402
@@ -95,6 +95,30 @@ def _arr(p):
     return a.astype(np.float64) if a.dtype.kind == "f" else a
 
 
+def logits_term_scales(cfg, x, y, go, scale):
+    """BCE with logits computes (1 - y) x + lw softplus(-x): with pos_weight < 1 the two
+    terms cancel (pos_weight 0: (1 - y) softplus(x)), so float32 rounding is relative to
+    their size, w (|(1 - y) x| + |lw| softplus(-x)), reduced as the loss is; the gradient's
+    to w (|lw| sigmoid(x) + |pw y|) |grad_output|."""
+    shape = x.shape
+    w = np.ones(shape) if cfg["weight"] is None else \
+        np.broadcast_to(np.asarray(cfg["weight"], np.float64), shape)
+    pw = np.ones(shape) if cfg["pos_weight"] is None else \
+        np.broadcast_to(np.asarray(cfg["pos_weight"], np.float64), shape)
+    with np.errstate(all="ignore"):
+        lw = 1 + (pw - 1) * y
+        sp = np.logaddexp(0, -x)
+        terms = np.nan_to_num(np.abs(w) * (np.abs((1 - y) * x) + np.abs(lw) * sp),
+                              posinf=0.0)
+        gterms = np.nan_to_num(np.abs(w) * (np.abs(lw) / (1 + np.exp(-x)) + np.abs(pw * y)))
+    g = float(np.max(np.abs(go))) if go is not None and np.size(go) else 1.0
+    n = max(x.size, 1)
+    v = {"mean": terms.sum() / n, "sum": terms.sum()}.get(cfg["reduction"],
+                                                         terms.max(initial=0.0))
+    gs = g * gterms.max(initial=0.0) / (n if cfg["reduction"] == "mean" else 1)
+    return max(scale or 0.0, float(v)), float(gs)
+
+
 def check_bce(logits_mode, case):
     x, y = _arr(case.x), _arr(case.t)
     cfg = case.loss.config
@@ -103,14 +127,17 @@ def check_bce(logits_mode, case):
     def reference(want_grad, go):
         return fn(cfg, x, y, go if want_grad else None)
 
-    scale = None
-    if cfg["reduction"] != "none":
-        try:
+    scale = gscale = None
+    try:
+        if cfg["reduction"] != "none":
             scale = value_scale(fn(dict(cfg, reduction="none"), x, y)[0], fn(cfg, x, y)[0])
-        except Exception:  # noqa: BLE001
-            pass
+        if logits_mode:
+            scale, gscale = logits_term_scales(cfg, x, y, reference_grad_output(case)[0],
+                                               scale)
+    except Exception:  # noqa: BLE001 - a refused case
+        pass
     ref = run_case(case, reference, mag=magnitude(x) if logits_mode else 1.0,
-                   value_scale=scale)
+                   value_scale=scale, grad_scale=gscale)
     if ref is not None and np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and \
             (logits_mode or np.all((x > 0) & (x < 1))):
         want_grad = case.entry.startswith("value_and_grad")
@@ -140,7 +167,8 @@ def sigmoid_focal_cases(draw):
     index = draw(st.booleans())
     shape = draw(shapes(min_rank=2 if index else 0, max_rank=5))
     params = dict(alpha=draw(st.sampled_from([0.25, -1.0, 0.0, 1.0, 0.9])),
-                  gamma=draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5, 9.0, 2.0 ** 31, 1e10, 1e39])),
+                  gamma=draw(st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.5, 9.0, 2.0 ** 31, 1e10,
+                                              1e39])),
                   reduction=draw(st.sampled_from(["none", "mean", "sum"])),
                   normalized=draw(st.booleans()),
                   reduced_threshold=draw(st.sampled_from([None, None, 0.5, 1.0, 0.01])))
@@ -194,7 +222,18 @@ def test_fuzz_sigmoid_focal(case):
     # derivative is still formed, so an infinite logit (or, normalized, a NaN anywhere)
     # gives NaN gradients; and a normalizer that overflowed (huge gamma) has no gradient
     gap = not np.all(np.isfinite(x)) or (cfg["normalized"] and cfg["gamma"] > 100)
+    # Known gaps (tests/test_fuzz_findings.py), normalized=True: a NaN logit's focal term is
+    # not NaN, so the normalizer stays finite; a 0-d input with an array grad_output raises
+    # an internal TypeError
+    if cfg["normalized"]:
+        assume(not np.isnan(x).any())
+        assume(not (x.ndim == 0 and isinstance(case.go, Placed)))
+    # 1 - p_t is formed by subtraction (main's test_references, strict xfail): its relative
+    # error eps e^|x| becomes gamma eps e^|x| in the focal term; the tolerance says so
+    M = magnitude(x)
+    mag = max(M, cfg["gamma"]) if cfg["gamma"] == 0 else \
+        max(M, cfg["gamma"] * min(np.exp(min(M, 50.0)), 1e6))
     try:
-        run_case(case, reference, mag=max(magnitude(x), cfg["gamma"]), check_grad=not gap)
+        run_case(case, reference, mag=mag, check_grad=not gap)
     except Ambiguous:
         assume(False)

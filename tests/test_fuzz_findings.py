@@ -96,6 +96,42 @@ def test_sigmoid_focal_gamma_zero_gradient_at_infinite_logits():
     assert np.isfinite(grad[0, 1])
 
 
+@gap("SigmoidFocalLoss(normalized=True): a NaN logit's focal term is not NaN, so the "
+     "normalizer sum stays finite and reduction='none' returns finite losses beside the NaN "
+     "(smp's focal_term.sum() is NaN: every element NaN)")
+def test_sigmoid_focal_normalized_nan_logit_makes_the_normalizer_nan():
+    loss = ol.SigmoidFocalLoss(gamma=0.5, normalized=True)
+    assert np.isnan(loss(np.array([np.nan, 0.1]), np.array([0.0, 1.0]))).all()
+
+
+@gap("SigmoidFocalLoss(normalized=True).value_and_grad on a 0-d input with a 0-d array "
+     "grad_output: TypeError 'Cannot convert numpy.float64 to numpy.ndarray' from the "
+     "kernel glue (the grad_output became a NumPy scalar)")
+def test_sigmoid_focal_normalized_zero_d_input_with_array_grad_output():
+    loss = ol.SigmoidFocalLoss(gamma=0.5, normalized=True)
+    value, grad = loss.value_and_grad(np.array(0.1), np.array(0.0), np.array(1.0))
+    assert grad.shape == ()
+
+
+@gap("a Dice-family mean over no scored class (absent='skip', every class absent) has a NaN "
+     "gradient; the documented and reference answer is NaN with a zero gradient")
+def test_dice_mean_over_no_scored_class_has_a_zero_gradient():
+    loss = ol.DiceLoss(mode="multilabel", from_logits=False, absent="skip")
+    value, grad = loss.value_and_grad(np.zeros((1, 1)), np.zeros((1, 1)))
+    assert np.isnan(value) and np.array_equal(grad, np.zeros((1, 1)))
+
+
+@gap("the exported cross-entropy in float64 turns a NaN logit into a finite loss (-46.05, "
+     "i.e. log 1e-20); float32 and the kernel give NaN")
+def test_exported_cross_entropy_float64_nan_logit():
+    import onnxruntime as ort
+    x = np.array([[[0.01257302], [np.nan], [0.06404227]]])
+    t = np.array([[2]], np.uint8)
+    model = ol.CrossEntropyLoss().to_onnx(dtype="float64", target_dtype="uint8", ndim=3)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert np.isnan(sess.run(None, {"input": x, "target": t})[0])
+
+
 @gap("a NaN class probability in a class of weight 0 is skipped with the class: a finite "
      "loss where PyTorch (and NaN in, NaN out) gives NaN")
 def test_nan_probability_in_a_zero_weight_class_is_nan():
