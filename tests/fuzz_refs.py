@@ -233,10 +233,13 @@ def bce_logits(cfg, x, y, go=None):
     with np.errstate(over="ignore", invalid="ignore"):
         lw = 1 + (pw - 1) * y
         sp = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
-        per = w * ((1 - y) * x + lw * sp)
+        readme = (1 - y) * x + lw * sp
+        # the same without cancellation (y in [0, 1], pw >= 0): (1 - y) sp(x) + pw y sp(-x)
+        stable = (1 - y) * np.logaddexp(0, x) + pw * y * np.logaddexp(0, -x)
+        per = w * np.where(np.isfinite(x), stable, readme)
         value = _np_reduce(per, cfg["reduction"])
-        sig = 1 / (1 + np.exp(-x))
-        dl = w * (lw * sig - pw * y)
+        # w (lw sigmoid(x) - pw y) = w ((1 - y) sigmoid(x) - pw y sigmoid(-x))
+        dl = w * ((1 - y) * _sigmoid64(x) - pw * y * _sigmoid64(-x))
     return value, _np_grad(dl, go, cfg["reduction"], x.size)
 
 
@@ -305,7 +308,15 @@ def sigmoid_focal(cfg, x, t, mask=None, go=None, compute=np.float64):
     xe = torch.where(cm, X, torch.zeros_like(X))
     Y = torch.where(cm, _t(y), torch.zeros(()))
     gamma, alpha, thr = cfg["gamma"], cfg["alpha"], cfg["reduced_threshold"]
-    ce = (1 - Y) * xe - F.logsigmoid(xe)     # softplus(-x), smooth at 0 for autograd
+    # (1 - y) x + softplus(-x) (the README's form) is (1 - y) softplus(x) + y softplus(-x):
+    # no cancellation for y in [0, 1], smooth at 0 for autograd; at infinite x the README's
+    # form decides which NaN / inf it is
+    fin = torch.isfinite(xe)
+    xs = torch.where(fin, xe, torch.zeros_like(xe))
+    zero = torch.zeros(())
+    stable = (1 - Y) * torch.logaddexp(zero, xs) + Y * torch.logaddexp(zero, -xs)
+    readme = (1 - Y) * xe + torch.clamp(-xe, min=0) + torch.log1p(torch.exp(-xe.abs()))
+    ce = torch.where(fin, stable, readme.detach())
     omp = Y * torch.sigmoid(-xe) + (1 - Y) * torch.sigmoid(xe)       # 1 - p_t
     if thr is not None and compute != np.float64:
         with np.errstate(all="ignore"):

@@ -51,6 +51,7 @@ def arrays_of(case):
 def known_gaps(kind, cfg, x, t, value):
     """(no value check, no gradient check): the per-family tests' known gaps
     (tests/test_fuzz_findings.py), for the tests here that call any loss."""
+    x_dtype = np.asarray(x).dtype
     x = np.asarray(x, np.float64)
     nan = bool(np.isnan(x).any())
     finite = bool(np.all(np.isfinite(x)))
@@ -62,7 +63,8 @@ def known_gaps(kind, cfg, x, t, value):
             skip_value = bool(np.any(np.all(t == cfg["ignore_index"], axis=1)))
     if kind == "sigmoid_focal":
         skip_grad = not finite or (cfg["normalized"] and cfg["gamma"] > 100)
-        skip_value = cfg["normalized"] and nan
+        skip_value = (cfg["normalized"] and nan) or (cfg["gamma"] > 1e3 and
+                                                     x_dtype != np.float64)
     return skip_value, skip_value or skip_grad
 
 
@@ -225,8 +227,9 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
             case.loss.config["mode"] == "binary" and x.shape[1] != 1:
         assume(False)      # binary without a channel axis: the graph takes (N, 1, ...)
     if kind in ("dice", "jaccard", "tversky", "generalized") and t.shape != x.shape and \
-            t.dtype.kind not in "iu":
-        assume(False)
+            (t.dtype.kind not in "iu" or cfg["mode"] != "multiclass"):
+        assume(False)      # known gap (test_fuzz_findings): the graph takes dense targets
+                           # of the input's shape only
     try:
         model = case.loss.to_onnx(opset=opset, dtype=x.dtype.name, target_dtype=target_dtype,
                                   ndim=x.ndim if shape is None else None, shape=shape,
@@ -244,8 +247,16 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
         v, g = reference(kind, case.loss.config, xx, tt, mm)
     mag = max(magnitude(x) if kind != "nll" else 1.0, cfg.get("gamma", 0.0))
     assert_close(outs[0], v, x.dtype, "onnxruntime value", magnitude=mag, k=1024)
-    if grad and np.all(np.isfinite(v)):      # an infinite loss has no meaningful gradient
-        assert_close(outs[1], g, x.dtype, "onnxruntime gradient", magnitude=mag, k=1024)
+    # Known gap (tests/test_fuzz_findings.py): a float32 graph's Dice gradient is NaN where it
+    # overflows float32 (the kernel gives inf)
+    overflow = kind in DICE and np.any(np.abs(np.asarray(g)) > np.finfo(x.dtype).max)
+    if grad and np.all(np.isfinite(v)) and not overflow:    # an infinite loss: no gradient
+        # a float32 graph's gradient elements are exact to eps relative to the gradient's
+        # natural size (1 / n for a mean, 1 otherwise), not to themselves
+        fin = np.abs(np.asarray(g)[np.isfinite(g)])
+        natural = 1.0 / max(x.size, 1) if cfg["reduction"] == "mean" else 1.0
+        assert_close(outs[1], g, x.dtype, "onnxruntime gradient", magnitude=mag, k=1024,
+                     scale=max(natural, float(fin.max(initial=0.0))))
 
 
 @budget(25)
@@ -261,6 +272,7 @@ def test_fuzz_parity_check(vc, providers, as_int):
     assume(x.ndim >= 2 and x.size and np.all(np.isfinite(x)))
     assume(not export_gap(kind, case.loss.config))
     assume(not known_gaps(kind, case.loss.config, x, np.asarray(t), 0.0)[0])
+    assume(np.all(np.isfinite(vc[2])))    # an infinite loss: no gradient to agree on
     mask = None if case.mask is None else case.mask.view
     if kind == "sigmoid_focal" and mask is not None and t.shape == x.shape:
         mask = np.broadcast_to(mask, x.shape)
