@@ -1,18 +1,23 @@
 # One command sets everything up from a clean clone: a local virtualenv, the dependencies,
 # the compiled kernels.  `make demo` then runs the demo, `make test` the test suite.
+# `make sanitize`: the kernels built with ASan + UBSan into build/sanitize (the in-place build
+# is left alone), then the whole test suite (the fuzzer included) run against that build.
+# `make fuzz`: the property-based fuzzer (tests/test_fuzz_*.py) with ONNXLOSSES_FUZZ_FACTOR (20) times
+# the examples of the normal suite, random instead of derandomized; failures are kept in
+# .hypothesis/ and replayed first next time.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: all demo test bench build clean
+.PHONY: all demo test bench build clean sanitize fuzz
 
 all: build
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "numpy>=2" "Cython>=3" "setuptools>=77" onnx onnxruntime "pytest>=8" torch==2.13.0 "dask[array,distributed]" mpmath
+	$(PY) -m pip install -q "numpy>=2" "Cython>=3" "setuptools>=77" onnx onnxruntime "pytest>=8" "hypothesis>=6.100" torch==2.13.0 "dask[array,distributed]" mpmath
 	touch $(STAMP)
 
 build: $(STAMP)
@@ -24,12 +29,49 @@ demo: build
 test: build
 	$(PY) -m pytest -q --doctest-modules onnxlosses tests
 
+# Sanitizer build: the package's Python files copied into $(SAN_DIR), the extensions built
+# there with ONNXLOSSES_SANITIZE=1 (separate object files, so neither build reuses the
+# other's).  Python is not instrumented, so the ASan/UBSan runtimes the extensions link are
+# preloaded (found with ldd, so they match the compiler that built them); leaks are not
+# checked (CPython keeps objects alive by design); every report aborts the run.
+# PYTHONSAFEPATH keeps the working directory (and its in-place build) off sys.path, also in
+# the subprocesses the tests start; tests/conftest.py refuses to run if the package that
+# imports is not the sanitized one.
+SAN_DIR := build/sanitize
+SAN_LOG := $(abspath $(SAN_DIR))/reports
+SAN_SO = $$(ls $(SAN_DIR)/onnxlosses/_openmp*.so)
+SAN_ENV = LD_PRELOAD="$$(ldd $(SAN_SO) | awk '/lib(asan|ubsan)\.so/ {print $$3}' | tr '\n' ' ')" \
+	ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$(SAN_LOG)/asan \
+	UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1 \
+	PYTHONPATH=$(abspath $(SAN_DIR)) PYTHONSAFEPATH=1 ONNXLOSSES_SANITIZED=$(abspath $(SAN_DIR))
+
+# ASan reports go to files (one per process, so a report from a subprocess whose output a
+# test captured is not lost): any report fails the target, whatever pytest said.  (UBSan
+# ignores log_path when it runs beside ASan; its reports abort the process that made them,
+# which fails the test that started it.)  The timeout stops a run that hangs (a worker
+# process killed by a report, waited for forever).
+sanitize: $(STAMP)
+	mkdir -p $(SAN_DIR)
+	rm -rf $(SAN_DIR)/onnxlosses/*.py $(SAN_DIR)/onnxlosses/onnx $(SAN_LOG)
+	tar --exclude='*.so' --exclude=__pycache__ -cf - onnxlosses | tar -C $(SAN_DIR) -xf -
+	ONNXLOSSES_SANITIZE=1 $(PY) setup.py -q build_ext --build-lib $(SAN_DIR) --build-temp $(SAN_DIR)/temp
+	mkdir -p $(SAN_LOG)
+	$(SAN_ENV) timeout 1800 $(PY) -m pytest -q -p no:cacheprovider --capture=sys --doctest-modules $(SAN_DIR)/onnxlosses tests; \
+	status=$$?; \
+	if [ -n "$$(ls $(SAN_LOG))" ]; then \
+		for f in $(SAN_LOG)/*; do echo "== sanitizer report $$f"; cat "$$f"; done; exit 1; \
+	fi; \
+	exit $$status
+
+fuzz: build
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz_*.py
+
 bench: build
 	$(PY) -m pip install -q matplotlib monai
 	$(PY) benchmarks/run.py --json benchmarks/results.json --plot benchmarks/ratios.png
 
 clean:
-	rm -rf build pyx/*.c onnxlosses/*.so dist wheelhouse
+	rm -rf build pyx/*.c onnxlosses/*.so dist wheelhouse .hypothesis   # build/ holds build/sanitize too
 
 # The wheel that ships.  `make wheel`: the sdist, the wheel built from it in an isolated
 # environment (python -m build), repaired by auditwheel into a manylinux wheel that carries

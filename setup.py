@@ -12,6 +12,14 @@ same results) and the build says so.  No -ffast-math (it breaks NaN and inf) and
 -march=native (wheels must run on any x86-64): the exponential is vectorised through
 `omp declare simd` + target_clones in pyx/softmax_loops.h instead.  ONNXLOSSES_DEBUG=1
 turns Cython's bounds and wraparound checks back on.
+
+ONNXLOSSES_SANITIZE=1 builds the same code (same -O3, same clones) with AddressSanitizer and
+UndefinedBehaviorSanitizer (-fsanitize=address,undefined plus float-cast-overflow, which
+-fsanitize=undefined leaves out and which catches an out-of-range float -> int conversion),
+-fno-sanitize-recover=all so that every report aborts the process (pytest's capture would
+hide a report that lets the run go on), and -fno-omit-frame-pointer -g for readable stacks.
+`make sanitize` builds it into build/sanitize (never over the normal in-place build) and runs
+the test suite under it; see the Makefile.
 """
 import glob
 import os
@@ -57,6 +65,10 @@ if omp is None:
 else:
     compile_args, link_args = ["-O3"] + omp, [a for a in omp if a != "-Xpreprocessor"]
 compile_args += ["-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
+if os.environ.get("ONNXLOSSES_SANITIZE"):
+    sanitizers = ["-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all"]
+    compile_args += sanitizers + ["-fno-omit-frame-pointer", "-g"]
+    link_args += sanitizers
 
 debug = bool(os.environ.get("ONNXLOSSES_DEBUG"))
 directives = {"language_level": 3, "boundscheck": debug, "wraparound": debug}

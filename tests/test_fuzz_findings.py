@@ -1,0 +1,214 @@
+"""Defects the property-based fuzzer (tests/test_fuzz_*.py) found, each as its minimal
+reproducer.  Open ones are xfail(strict=True): a fix makes the test pass, strict turns that
+into a failure, and whoever fixes it deletes the mark and the matching "Known gap"
+exclusion in the fuzzer (grep "Known gap" tests/test_fuzz_*.py).  Fixed ones stay as plain
+regression tests."""
+import numpy as np
+import pytest
+
+import onnxlosses as ol
+
+
+def gap(reason):
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+# -- open ------------------------------------------------------------------------------
+
+
+@gap("reduced_threshold=1.0: in float32 p_t rounds to 1 for logits beyond ~17, so p_t < thr "
+     "fails and the focal term is 0 instead of 1; with normalized=True the float32 value is "
+     "2x the float64 one on the same data")
+def test_sigmoid_focal_reduced_threshold_one_does_not_depend_on_dtype():
+    loss = ol.SigmoidFocalLoss(reduced_threshold=1.0, normalized=True, reduction="sum")
+    x, y = np.array([0.0, 20.0]), np.array([1.0, 1.0])
+    v32 = loss(x.astype(np.float32), y.astype(np.float32))
+    v64 = loss(x, y)
+    np.testing.assert_allclose(v32, v64, rtol=1e-5)
+
+
+@gap("parity's PyTorch path computes Tversky's max(1 - s, 0)^gamma with a plain pow: for "
+     "gamma < 1 its gradient is NaN where 1 - s <= 0 (s = 2 here, smooth_dr=0), so the "
+     "report fails a configuration every other path agrees on")
+def test_parity_of_tversky_gamma_below_one_where_the_score_exceeds_one():
+    loss = ol.TverskyLoss(smooth_dr=0.0, gamma=0.75)
+    x, t = np.array([[0.5]], np.float32), np.array([[0.6367]], np.float32)
+    report = ol.parity.check(loss, x, t, ["CPUExecutionProvider"])
+    assert report.ok, report.table()
+
+
+@gap("the exported focal losses (and parity's PyTorch path) form 1 - p_t as 1 - exp(log p_t) "
+     "and raise it with Pow: for large gamma float32 loses the result (gamma=1e4: 3.17624 "
+     "against 3.17636; gamma=2^31: 1.3130 against 1.3019), where the kernel's -expm1 holds; "
+     "sigmoid focal's graph gives NaN gradients at gamma=1e39 (the kernel caps gamma)")
+@pytest.mark.parametrize("gamma", [1e4, 2.0 ** 31])
+def test_exported_focal_loss_at_large_gamma(gamma):
+    import onnxruntime as ort
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((4, 3, 5)) * 8).astype(np.float32)
+    t = rng.integers(0, 3, (4, 5))
+    loss = ol.FocalLoss(gamma=gamma)
+    sess = ort.InferenceSession(loss.to_onnx(dtype="float32", ndim=3).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x, "target": t})[0]
+    np.testing.assert_allclose(got, loss(x.astype(np.float64), t), rtol=2e-5)
+
+
+@gap("parity.check exports dense targets with the target's own dtype and the input's shape: "
+     "integer targets the kernel takes are refused by to_onnx, binary Dice's (N,) targets "
+     "for (N, 1) inputs fail in onnxruntime ('Invalid rank'), (N,) inputs are refused")
+@pytest.mark.parametrize("x, t", [
+    (np.array([[0.3], [-0.2]], np.float32), np.array([[0], [1]], np.uint8)),
+    (np.array([[0.3], [-0.2]], np.float32), np.array([0.0, 1.0], np.float32)),
+    (np.array([0.3, -0.2], np.float32), np.array([0.0, 1.0], np.float32))])
+def test_parity_check_of_binary_dice_batches_the_kernel_takes(x, t):
+    report = ol.parity.check(ol.DiceLoss(mode="binary"), x, t, ["CPUExecutionProvider"])
+    assert report.ok, report.table()
+
+
+@gap("a NaN probability gets a zero gradient (beside a NaN value) where its class's target "
+     "is 0: the Dice family's chain-rule product drops the NaN dL/dP term there")
+def test_dice_gradient_of_a_nan_probability_in_a_class_it_is_not():
+    x = np.array([[np.nan, 0.3]])
+    value, grad = ol.DiceLoss(from_logits=False).value_and_grad(x, np.array([1]))
+    assert np.isnan(value) and np.isnan(grad[0, 0])
+
+
+@gap("multiclass Dice with dense targets and ignore_index: a pixel whose every class target is "
+     "ignore_index gets -inf logits in every class, so its softmax (and the loss) is NaN "
+     "instead of leaving the pixel out")
+def test_dice_dense_multiclass_pixel_ignored_in_every_class():
+    x = np.array([[[0.5], [-0.5]], [[0.1], [0.2]]])
+    t = np.array([[[1], [0]], [[255], [255]]], np.uint8)
+    assert np.isfinite(ol.DiceLoss(ignore_index=255)(x, t))
+
+
+@gap("sigmoid focal at gamma=0 still forms the derivative of its constant focal term: an "
+     "infinite logit gives a NaN gradient (PyTorch's autograd and BCE-with-logits give "
+     "sigma(x) - y terms), and with normalized=True one NaN logit makes every element's "
+     "gradient NaN")
+def test_sigmoid_focal_gamma_zero_gradient_at_infinite_logits():
+    x, y = np.array([[np.inf, 0.5]], np.float32), np.array([[0.6367, 0.5]], np.float32)
+    _, grad = ol.SigmoidFocalLoss(gamma=0.0, reduction="sum").value_and_grad(x, y)
+    assert np.isfinite(grad).all()
+    x = np.array([[np.nan, -0.013]], np.float32)
+    _, grad = ol.SigmoidFocalLoss(gamma=0.0, normalized=True).value_and_grad(x, y)
+    assert np.isfinite(grad[0, 1])
+
+
+@gap("a NaN class probability in a class of weight 0 is skipped with the class: a finite "
+     "loss where PyTorch (and NaN in, NaN out) gives NaN")
+def test_nan_probability_in_a_zero_weight_class_is_nan():
+    x, q = np.array([[0.3, 0.1]]), np.array([[np.nan, 0.5]])
+    assert np.isnan(ol.CrossEntropyLoss(weight=[0.0, 1.0])(x, q))
+
+
+# -- found by the fuzzer, fixed on main ------------------------------------------------
+
+
+@pytest.mark.parametrize("n, dtype", [(1, np.uint8), (0, np.int16)])
+def test_sigmoid_focal_index_targets_refuse_zero_classes(n, dtype):
+    with pytest.raises(ValueError, match="input|class"):
+        ol.SigmoidFocalLoss(reduction="mean")(np.zeros((n, 0), np.float32),
+                                             np.zeros(n, dtype))
+
+
+def test_dice_gradient_of_a_nan_input_is_nan_where_it_acts():
+    x = np.array([[[np.nan], [0.5]]])                  # probabilities: no softmax coupling
+    value, grad = ol.DiceLoss(from_logits=False).value_and_grad(x, np.array([[0]]))
+    assert np.isnan(value) and np.isnan(grad[0, 0, 0]) and np.isfinite(grad[0, 1, 0])
+
+
+@pytest.mark.parametrize("go", [np.nan, np.inf])
+def test_dice_gradient_of_a_nonfinite_grad_output_is_not_finite(go):
+    x, t = np.array([[1.0, 0.5]]), np.array([0])
+    _, grad = ol.TverskyLoss().value_and_grad(x, t, grad_output=go)
+    assert not np.isfinite(grad).any()
+
+
+def test_generalized_dice_classes_out_of_range_is_a_value_error():
+    x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)
+    with pytest.raises(ValueError, match="classes"):
+        ol.GeneralizedDiceLoss(classes=(0, 3))(x, t)
+
+
+@pytest.mark.parametrize("weight", [[1.0, 2.0], [2.0]])
+def test_generalized_dice_weight_of_the_wrong_length_is_refused(weight):
+    x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)
+    with pytest.raises(ValueError, match="weight"):
+        ol.GeneralizedDiceLoss(weight=weight)(x, t)
+
+
+@pytest.mark.parametrize("param", [dict(log_loss=True), dict(absent="skip"),
+                                   dict(absent="zero")])
+def test_generalized_dice_parameters_it_takes_change_something_or_are_refused(param):
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((2, 3, 4)), rng.integers(0, 2, (2, 4))
+    try:
+        loss = ol.GeneralizedDiceLoss(**param)
+    except (ValueError, TypeError):
+        return
+    assert loss(x, t) != ol.GeneralizedDiceLoss()(x, t)
+
+
+@pytest.mark.parametrize("name", ["mode", "absent"])
+def test_dice_choice_parameters_refuse_arrays_by_name(name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        ol.DiceLoss(**{name: np.array(["a", "b"])})
+
+
+def test_parity_check_of_focal_with_a_scalar_alpha():
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    report = ol.parity.check(ol.FocalLoss(alpha=0.25), x, np.array([0, 2]),
+                             ["CPUExecutionProvider"])
+    assert report.ok, report.table()
+
+
+def test_dice_none_with_classes_has_a_fixed_shape():
+    x, t = np.zeros((2, 3, 4)), np.zeros((2, 4), np.int64)    # classes 1, 2 absent
+    loss = ol.DiceLoss(reduction="none", absent="skip", classes=[0, 1, 2])
+    assert loss(x, t).shape == (3,)
+
+
+def test_exported_tversky_gradient_for_gamma_below_one_is_finite():
+    import onnxruntime as ort
+    loss = ol.TverskyLoss(smooth_dr=0.0, gamma=0.75)
+    x, t = np.array([[0.5]], np.float32), np.array([[0.6367]], np.float32)
+    model = loss.to_onnx(dtype="float32", target_dtype="float32", ndim=2, grad=True)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    _, grad = sess.run(None, {"input": x, "target": t})
+    np.testing.assert_array_equal(grad, loss.value_and_grad(x, t)[1])
+
+
+def test_generalized_dice_gradient_where_eps_clamps():
+    from helpers import central_difference
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((1, 1, 3)), np.array([[[0.0, 1.0, 1.0]]])
+    loss = ol.GeneralizedDiceLoss(mode="binary", eps=50.0, weighting="uniform")
+    _, grad = loss.value_and_grad(x, t)
+    np.testing.assert_allclose(grad, central_difference(lambda z: float(loss(z, t)), x),
+                               atol=1e-7)
+
+
+def test_out_sharing_memory_with_the_mask():
+    x = np.random.default_rng(0).standard_normal((3, 2, 2)).astype(np.float32)
+    t = np.ones((3, 2), np.uint8)
+    raw = np.zeros(x.nbytes, np.uint8)
+    mask = raw[:6].view(bool).reshape(3, 2)
+    mask[:, 0] = True
+    want = ol.FocalLoss(gamma=0.0).value_and_grad(x, t, mask=mask.copy())
+    out = raw.view(np.float32).reshape(x.shape)
+    try:
+        got = ol.FocalLoss(gamma=0.0).value_and_grad(x, t, out=out, mask=mask)
+    except ValueError as exc:
+        assert "out" in str(exc)
+        return
+    assert got[0] == want[0]
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_dice_log_loss_gradient_of_a_nan_input_is_nan():
+    x = np.array([[[np.nan], [0.5]]])
+    value, grad = ol.DiceLoss(from_logits=False, log_loss=True).value_and_grad(
+        x, np.array([[0]]))
+    assert np.isnan(value) and np.isnan(grad[0, 0, 0])
