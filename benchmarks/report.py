@@ -166,7 +166,7 @@ def markdown(rows, threads):
 
 
 def markdown_targets(rows):
-    lines = ["| issue #6 target | measured | |", "| --- | --- | --- |"]
+    lines = ["| target | measured | |", "| --- | --- | --- |"]
     for target, measured, met in targets(rows):
         flag = {True: "met", False: "**not met**", None: "not measured"}[met]
         lines.append(f"| {target} | {measured} | {flag} |")

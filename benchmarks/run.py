@@ -10,7 +10,7 @@ Before a contender is timed its value must agree with onnxlosses' (and onnxlosse
 the float64 NumPy reference), and its gradient too where it has one; one that disagrees
 is reported and not timed.  Times are the minimum over repeats; ratios are the
 contender's time over onnxlosses' (above 1: onnxlosses is faster).  Peak extra memory is
-what onnxlosses allocates during the call.  The end of the run checks issue #6's targets.
+what onnxlosses allocates during the call.  The end of the run checks the performance targets.
 """
 import argparse
 import json

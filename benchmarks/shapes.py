@@ -5,7 +5,7 @@ to cover what S1 does not: S2 a 3-D volume (two spatial dims more than a picture
 nothing special: the kernels see positions), S3 many classes (ADE20K-like, 150), with
 wider integer targets.  S1_NHWC is S1's data stored channels-last (a view with the
 logical shape (N, C, H, W), as `torch.channels_last` is), and B1 is the binary
-segmentation batch of issue #3 for the sigmoid losses.  S1, S2 and S3 have about the
+segmentation batch for the sigmoid losses.  S1, S2 and S3 have about the
 same number of logits (40-44 M, 160-176 MB of float32), so their times compare.
 """
 import numpy as np

@@ -1,7 +1,8 @@
 """The demo behind `python -m onnxlosses demo`: one segmentation batch through every loss
 (value and gradient on the kernels, timed), then each loss exported to ONNX and
-parity-checked on every path: kernel, onnxruntime providers, onnx.reference, and PyTorch
-where it has the loss (reported as unavailable where it does not, or is not installed)."""
+parity-checked on every path against the float64 reference: kernel, onnxruntime providers,
+onnx.reference, and PyTorch (its own loss, or the loss composed from its ops; reported as
+unavailable where PyTorch is not installed)."""
 import time
 
 import numpy as np

@@ -26,13 +26,10 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline __attribute__((always_inline)) float onnxl_log1p_unit(float u) {
-    const float w = 1.0f + u;
-    const float c = (u - (w - 1.0f)) / w;
-    const int hi = w > 1.41421356f;
-    const float m = hi ? 0.5f * w : w;
-    const float f = m - 1.0f;
-    const float k = hi ? 1.0f : 0.0f;
+/* k ln 2 + log(1 + f) + c for the reduced argument f (1 + f in [sqrt(1/2), sqrt(2)]), with
+ * the correction c of a rounded 1 + u (0 where 1 + u was split exactly). */
+static inline __attribute__((always_inline)) float onnxl_log_reduced(float f, float k,
+                                                                     float c) {
     const float z = f * f;
     float p = 7.0376836292e-2f;
     p = p * f - 1.1514610310e-1f;
@@ -48,6 +45,16 @@ static inline __attribute__((always_inline)) float onnxl_log1p_unit(float u) {
     y = y - 0.5f * z;
     y = y + c;
     return (f + y) + k * 0.693359375f;
+}
+
+static inline __attribute__((always_inline)) float onnxl_log1p_unit(float u) {
+    const float w = 1.0f + u;
+    const float c = (u - (w - 1.0f)) / w;
+    const int hi = w > 1.41421356f;
+    const float m = hi ? 0.5f * w : w;
+    const float f = m - 1.0f;
+    const float k = hi ? 1.0f : 0.0f;
+    return onnxl_log_reduced(f, k, c);
 }
 
 static inline __attribute__((always_inline)) float onnxl_log1p_negunit(float u) {
@@ -66,20 +73,7 @@ static inline __attribute__((always_inline)) float onnxl_log1p_negunit(float u) 
     float s;
     memcpy(&s, &sbits, sizeof s);
     const float f = s * u + (s - 1.0f);
-    const float z = f * f;
-    float p = 7.0376836292e-2f;
-    p = p * f - 1.1514610310e-1f;
-    p = p * f + 1.1676998740e-1f;
-    p = p * f - 1.2420140846e-1f;
-    p = p * f + 1.4249322787e-1f;
-    p = p * f - 1.6668057665e-1f;
-    p = p * f + 2.0000714765e-1f;
-    p = p * f - 2.4999993993e-1f;
-    p = p * f + 3.3333331174e-1f;
-    float y = p * f * z;
-    y = y + k * -2.12194440e-4f;
-    y = y - 0.5f * z;
-    float r = (f + y) + k * 0.693359375f;
+    float r = onnxl_log_reduced(f, k, 0.0f);
     r = w == 0.0f ? -INFINITY : r;
     return u == 0.0f ? u : r;
 }

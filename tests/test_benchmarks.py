@@ -1,5 +1,5 @@
 """The benchmark suite (benchmarks/) on tiny shapes: every loss runs against every
-contender, each contender's value and gradient agree before timing, and issue #6's
+contender, each contender's value and gradient agree before timing, and the performance
 target report reads the rows correctly.  Timings themselves are never asserted."""
 import os
 import sys
