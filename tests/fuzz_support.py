@@ -528,3 +528,12 @@ def outs(draw, shape, dtype):
         out[0].flags.writeable = False
         return out, ("out",)
     return out, ()
+
+
+ENTRIES = ("call", "functional", "value_and_grad", "value_and_grad_out")
+
+
+@st.composite
+def entries(draw):
+    """An entry point, uniformly (sampled_from leans to its first element as it explores)."""
+    return ENTRIES[int(rng_from(draw).integers(len(ENTRIES)))]

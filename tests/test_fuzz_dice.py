@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch", reason="the fuzzer's references use PyTorch
 
 import onnxlosses  # noqa: E402
 from fuzz_refs import dice_family  # noqa: E402
-from fuzz_support import (FLOATS, Case, budget, grad_outputs, layouts, logits,  # noqa: E402
-                          magnitude, outs, place, reference_grad_output, rng_from,
-                          run_case, shapes)
+from fuzz_support import (Case, FLOATS, budget, entries, grad_outputs, layouts,  # noqa: E402
+                          logits, magnitude, outs, place, reference_grad_output,
+                          rng_from, run_case, shapes)
 from test_fuzz_softmax import index_targets  # noqa: E402
 
 VARIANTS = {"dice": (onnxlosses.DiceLoss, onnxlosses.dice_loss),
@@ -106,7 +106,7 @@ def dice_cases(draw, variant):
     mask = None
     if draw(st.integers(0, 3)) == 0:
         mask = place(np.asarray(rng.random(pos)) < 0.7, bool, draw(layouts(len(pos))))
-    entry = draw(st.sampled_from(["call", "functional", "value_and_grad", "value_and_grad_out"]))
+    entry = draw(entries())
     go = out = None
     bad = []
     if entry.startswith("value_and_grad"):

@@ -27,13 +27,16 @@ def test_sigmoid_focal_reduced_threshold_one_does_not_depend_on_dtype():
     np.testing.assert_allclose(v32, v64, rtol=1e-5)
 
 
-@gap("parity's PyTorch path computes Tversky's max(1 - s, 0)^gamma with a plain pow: for "
-     "gamma < 1 its gradient is NaN where 1 - s <= 0 (s = 2 here, smooth_dr=0), so the "
-     "report fails a configuration every other path agrees on")
-def test_parity_of_tversky_gamma_below_one_where_the_score_exceeds_one():
-    loss = ol.TverskyLoss(smooth_dr=0.0, gamma=0.75)
-    x, t = np.array([[0.5]], np.float32), np.array([[0.6367]], np.float32)
-    report = ol.parity.check(loss, x, t, ["CPUExecutionProvider"])
+@gap("parity's PyTorch path computes Tversky's (1 - s)^gamma without the clamp at 0: where "
+     "s > 1 its value is wrong for gamma = 2 (0.01063 against 0.00646: squared sums, "
+     "beta=0) and its gradient NaN for gamma < 1 (s = 2, smooth_dr=0); the report fails a "
+     "configuration every other path agrees on")
+@pytest.mark.parametrize("kw, x, t", [
+    (dict(smooth_dr=0.0, gamma=0.75), np.array([[0.5]], np.float32),
+     np.array([[0.6367]], np.float32)),
+    (dict(squared=True, beta=0.0, gamma=2.0), np.array([[0.01257, -0.013214]]), np.array([1]))])
+def test_parity_of_tversky_where_the_score_exceeds_one(kw, x, t):
+    report = ol.parity.check(ol.TverskyLoss(**kw), x, t, ["CPUExecutionProvider"])
     assert report.ok, report.table()
 
 

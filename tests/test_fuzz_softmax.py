@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch", reason="the fuzzer's references use PyTorch
 
 import onnxlosses  # noqa: E402
 from fuzz_refs import softmax_family, torch_builtin_softmax  # noqa: E402
-from fuzz_support import (FLOATS, INDEX, Case, Layout, assert_close, budget,  # noqa: E402
-                          grad_outputs,
-                          layouts, logits, magnitude, outs, place,
-                          reference_grad_output, rng_from, run_case, shapes, value_scale)
+from fuzz_support import (Case, FLOATS, INDEX, Layout, assert_close, budget, entries,  # noqa: E402
+                          grad_outputs, layouts, logits, magnitude, outs, place,
+                          reference_grad_output, rng_from, run_case, shapes,
+                          value_scale)
 
 CLASSES = {"ce": (onnxlosses.CrossEntropyLoss, onnxlosses.cross_entropy),
            "nll": (onnxlosses.NLLLoss, onnxlosses.nll_loss),
@@ -108,7 +108,7 @@ def softmax_cases(draw, kind):
     mask = None
     if draw(st.integers(0, 3)) == 0:
         mask = place(np.asarray(rng.random(pos_shape)) < 0.7, bool, draw(layouts(len(pos_shape))))
-    entry = draw(st.sampled_from(["call", "functional", "value_and_grad", "value_and_grad_out"]))
+    entry = draw(entries())
     go, out = None, None
     if entry.startswith("value_and_grad"):
         go, go_bad = draw(grad_outputs(reduction, pos_shape))
