@@ -49,10 +49,12 @@ def arrays_of(case):
     return x, t, mask
 
 
-def known_gaps(kind, cfg, x, t, value):
+def known_gaps(kind, cfg, x, t, value, dtype=None, exported=False):
     """(no value check, no gradient check): the per-family tests' known gaps
-    (tests/test_fuzz_findings.py), for the tests here that call any loss."""
-    x_dtype = np.asarray(x).dtype
+    (tests/test_fuzz_findings.py), for the tests here that call any loss.  dtype: the
+    input's, when x is its float64 copy; exported: the graph or another path is compared
+    (which cannot be told the tolerance sigmoid focal's saturated 1 - p_t needs)."""
+    x_dtype = np.dtype(dtype) if dtype is not None else np.asarray(x).dtype
     x = np.asarray(x, np.float64)
     nan = bool(np.isnan(x).any())
     finite = bool(np.all(np.isfinite(x)))
@@ -61,11 +63,16 @@ def known_gaps(kind, cfg, x, t, value):
         skip_grad = nan or not np.all(np.isfinite(value))
         if cfg["mode"] == "multiclass" and cfg["ignore_index"] is not None and \
                 t.shape == x.shape and x.ndim > 1 and x.shape[1] > 1:
-            skip_value = bool(np.any(np.all(t == cfg["ignore_index"], axis=1)))
+            ignored = t == cfg["ignore_index"]
+            # every class of a pixel ignored: NaN; some (exported): the graph zeroes p after
+            # the softmax where the kernel renormalizes it over the classes left
+            skip_value = bool(np.any(np.all(ignored, axis=1)) or (exported and ignored.any()))
     if kind == "sigmoid_focal":
         skip_grad = not finite or (cfg["normalized"] and cfg["gamma"] > 100)
         skip_value = (cfg["normalized"] and nan) or (cfg["gamma"] > 1e3 and
                                                      x_dtype != np.float64)
+        if exported and cfg["gamma"] > 0:   # 1 - p_t by subtraction (main's strict xfail)
+            skip_value |= magnitude(x) > (30 if x_dtype == np.float64 else 12)
     return skip_value, skip_value or skip_grad
 
 
@@ -121,7 +128,7 @@ def test_fuzz_stats_over_random_splits(data, vc):
     cuts = sorted(data.draw(st.lists(st.integers(0, N), max_size=3), label="cuts"))
     bounds = [0] + cuts + [N]
     parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    assume(not known_gaps(kind, loss.config, x, np.asarray(t), v)[0])
+    assume(not known_gaps(kind, loss.config, x, np.asarray(t), v, exported=True)[0])
     with np.errstate(all="ignore"):
         stats = [loss.stats(x[s], t[s], mask=None if mask is None else mask[s]) for s in parts]
         total = sum(stats)
@@ -235,7 +242,7 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
                 np.isnan(np.asarray(x, np.float64)).any()))
     # +inf logits: the graph gives the limit (inf), the kernel and PyTorch NaN
     assume(not (kind in ("ce", "nll", "focal") and np.isinf(np.asarray(x, np.float64)).any()))
-    assume(not known_gaps(kind, cfg, x, np.asarray(t), v)[0])
+    assume(not known_gaps(kind, cfg, x, np.asarray(t), v, exported=True)[0])
     if kind == "focal" and cfg["alpha"] is not None and np.ndim(cfg["alpha"]) == 0 and \
             static == "ndim":
         static = "C"                 # a scalar alpha needs C (documented)
@@ -270,7 +277,10 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
             tt = feeds["target"].astype(np.float64)
         v, g = reference(kind, case.loss.config, xx, tt, mm)
     mag = max(magnitude(x) if kind != "nll" else 1.0, cfg.get("gamma", 0.0))
-    assert_close(outs[0], v, x.dtype, "onnxruntime value", magnitude=mag, k=1024)
+    # a float32 graph's loss terms are exact to eps of their size (a Dice class loss 1 - s:
+    # of 1), not of a result that cancels to 0
+    vfloor = 1.0 if kind in DICE else None
+    assert_close(outs[0], v, x.dtype, "onnxruntime value", magnitude=mag, k=1024, scale=vfloor)
     # Known gap (tests/test_fuzz_findings.py): a float32 graph's Dice gradient is NaN where it
     # overflows float32 (the kernel gives inf)
     overflow = kind in DICE and np.any(np.abs(np.asarray(g)) > np.finfo(x.dtype).max)
@@ -295,7 +305,7 @@ def test_fuzz_parity_check(vc, providers, as_int):
     x, t = case.x.view, case.t.view
     assume(x.ndim >= 2 and x.size and np.all(np.isfinite(x)))
     assume(not export_gap(kind, case.loss.config))
-    assume(not known_gaps(kind, case.loss.config, x, np.asarray(t), 0.0)[0])
+    assume(not known_gaps(kind, case.loss.config, x, np.asarray(t), 0.0, exported=True)[0])
     assume(np.all(np.isfinite(vc[2])))    # an infinite loss: no gradient to agree on
     mask = None if case.mask is None else case.mask.view
     if kind == "sigmoid_focal" and mask is not None and t.shape == x.shape:
@@ -541,7 +551,8 @@ def test_fuzz_out_aliasing(vc, how, data):
             return
     assert how not in ("input", "zero_stride", "interleaved"), \
         f"out= aliasing {how} was accepted"
-    skip_value, skip_grad = known_gaps(kind, loss.config, xx, tt, want_v)
+    skip_value, skip_grad = known_gaps(kind, loss.config, xx, tt, want_v, dtype=x.dtype,
+                                       exported=True)
     assume(not skip_value)
     assert_close(value, want_v, x.dtype, f"value with out= aliasing the {how}",
                  magnitude=magnitude(xx))

@@ -26,17 +26,17 @@ def broadcast_param(draw, shape, *, allow_bad=True):
     rng = rng_from(draw)
     rank = draw(st.integers(0, len(shape)))
     pshape = [s if draw(st.booleans()) else 1 for s in shape[len(shape) - rank:]]
-    bad = False
     if allow_bad and draw(st.integers(0, 9)) == 0:
         pshape = list(pshape) + [2] if draw(st.booleans()) else [7] + list(pshape)
-        try:
-            bad = np.broadcast_shapes(tuple(pshape), tuple(shape)) != tuple(shape)
-        except ValueError:
-            bad = True
     vals = np.asarray(rng.random(pshape)) * draw(st.sampled_from([1.0, 4.0]))
     if vals.size and draw(st.integers(0, 3)) == 0:
         vals.flat[0] = 0.0
-    return (vals.tolist() if draw(st.integers(0, 4)) == 0 else vals), bad
+    value = vals.tolist() if draw(st.integers(0, 4)) == 0 else vals
+    try:        # bad: what the value holds does not broadcast (a list loses empty sides)
+        bad = np.broadcast_shapes(np.shape(value), tuple(shape)) != tuple(shape)
+    except ValueError:
+        bad = True
+    return value, bad
 
 
 @st.composite
