@@ -35,7 +35,8 @@ test: build
 # preloaded (found with ldd, so they match the compiler that built them); leaks are not
 # checked (CPython keeps objects alive by design); every report aborts the run.
 # PYTHONSAFEPATH keeps the working directory (and its in-place build) off sys.path, also in
-# the subprocesses the tests start; tests/conftest.py refuses to run if the package that
+# the subprocesses the tests start; --confcutdir=tests keeps pytest from loading the
+# checkout's root conftest.py, which would put the checkout on sys.path; tests/conftest.py refuses to run if the package that
 # imports is not the sanitized one.
 SAN_DIR := build/sanitize
 SAN_LOG := $(abspath $(SAN_DIR))/reports
@@ -60,7 +61,7 @@ sanitize: $(STAMP)
 		--build-lib $(SAN_DIR) --build-temp $(SAN_DIR)/temp
 	mkdir -p $(SAN_LOG)
 	$(SAN_ENV) timeout 1800 $(PY) -m pytest -q -p no:cacheprovider --capture=sys \
-		--doctest-modules $(SAN_DIR)/onnxlosses tests; \
+		--confcutdir=tests --doctest-modules $(SAN_DIR)/onnxlosses tests; \
 	status=$$?; \
 	if [ -n "$$(ls $(SAN_LOG))" ]; then \
 		for f in $(SAN_LOG)/*; do echo "== sanitizer report $$f"; cat "$$f"; done; exit 1; \
