@@ -430,7 +430,10 @@ class _DiceFamily(Loss):
                 if reduction == "sum":
                     value, dv_dl = total, wu * g0
                 else:
-                    value, dv_dl = total / norm, wu * g0 / norm
+                    # a mean over no scored class is NaN, and no class has a say: a zero
+                    # gradient, as for nothing counted elsewhere
+                    value = total / norm
+                    dv_dl = wu * g0 / norm if used.any() else np.zeros_like(wu)
                 if cfg.get("_gamma_after_mean", False) and cfg.get("gamma", 1.0) != 1.0:
                     gamma = cfg["gamma"]
                     base = max(value, 0.0)

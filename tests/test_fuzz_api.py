@@ -60,7 +60,7 @@ def known_gaps(kind, cfg, x, t, value, dtype=None, exported=False):
     finite = bool(np.all(np.isfinite(x)))
     skip_value = skip_grad = False
     if kind in DICE:
-        skip_grad = nan or not np.all(np.isfinite(value))
+        skip_grad = nan or bool(np.isinf(value).any())
         if cfg["mode"] == "multiclass" and cfg["ignore_index"] is not None and \
                 t.shape == x.shape and x.ndim > 1 and x.shape[1] > 1:
             ignored = t == cfg["ignore_index"]
