@@ -493,6 +493,15 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
     zeroed = absent if cfg.get("absent") == "zero" else torch.zeros_like(absent)
     if cfg.get("absent") == "skip":
         used = used & ~absent
+    gamma = cfg.get("gamma", 1.0)
+    after = cfg.get("_gamma_after_mean", False)
+    if variant == "tversky" and not after and gamma != 1.0:
+        # max(1 - s, 0)^gamma is a constant 0 (derivative 0, the README's limit) where
+        # 1 - s <= 0: such a class is a zeroed one, whatever its s (inf with a 0 denominator)
+        with torch.no_grad(), np.errstate(all="ignore"):
+            s0 = (a * I + s_nr) / torch.clamp(bP * P + bT * T + c * I + s_dr, min=eps)
+            l0 = -torch.log(torch.clamp(s0, min=eps)) if cfg["log_loss"] else 1 - s0
+        zeroed = zeroed | (l0 <= 0)
     live = used & ~zeroed
     one = torch.ones(())
     num = torch.where(live, a * I + s_nr, one)
@@ -502,8 +511,6 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
         loss = -torch.log(torch.clamp(score, min=eps))
     else:
         loss = 1 - score
-    gamma = cfg.get("gamma", 1.0)
-    after = cfg.get("_gamma_after_mean", False)
     if variant == "tversky" and not after and gamma != 1.0:
         loss = _safe_pow(torch.clamp(loss, min=0), gamma)
     loss = torch.where(zeroed, torch.zeros(()), loss)
