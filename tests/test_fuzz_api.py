@@ -219,9 +219,11 @@ def export_gap(kind, cfg):
     """Known gaps (tests/test_fuzz_findings.py): the exported focal loss loses float32
     accuracy for large gamma (1 - exp(log p_t), then Pow); parity's PyTorch path computes
     Tversky's (1 - s)^gamma without the clamp at 0 (wrong where s > 1, NaN gradients for
-    gamma < 1)."""
+    gamma < 1), and lets left-out classes' infinite log_loss into the gradient."""
     return (kind in ("focal", "sigmoid_focal") and cfg["gamma"] > 100) or \
-        (kind == "tversky" and cfg["gamma"] != 1)
+        (kind == "tversky" and cfg["gamma"] != 1) or \
+        (kind in DICE and cfg.get("log_loss", False) and
+         (cfg["classes"] is not None or cfg.get("absent") != "keep"))
 
 
 @budget(80)
@@ -280,6 +282,9 @@ def test_fuzz_to_onnx_under_onnxruntime(vc, grad, opset, static):
     # a float32 graph's loss terms are exact to eps of their size (a Dice class loss 1 - s:
     # of 1), not of a result that cancels to 0
     vfloor = 1.0 if kind in DICE else None
+    if kind == "bce_logits":   # its two float32 terms cancel: their size
+        vfloor = logits_term_scales(cfg, np.asarray(x, np.float64),
+                                    np.asarray(feeds["target"], np.float64), None, None)[0]
     assert_close(outs[0], v, x.dtype, "onnxruntime value", magnitude=mag, k=1024, scale=vfloor)
     # Known gap (tests/test_fuzz_findings.py): a float32 graph's Dice gradient is NaN where it
     # overflows float32 (the kernel gives inf)

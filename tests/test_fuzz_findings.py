@@ -40,6 +40,17 @@ def test_parity_of_tversky_where_the_score_exceeds_one(kw, x, t):
     assert report.ok, report.table()
 
 
+@gap("parity's PyTorch path lets a class left out of the mean (classes=, absent='zero' or "
+     "'skip') leak its infinite log_loss (smooth=0, a 0 score) into the gradient as 0 * inf: "
+     "the report fails where the kernel and both graphs agree")
+@pytest.mark.parametrize("kw", [dict(classes=(0,)), dict(absent="zero"), dict(absent="skip")])
+def test_parity_of_dice_log_loss_with_classes_left_out(kw):
+    x, t = np.array([[[0.01257], [-0.013214]]]), np.array([[0]])
+    loss = ol.DiceLoss(smooth=0.0, log_loss=True, **kw)
+    report = ol.parity.check(loss, x, t, ["CPUExecutionProvider"])
+    assert report.ok, report.table()
+
+
 @gap("the exported focal losses (and parity's PyTorch path) form 1 - p_t as 1 - exp(log p_t) "
      "and raise it with Pow: for large gamma float32 loses the result (gamma=1e4: 3.17624 "
      "against 3.17636; gamma=2^31: 1.3130 against 1.3019), where the kernel's -expm1 holds; "
