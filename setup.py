@@ -3,8 +3,8 @@
 -fno-trapping-math and -fno-math-errno let gcc if-convert and vectorise the loss loops (it
 will not speculate a division that might trap, nor vectorise a call that sets errno); they
 change no result: NaN and inf behave exactly as without them, unlike -ffast-math.
--ffp-contract=off keeps a*b + c two roundings everywhere but where softmax_loops.h asks
-for fused multiply-adds (ONNXL_CONTRACT), so that no result depends on which target clone
+-ffp-contract=off keeps a*b + c two roundings everywhere but where the kernel headers ask
+for fused multiply-adds (ONNXL_CONTRACT, kernel_common.h), so that no result depends on which target clone
 runs or on how a call site was inlined.
 
 If the compiler cannot build an OpenMP program the extension is built without it (serial,

@@ -19,7 +19,9 @@
  */
 #ifndef ONNXLOSSES_MATH_CHECK_H
 #define ONNXLOSSES_MATH_CHECK_H
-#include "softmax_loops.h"
+#include "kernel_common.h"
+#include "exp_nonpositive.h"
+#include "expm1_nonpositive.h"
 #include "log1p_unit.h"
 #include "log1p_f64.h"
 

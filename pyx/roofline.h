@@ -1,13 +1,14 @@
 /* Roofline passes for the benchmark suite: the least work any softmax-family forward pass
  * over the same logits must do.  read_sum reads every element once (memory bound);
  * read_exp_sum reads every element and takes one vector expf of it: glibc's libmvec expf,
- * the exp bound that issue #6 measures cross-entropy against.  read_ownexp_sum does the
+ * the exp bound the benchmark measures cross-entropy against.  read_ownexp_sum does the
  * same with the kernels' own softmax exponential (exp_nonpositive.h, faster than libmvec),
  * over -|x| since it takes non-positive arguments.  All use the kernels' target clones.
  */
 #ifndef ONNXLOSSES_ROOFLINE_H
 #define ONNXLOSSES_ROOFLINE_H
-#include "softmax_loops.h"
+#include "kernel_common.h"
+#include "exp_nonpositive.h"
 
 static ONNXL_CLONES double roofline_sum_f32(const float *x, ptrdiff_t n) {
     float s = 0;

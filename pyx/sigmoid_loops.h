@@ -22,217 +22,43 @@
  */
 #ifndef ONNXLOSSES_SIGMOID_LOOPS_H
 #define ONNXLOSSES_SIGMOID_LOOPS_H
-#include "softmax_loops.h"
+#include "kernel_common.h"
+#include "exp_nonpositive.h"
 #include "log1p_unit.h"
 #include "log1p_f64.h"
 
-
-/* gcc does not if-convert a loop that also calls a vector function, and a run-time `if`
- * around a store stops vectorisation too.  So each loss works in chunks of ONNXL_CHUNK
- * elements: first loops that only call exp/log1p/log/pow into chunk buffers, then one loop
- * of plain algebra and selects; and the body takes compile-time flags WL (write losses) and
- * WG (write gradient), inlined into four variants. */
-
-#define ONNXL_DEFINE_SIGMOID(T, SFX, EXP, LOG, LOG1P_NEG, LOG1P_UNIT, POW)                         \
-/* l = log1p(-p) for a chunk, a function of its own for the own log1p's fused multiply-adds \
- * (ONNXL_CONTRACT; see softplus_parts below). */                                           \
-static ONNXL_CLONES ONNXL_CONTRACT void log1p_neg_##SFX(ptrdiff_t n, const T *restrict p,    \
-                                                      T *restrict l) {                       \
-    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P_NEG(-p[i]);                    \
-}                                                                                            \
-ONNXL_INLINE double bce_prob_body_##SFX(ptrdiff_t L, const T *restrict p,                    \
-                                        const T *restrict y, const T *restrict w,            \
-                                        const T *restrict go, T *restrict lo,                \
-                                        T *restrict g, const int WL, const int WG) {         \
-    double acc = 0;                                                                          \
-    T lp[ONNXL_CHUNK], l1p[ONNXL_CHUNK];                                                     \
-    for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
-        const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
-        const T *pc = p + c0, *yc = y + c0, *wc = w + c0;                                    \
-        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) lp[i] = LOG(pc[i]);                     \
-        log1p_neg_##SFX(n, pc, l1p);                                                         \
-        _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t i = 0; i < n; i++) {             \
-            T a = lp[i] < (T)-100 ? (T)-100 : lp[i];           /* the clamp keeps NaN */     \
-            T b = l1p[i] < (T)-100 ? (T)-100 : l1p[i];                                       \
-            T l = wc[i] * ((yc[i] - (T)1) * b - yc[i] * a);                                  \
-            acc += (double)l;                                                                \
-            if (WL) lo[c0 + i] = l;                                                          \
-            if (WG) {                                                                        \
-                T den = ((T)1 - pc[i]) * pc[i];                                              \
-                den = den > (T)1e-12f ? den : (T)1e-12f;                                     \
-                g[c0 + i] = go[c0 + i] * wc[i] * (pc[i] - yc[i]) / den;                      \
-            }                                                                                \
-        }                                                                                    \
-    }                                                                                        \
-    return acc;                                                                              \
-}                                                                                            \
-static ONNXL_CLONES void bce_prob_##SFX(ptrdiff_t L, const T *p, const T *y, const T *w,      \
-                                        const T *go, T *lo, T *g, double *sum) {             \
-    double acc;                                                                              \
-    if (lo && g) acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 1, 1);                     \
-    else if (lo) acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 1, 0);                     \
-    else if (g) acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 0, 1);                      \
-    else acc = bce_prob_body_##SFX(L, p, y, w, go, lo, g, 0, 0);                             \
-    *sum = acc;                                                                              \
-}                                                                                            \
-/* e = exp(-|x|) and l = log1p(e) for a chunk: the transcendental half of softplus.  A     \
- * function of its own so that the float forms (the kernels' own exp and log1p, whose       \
- * arguments here are <= 0 and in [0, 1]) get their fused multiply-adds (ONNXL_CONTRACT)    \
- * while the loss algebra that calls it keeps one rounding per operation. */                \
-static ONNXL_CLONES ONNXL_CONTRACT void softplus_parts_##SFX(ptrdiff_t n, const T *restrict x,\
-                                                           T *restrict e, T *restrict l) {   \
-    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) e[i] = EXP(-fabs(x[i]));                    \
-    ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) l[i] = LOG1P_UNIT(e[i]);                    \
-}                                                                                            \
-/* PLAIN: no weight and no pos_weight (w == pw == NULL, the usual call): lw = 1, nothing   \
- * broadcast to read. */                                                                     \
-ONNXL_INLINE double bce_logits_body_##SFX(ptrdiff_t L, const T *restrict x,                  \
-                                          const T *restrict y, const T *restrict w,          \
-                                          const T *restrict pw, const T *restrict go,        \
-                                          T *restrict lo, T *restrict g, const int WL,       \
-                                          const int WG, const int PLAIN) {                   \
-    double acc = 0;                                                                          \
-    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK];                                                       \
-    for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
-        const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
-        const T *xc = x + c0, *yc = y + c0;                                                  \
-        const T *wc = PLAIN ? NULL : w + c0, *pwc = PLAIN ? NULL : pw + c0;                  \
-        softplus_parts_##SFX(n, xc, e, l1);                                                  \
-        _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t i = 0; i < n; i++) {             \
-            T xi = xc[i];                                                                    \
-            T spn = (xi < 0 ? -xi : (T)0) + l1[i];                     /* softplus(-x) */    \
-            T lw = PLAIN ? (T)1 : (T)1 + (pwc[i] - (T)1) * yc[i];                            \
-            T l = ((T)1 - yc[i]) * xi + lw * spn;                                            \
-            if (!PLAIN) l = wc[i] * l;                                                       \
-            acc += (double)l;                                                                \
-            if (WL) lo[c0 + i] = l;                                                          \
-            if (WG) {                                                                        \
-                T s = (xi >= 0 ? (T)1 : e[i]) / ((T)1 + e[i]);      /* one division */ \
-                g[c0 + i] = PLAIN ? go[c0 + i] * (s - yc[i])                                 \
-                                  : go[c0 + i] * wc[i] * (lw * s - pwc[i] * yc[i]);          \
-            }                                                                                \
-        }                                                                                    \
-    }                                                                                        \
-    return acc;                                                                              \
-}                                                                                            \
-/* w and pw may both be NULL (absent: 1); otherwise both are given. */                      \
-static ONNXL_CLONES void bce_logits_##SFX(ptrdiff_t L, const T *x, const T *y, const T *w,    \
-                                          const T *pw, const T *go, T *lo, T *g,             \
-                                          double *sum) {                                     \
-    double acc;                                                                              \
-    const int wl = lo != NULL, wg = g != NULL;                                               \
-    if (w == NULL) {                                                                         \
-        if (wl && wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 1, 1);       \
-        else if (wl) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 0, 1);        \
-        else if (wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 1, 1);        \
-        else acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 0, 1);               \
-    } else {                                                                                 \
-        if (wl && wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 1, 0);       \
-        else if (wl) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 1, 0, 0);        \
-        else if (wg) acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 1, 0);        \
-        else acc = bce_logits_body_##SFX(L, x, y, w, pw, go, lo, g, 0, 0, 0);               \
-    }                                                                                        \
-    *sum = acc;                                                                              \
-}                                                                                            \
-/* cnt[i] == 0: not counted (ignored / masked): loss 0, focal term not summed, grad 0.      \
- * Gradient: g = go * dl/dx + B * dft/dx (B != 0 only for the normalized form, whose       \
- * denominator is F = sum ft).  sums[0] gets the losses, sums[1] the focal terms. */        \
-ONNXL_INLINE void sigmoid_focal_body_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,              \
-                                           const T *restrict x, const T *restrict y,         \
-                                           const unsigned char *restrict cnt,                \
-                                           const T *restrict go, T B, T *restrict lo,        \
-                                           T *restrict g, double *sums, const int WL,        \
-                                           const int WG) {                                   \
-    double acc = 0, acc_ft = 0;                                                              \
-    const T inv_thr = thr > 0 ? (T)1 / thr : (T)1;                                           \
-    /* range first: (int)gamma is undefined for gamma >= 2^31 */                         \
-    const int n_pow = gamma >= 1 && gamma <= 8 && gamma == (T)(int)gamma ? (int)gamma : 0;   \
-    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], sg[ONNXL_CHUNK], r[ONNXL_CHUNK], ftp[ONNXL_CHUNK];    \
-    T lb[ONNXL_CHUNK], fb[ONNXL_CHUNK];                                                      \
-    for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {                                      \
-        const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;                     \
-        const T *xc = x + c0, *yc = y + c0;                                                  \
-        softplus_parts_##SFX(n, xc, e, l1);                                                  \
-        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {                                       \
-            /* the sigmoid, kept for the loop below: divisions are the slowest vector op */ \
-            T s = (xc[i] >= 0 ? (T)1 : e[i]) / ((T)1 + e[i]);                                \
-            sg[i] = s;                                                                       \
-            T q = s + yc[i] - (T)2 * s * yc[i];                      /* 1 - p_t */           \
-            r[i] = (q > (T)0 ? q : (T)0) * inv_thr;                                          \
-        }                                                                                    \
-        if (n_pow == 2) {        /* gamma a small whole number (2 nearly always): no pow */ \
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = r[i] * r[i];               \
-        } else if (n_pow) {                                                                  \
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = onnxl_powi_##SFX(r[i], n_pow);\
-        } else {                                                                             \
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) ftp[i] = POW(r[i], gamma);          \
-        }                                                                                    \
-        ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {                                       \
-            T xi = xc[i], yi = yc[i];                                                        \
-            T ce = ((T)1 - yi) * xi + (xi < 0 ? -xi : (T)0) + l1[i];                         \
-            T s = sg[i];                                                                     \
-            T q = s + yi - (T)2 * s * yi;                                                    \
-            q = q > (T)0 ? q : (T)0;                                                         \
-            T qs = q > (T)0 ? q : (T)1;                                                      \
-            T dq_q = q > (T)0 ? s * ((T)1 - s) * ((T)1 - (T)2 * yi) / qs : (T)0;             \
-            int low = (thr > 0) & (((T)1 - q) < thr);                                        \
-            T ft = low ? (T)1 : ftp[i];                                                      \
-            T dft = low ? (T)0 : gamma * ft * dq_q;                                          \
-            T at = alpha >= 0 ? alpha * yi + ((T)1 - alpha) * ((T)1 - yi) : (T)1;            \
-            int c = cnt[c0 + i] != 0;                                                        \
-            T l = c ? at * ft * ce : (T)0;                                                   \
-            lb[i] = l;                                                                       \
-            fb[i] = c ? ft : (T)0;                                                           \
-            if (WL) lo[c0 + i] = l;                                                          \
-            if (WG) {                                                                        \
-                T gi = go[c0 + i] * at * (dft * ce + ft * (s - yi)) + B * dft;               \
-                g[c0 + i] = c ? gi : (T)0;                                                   \
-            }                                                                                \
-        }                                                                                    \
-        /* the sums in a loop of their own (see ONNXL_CHUNK's note in softmax_loops.h) */  \
-        _Pragma("omp simd reduction(+:acc, acc_ft)") for (ptrdiff_t i = 0; i < n; i++) {     \
-            acc += (double)lb[i];                                                            \
-            acc_ft += (double)fb[i];                                                         \
-        }                                                                                    \
-    }                                                                                        \
-    sums[0] = acc;                                                                           \
-    sums[1] = acc_ft;                                                                        \
-}                                                                                            \
-static ONNXL_CLONES void sigmoid_focal_##SFX(ptrdiff_t L, T gamma, T alpha, T thr,            \
-                                             const T *x, const T *y,                         \
-                                             const unsigned char *cnt, const T *go, T B,     \
-                                             T *lo, T *g, double *sums) {                    \
-    if (lo && g) sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g,     \
-                                          sums, 1, 1);                                       \
-    else if (lo) sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g,     \
-                                          sums, 1, 0);                                       \
-    else if (g) sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g,      \
-                                         sums, 0, 1);                                        \
-    else sigmoid_focal_body_##SFX(L, gamma, alpha, thr, x, y, cnt, go, B, lo, g, sums, 0, 0);\
-}
-
-/* How many of L elements at stride s lie outside [lo, hi] (NaN does not count): the range
- * check of BCE's probabilities and targets, vectorised where the run is contiguous. */
-#define ONNXL_DEFINE_RANGE(T, SFX)                                                              \
-static ONNXL_CLONES int64_t count_outside_##SFX(const T *p, ptrdiff_t s, ptrdiff_t L,          \
-                                                double lo, double hi) {                      \
-    int64_t n = 0;                                                                           \
-    const T tlo = (T)lo, thi = (T)hi;                                                        \
-    if (s == 1) {                                                                            \
-        _Pragma("omp simd reduction(+:n)") for (ptrdiff_t i = 0; i < L; i++)                 \
-            n += (p[i] < tlo) | (p[i] > thi);                                                \
-    } else {                                                                                 \
-        for (ptrdiff_t i = 0; i < L; i++) n += (p[i * s] < tlo) | (p[i * s] > thi);         \
-    }                                                                                        \
-    return n;                                                                                \
-}
-
-ONNXL_DEFINE_RANGE(float, f32)
-ONNXL_DEFINE_RANGE(double, f64)
 /* The kernels' own log1p, only ever of -p in [-1, 0] (LOG1P_NEG) and of exp(-|x|) in
  * [0, 1] (LOG1P_UNIT), and in float their own exp (only ever of -|x|). */
-ONNXL_DEFINE_SIGMOID(float, f32, onnxl_exp_nonpos, logf, onnxl_log1p_negunit, onnxl_log1p_unit,
-                     powf)
-ONNXL_DEFINE_SIGMOID(double, f64, exp, log, onnxl_log1p_f64, onnxl_log1p_f64, pow)
+#define T float
+#define SFX f32
+#define EXP onnxl_exp_nonpos
+#define LOG logf
+#define LOG1P_NEG onnxl_log1p_negunit
+#define LOG1P_UNIT onnxl_log1p_unit
+#define POW powf
+#include "sigmoid_loops_typed.h"
+#undef T
+#undef SFX
+#undef EXP
+#undef LOG
+#undef LOG1P_NEG
+#undef LOG1P_UNIT
+#undef POW
+
+#define T double
+#define SFX f64
+#define EXP exp
+#define LOG log
+#define LOG1P_NEG onnxl_log1p_f64
+#define LOG1P_UNIT onnxl_log1p_f64
+#define POW pow
+#include "sigmoid_loops_typed.h"
+#undef T
+#undef SFX
+#undef EXP
+#undef LOG
+#undef LOG1P_NEG
+#undef LOG1P_UNIT
+#undef POW
 
 #endif

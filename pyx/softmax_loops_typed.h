@@ -1,0 +1,260 @@
+/* The softmax-family loops of softmax_loops.h, written once for every element type.
+ *
+ * Included by softmax_loops.h once per type, with T (float or double), SFX (f32 or f64),
+ * EXP (the softmax's exponential), EXP_SUM and SUM_TERM (its form for sums only) defined
+ * (ONNXL_FN(name) is name_SFX, see kernel_common.h): no include guard, on purpose. */
+
+/* m[i] = max_c x[c, i].  NaN is passed over here and resurfaces through exp in sumexp. */
+static ONNXL_CLONES void ONNXL_FN(tile_max)(const T *x, ptrdiff_t cs, ptrdiff_t C, ptrdiff_t L,
+                                        T *restrict m) {
+    for (ptrdiff_t i = 0; i < L; i++) m[i] = -INFINITY;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const T *xc = x + c * cs;
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) m[i] = xc[i] > m[i] ? xc[i] : m[i];
+    }
+}
+/* s[i] = sum_c exp(x[c, i] - m[i]); the exponentials go to e[c*L + i] when e != NULL.
+ * pf (or NULL): the next tile, same strides, L positions: prefetched class by class while
+ * this one is exp-bound, so that its max pass finds it in cache instead of waiting on
+ * memory (the two passes no longer take turns at the memory bus). */
+static ONNXL_CLONES ONNXL_CONTRACT void ONNXL_FN(tile_sumexp)(const T *x, ptrdiff_t cs, ptrdiff_t C,
+                                           ptrdiff_t L, const T *restrict m,
+                                           T *restrict s, T *restrict e, const T *pf) {
+    for (ptrdiff_t i = 0; i < L; i++) s[i] = 0;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const T *xc = x + c * cs;
+        if (pf)
+            for (ptrdiff_t i = 0; i < L; i += 64 / (ptrdiff_t)sizeof(T))
+                __builtin_prefetch(pf + c * cs + i, 0, 3);
+        if (e) {
+            T *ec = e + c * L;
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+                const T z = xc[i] - m[i];
+                const T v = EXP(z);
+                ec[i] = v;
+                s[i] += SUM_TERM(z, v);
+            }
+        } else {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) s[i] += EXP_SUM(xc[i] - m[i]);
+        }
+    }
+}
+/* lse[i] = m[i] + log(s[i]) in double: one vector log per tile instead of a scalar call
+ * per position. */
+static ONNXL_CLONES void ONNXL_FN(tile_lse)(const T *restrict m, const T *restrict s,
+                                        ptrdiff_t L, double *restrict lse) {
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) lse[i] = (double)m[i] + log((double)s[i]);
+}
+/* acc[i] = sum_c k_c x[c, i] with k_c = w[c] (1 when w == NULL), classes with k_c == 0
+ * skipped.  The label-smoothing term. */
+static ONNXL_CLONES void ONNXL_FN(tile_wdot)(const T *x, ptrdiff_t cs, ptrdiff_t C, ptrdiff_t L,
+                                         const double *w, double *restrict acc) {
+    for (ptrdiff_t i = 0; i < L; i++) acc[i] = 0;
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const double k = w ? w[c] : 1.0;
+        if (k == 0) continue;
+        const T *xc = x + c * cs;
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) acc[i] += k * (double)xc[i];
+    }
+}
+/* Probability targets q (class stride qcs, positions contiguous), smoothed to
+ * q' = qa*q + qb:  kx[i] = sum_c w_c q'_c x_c  and  k[i] = sum_c w_c q'_c,
+ * terms with w_c q'_c == 0 skipped. */
+static ONNXL_CLONES void ONNXL_FN(tile_qdot)(const T *x, ptrdiff_t cs, const T *q, ptrdiff_t qcs,
+                                         ptrdiff_t C, ptrdiff_t L, const double *w,
+                                         double qa, double qb, double *restrict kx,
+                                         double *restrict k) {
+    for (ptrdiff_t i = 0; i < L; i++) { kx[i] = 0; k[i] = 0; }
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const double wc = w ? w[c] : 1.0;
+        if (wc == 0) continue;
+        const T *xc = x + c * cs, *qc = q + c * qcs;
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+            double kc = wc * (qa * (double)qc[i] + qb);
+            k[i] += kc;
+            kx[i] += kc != 0 ? kc * (double)xc[i] : 0.0;
+        }
+    }
+}
+/* out[c, i] = a[i] e[c, i] - b[i] k_c[i], with k_c[i] = 0 (kind 0), w_c (kind 1) or
+ * w_c (qa q[c, i] + qb) (kind 2); out has class stride ocs and contiguous positions. */
+static ONNXL_CLONES void ONNXL_FN(tile_grad)(const T *e, ptrdiff_t C, ptrdiff_t L,
+                                         const T *restrict a, const T *restrict b, int kind,
+                                         const double *w, const T *q, ptrdiff_t qcs,
+                                         double qa, double qb, T *out, ptrdiff_t ocs) {
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const T *ec = e + c * L;
+        T *oc = out + c * ocs;
+        const T wc = (T)(w ? w[c] : 1.0);
+        if (kind == 0) {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i];
+        } else if (kind == 1) {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i] - b[i] * wc;
+        } else {
+            const T *qc = q + c * qcs;
+            const T ta = (T)qa, tb = (T)qb;
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++)
+                oc[i] = a[i] * ec[i] - b[i] * (wc * (ta * qc[i] + tb));
+        }
+    }
+}
+/* Copy a [C][L] block between strided storage (class stride cs, position stride ps) and a
+ * contiguous buffer (class stride L). */
+static ONNXL_CLONES void ONNXL_FN(tile_gather)(const T *src, ptrdiff_t cs, ptrdiff_t ps,
+                                           ptrdiff_t C, ptrdiff_t L, T *restrict dst) {
+    for (ptrdiff_t c = 0; c < C; c++) {
+        const T *sc = src + c * cs;
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) dst[c * L + i] = sc[i * ps];
+    }
+}
+static ONNXL_MAYBE_UNUSED void ONNXL_FN(tile_scatter)(const T *restrict src, ptrdiff_t C,
+                                                  ptrdiff_t L, T *dst, ptrdiff_t cs,
+                                                  ptrdiff_t ps) {
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t i = 0; i < L; i++) dst[c * cs + i * ps] = src[c * L + i];
+}
+/* Row forms: one position, classes contiguous. */
+static ONNXL_CLONES T ONNXL_FN(row_max)(const T *x, ptrdiff_t C) {
+    T m = -INFINITY;
+    _Pragma("omp simd reduction(max:m)") for (ptrdiff_t c = 0; c < C; c++)
+        m = x[c] > m ? x[c] : m;
+    return m;
+}
+/* e (length C) receives the exponentials; the sum order is the same with or without a
+ * gradient to follow. */
+static ONNXL_CLONES ONNXL_CONTRACT T ONNXL_FN(row_sumexp)(const T *x, ptrdiff_t C, T m, T *restrict e) {
+    T s = 0;
+    _Pragma("omp simd reduction(+:s)") for (ptrdiff_t c = 0; c < C; c++) {
+        const T z = x[c] - m;
+        e[c] = EXP(z);
+        s += SUM_TERM(z, e[c]);
+    }
+    return s;
+}
+static ONNXL_CLONES double ONNXL_FN(row_wdot)(const T *x, ptrdiff_t C, const double *w) {
+    double acc = 0;
+    _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t c = 0; c < C; c++) {
+        const double k = w ? w[c] : 1.0;
+        acc += k != 0 ? k * (double)x[c] : 0.0;
+    }
+    return acc;
+}
+static ONNXL_CLONES void ONNXL_FN(row_qdot)(const T *x, const T *q, ptrdiff_t qcs, ptrdiff_t C,
+                                        const double *w, double qa, double qb,
+                                        double *kx_out, double *k_out) {
+    double kx = 0, k = 0;
+    _Pragma("omp simd reduction(+:kx, k)") for (ptrdiff_t c = 0; c < C; c++) {
+        const double kc = (w ? w[c] : 1.0) * (qa * (double)q[c * qcs] + qb);
+        k += kc;
+        kx += kc != 0 ? kc * (double)x[c] : 0.0;
+    }
+    *kx_out = kx;
+    *k_out = k;
+}
+static ONNXL_CLONES void ONNXL_FN(row_grad)(const T *e, ptrdiff_t C, T a, T b, int kind,
+                                        const double *w, const T *q, ptrdiff_t qcs,
+                                        double qa, double qb, T *out, ptrdiff_t ocs) {
+    const T ta = (T)qa, tb = (T)qb;
+    if (kind == 0) {
+        ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++) out[c * ocs] = a * e[c];
+    } else if (kind == 1) {
+        ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++)
+            out[c * ocs] = a * e[c] - b * (T)(w ? w[c] : 1.0);
+    } else {
+        ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++)
+            out[c * ocs] = a * e[c] - b * ((T)(w ? w[c] : 1.0) * (ta * q[c * qcs] + tb));
+    }
+}
+
+/* Per-position terms of a tile with class-index targets (cross-entropy / NLL, optional
+ * class weights w and label smoothing eps), in one vectorisable loop:
+ *     loss_i = w_t (lse_i - x[t_i, i])                           eps == 0  (acc == NULL)
+ *     loss_i = qa w_t (lse_i - x[t_i, i]) + qb (W lse_i - acc_i) eps > 0, acc_i = sum_c w_c x_c
+ * with qa = 1 - eps, qb = eps / C, W = sum_c w_c, lse == NULL for NLL (lse_i = 0), and
+ * t_i = 0 where cnt_i == 0 (not counted: loss 0, selected, so NaN there stays out).
+ * Returns the sum of the losses; lo (scratch, L doubles) receives them.  With a gradient
+ * (a != NULL), gi = scale: a_i = gi coef_i / s_i, b_i = gi qb, fix_i = gi qa w_t, and 0
+ * where not counted (coef = w_t, or qa w_t + qb W).  Positions are independent: the loop
+ * runs over them with gathers, instead of a branchy scalar loop per position. */
+ONNXL_INLINE void ONNXL_FN(tile_hard_body)(ptrdiff_t L, const T *x, ptrdiff_t cs,
+        const int64_t *restrict tt, const unsigned char *restrict cnt,
+        const double *restrict lse, const double *w, double qa, double qb, double W,
+        const double *restrict acc, double scale, const T *restrict s, double *restrict lo,
+        T *restrict a, T *restrict b, double *restrict fix, const int HAS_LSE,
+        const int HAS_W, const int HAS_EPS, const int WG) {
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+        const ptrdiff_t t = (ptrdiff_t)tt[i];
+        const double li = HAS_LSE ? lse[i] : 0.0;
+        const double wt = HAS_W ? w[t] : 1.0;
+        double l = wt * (li - (double)x[t * cs + i]);
+        if (HAS_EPS) l = qa * l + qb * (W * li - acc[i]);
+        const int ok = cnt[i] != 0;
+        l = ok ? l : 0.0;
+        lo[i] = l;
+        if (WG) {
+            const double coef = HAS_EPS ? qa * wt + qb * W : wt;
+            a[i] = ok ? (HAS_LSE ? (T)(scale * coef / (double)s[i]) : (T)0) : (T)0;
+            b[i] = ok ? (T)(scale * qb) : (T)0;
+            fix[i] = ok ? scale * qa * wt : 0.0;
+        }
+    }
+}
+/* The losses go to lo (L doubles of scratch) and are summed in a loop of their own (see
+ * ONNXL_CHUNK's note). */
+static ONNXL_CLONES double ONNXL_FN(tile_hard)(ptrdiff_t L, const T *x, ptrdiff_t cs,
+        const int64_t *tt, const unsigned char *cnt, const double *lse, const double *w,
+        double qa, double qb, double W, const double *acc, double scale, const T *s,
+        double *lo, T *a, T *b, double *fix) {
+    const int wg = a != NULL;
+    /* the common cases get a loop of their own; the rest share the general one */
+    if (!w && !acc && lse && !wg)
+        ONNXL_FN(tile_hard_body)(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,
+                             a, b, fix, 1, 0, 0, 0);
+    else if (!w && !acc && lse && wg)
+        ONNXL_FN(tile_hard_body)(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,
+                             a, b, fix, 1, 0, 0, 1);
+    else if (!w && !acc && !lse && !wg)
+        ONNXL_FN(tile_hard_body)(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,
+                             a, b, fix, 0, 0, 0, 0);
+    else if (wg)
+        ONNXL_FN(tile_hard_body)(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo,
+                             a, b, fix, lse != NULL, w != NULL, acc != NULL, 1);
+    else
+        ONNXL_FN(tile_hard_body)(L, x, cs, tt, cnt, lse, w, qa, qb, W, acc, scale, s, lo, a, b,
+                             fix, lse != NULL, w != NULL, acc != NULL, 0);
+    double total = 0;
+    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) total += lo[i];
+    return total;
+}
+
+/* Softmax focal loss of a tile with class-index targets, vectorised over positions:
+ *   nll_i = lse_i - x[t_i, i],  loss_i = w_t (1 - p_t)^gamma nll_i   (w = alpha, or none)
+ * and, with a gradient (a != NULL, gi = scale), CE's form: a_i = gi w_t coef_i / s_i,
+ * b_i = 0, fix_i = gi w_t coef_i (coef from focal_terms).  Not counted: 0.  nll, qg and
+ * coef are scratch of L doubles; coef may be fix itself (read before written, per i). */
+static ONNXL_CLONES double ONNXL_FN(tile_focal)(ptrdiff_t L, const T *x, ptrdiff_t cs,
+        const int64_t *restrict tt, const unsigned char *restrict cnt,
+        const double *restrict lse, const double *w, double gamma, double scale,
+        const T *restrict s, double *restrict nll, double *restrict qg, double *coef,
+        T *restrict a, T *restrict b, double *fix) {
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++)
+        nll[i] = cnt[i] ? lse[i] - (double)x[(ptrdiff_t)tt[i] * cs + i] : 0.0;
+    focal_terms(L, nll, gamma, qg, coef);
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+        const double wt = w ? w[tt[i]] : 1.0;
+        qg[i] = cnt[i] != 0 ? wt * qg[i] * nll[i] : 0.0;      /* qg becomes the loss */
+    }
+    double total = 0;                           /* summed apart: see ONNXL_CHUNK's note */
+    _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) total += qg[i];
+    if (a) {
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+            const double wt = w ? w[tt[i]] : 1.0;
+            const int ok = cnt[i] != 0;
+            const double g = scale * wt * coef[i];
+            a[i] = ok ? (T)(g / (double)s[i]) : (T)0;
+            b[i] = (T)0;
+            fix[i] = ok ? g : 0.0;
+        }
+    }
+    return total;
+}
