@@ -7,7 +7,8 @@ from . import _checks, _elementwise
 from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._threads import get_num_threads
 
-BCE, BCE_LOGITS, SIGMOID_FOCAL = 0, 1, 2
+BCE, BCE_LOGITS, SIGMOID_FOCAL = (_elementwise.Loss.BCE, _elementwise.Loss.BCE_WITH_LOGITS,
+                                 _elementwise.Loss.SIGMOID_FOCAL)
 TILE = 2048
 
 
@@ -42,7 +43,8 @@ def run(mode, x, *, y=None, target=None, classes=None, weight=None, pos_weight=N
     w = walk(x.shape, [None if a is None else element_strides(a) for a in arrays])
     total, total_ft = _elementwise.run(
         mode, w, x, y, target, classes, weight, pos_weight, mask, grad_output, lo, grad,
-        ignore_index, gamma, alpha, thr, B, TILE, get_num_threads())
+        ignore_index=ignore_index, gamma=gamma, alpha=alpha, thr=thr, B=B, tile=TILE,
+        nthreads=get_num_threads())
     return total, total_ft, lo
 
 

@@ -155,17 +155,13 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
     if n_pos:
         rows = xs[1] == 1 and C >= ROWS_MIN_CLASSES
         total_sum = _cross_entropy.run(
-            x, w.offsets[0], w.strides[0], xs[1],
-            call.target if call.hard else None, w.offsets[1], w.strides[1],
-            None if call.hard else call.target, w.offsets[2], w.strides[2],
-            element_strides(call.target)[1] if not call.hard else 0,
-            call.mask, w.offsets[3], w.strides[3],
-            grad, w.offsets[4], w.strides[4], element_strides(grad)[1] if grad is not None else 0,
-            go, w.offsets[5], w.strides[5],
-            loss_out, w.offsets[6], w.strides[6],
-            w.inner, ROW_TILE if rows else _tile_for(C), rows,
-            config["ignore_index"], config["weight"], config.get("label_smoothing", 0.0),
-            float(scale), log_probs, nthreads, focal_gamma, _gradient_stores.stream_gradient(grad))
+            w, x, call.target if call.hard else None, None if call.hard else call.target,
+            call.mask, grad, go, loss_out,
+            tile=ROW_TILE if rows else _tile_for(C), rows=rows,
+            ignore_index=config["ignore_index"], weight=config["weight"],
+            eps=config.get("label_smoothing", 0.0), scale=float(scale), nll=log_probs,
+            nthreads=nthreads, focal_gamma=focal_gamma,
+            stream=_gradient_stores.stream_gradient(grad))
     else:
         total_sum = 0.0
         if grad is not None:

@@ -36,6 +36,8 @@ from ._spec import Example, LossSpec, Param
 from ._threads import get_num_threads
 from ._types import Absent, ArrayLike, DiceMode, OptionalArray, Reduction, Value, Weighting
 
+_ACT = _dice.onnxl_activation     # how the kernel turns the input into probabilities
+
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
 
@@ -235,9 +237,9 @@ class _DiceFamily(Loss):
                     x = np.where(ignored, -np.inf if cfg["from_logits"] else 0, x) \
                         .astype(x.dtype)
             t = None
-        act = 0
+        act = _ACT.ONNXL_ACT_IDENTITY
         if cfg["from_logits"]:
-            act = 1 if mode == "multiclass" else 2
+            act = _ACT.ONNXL_ACT_SOFTMAX if mode == "multiclass" else _ACT.ONNXL_ACT_SIGMOID
         return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
                     ii=ii, post_mask=post_mask)
 
@@ -264,11 +266,10 @@ class _DiceFamily(Loss):
             rows = self._groups(d)
             return np.zeros((rows, d["C"], 3)), np.zeros(rows, np.int64)
         w = self._walk(d)
-        return _dice.run(w, self._groups(d), x, element_strides(x)[1], d["t"],
-                         d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],
-                         None if d["mask"] is None else d["mask"].view(np.uint8), None, 0,
-                         d["act"], self._config["squared"], d["ii"], None, None,
-                         _tile_for(d["C"]), get_num_threads())
+        return _dice.run(w, self._groups(d), x, d["t"], d["y"],
+                         None if d["mask"] is None else d["mask"].view(np.uint8), None,
+                         act=d["act"], squared=self._config["squared"], ignore_index=d["ii"],
+                         A=None, B=None, tile=_tile_for(d["C"]), nthreads=get_num_threads())
 
     # -- evaluation ---------------------------------------------------------------------
     @property
@@ -333,13 +334,13 @@ class _DiceFamily(Loss):
             grad = np.zeros_like(x) if x.size == 0 else np.empty_like(x)
         if x.size:
             rows = self._groups(d)     # pooled: every sample's row is the same, pass one
-            _dice.run(self._walk(d, grad), rows, x, element_strides(x)[1], d["t"],
-                      d["y"], 0 if d["y"] is None else element_strides(d["y"])[1],
+            _dice.run(self._walk(d, grad), rows, x, d["t"], d["y"],
                       None if d["mask"] is None else d["mask"].view(np.uint8), grad,
-                      element_strides(grad)[1], d["act"], self._config["squared"], d["ii"],
-                      np.ascontiguousarray(dI[:rows], np.float64),
-                      np.ascontiguousarray(dP[:rows], np.float64), _tile_for(d["C"]),
-                      get_num_threads(), _gradient_stores.stream_gradient(grad))
+                      act=d["act"], squared=self._config["squared"], ignore_index=d["ii"],
+                      A=np.ascontiguousarray(dI[:rows], np.float64),
+                      B=np.ascontiguousarray(dP[:rows], np.float64), tile=_tile_for(d["C"]),
+                      nthreads=get_num_threads(),
+                      stream=_gradient_stores.stream_gradient(grad))
         if d["post_mask"] is not None:
             grad = np.where(d["post_mask"], grad, 0).astype(x.dtype)
         if direct:

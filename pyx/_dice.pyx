@@ -23,7 +23,7 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+from libc.stdint cimport int64_t, uint8_t
 
 from softmax_loops cimport tile_max, tile_sumexp, tile_gather, tile_scatter
 
@@ -47,8 +47,9 @@ cdef extern from "dice_loops.h" nogil:
                        const double *y, const double *keep, const double *A, const double *B,
                        int k, int act, double *m, double *out, Py_ssize_t ocs)
 
+from targets cimport onnxl_targets_tile
 from kernel_common cimport (
-    index_t, align64, offsets_ptr, data_ptr, onnxl_stream_copy,
+    Operand, operand, at, Carver, carve, aligned_blocks, data_ptr, onnxl_stream_copy,
     onnxl_stream_fence,
 )
 
@@ -66,23 +67,55 @@ cdef struct Plan:
     Py_ssize_t C, inner, tile, tiles_per_outer, chunk_tiles, chunks_per_outer, n_chunks
     Py_ssize_t per_sample
     Py_ssize_t scratch_stride
-    int act                   # 0 identity, 1 softmax, 2 sigmoid
+    int act                   # onnxl_activation
     int k                     # 1, or 2 when squared
-    const int64_t *x_off
-    Py_ssize_t x_ps, x_cs
-    const int64_t *t_off      # integer targets
-    Py_ssize_t t_ps
-    const int64_t *y_off      # dense targets
-    Py_ssize_t y_ps, y_cs
-    const int64_t *m_off
-    Py_ssize_t m_ps
-    const int64_t *g_off
-    Py_ssize_t g_ps, g_cs
+    Operand x                 # logits or probabilities: positions and classes
+    Operand t                 # class-index targets (data NULL with dense targets)
+    int t_width               # their width in bytes
+    Operand y                 # dense targets
+    Operand m                 # mask (uint8)
+    Operand g                 # gradient (data NULL: the statistics pass)
     bint stream               # gradient tiles streamed out from scratch (stream_store.h)
     bint use_ii               # ignore_index is not None
     int64_t ignore_index
     const double *A           # (N, C) dL/dI, gradient pass only
     const double *B           # (N, C) dL/dP
+
+
+cdef extern from "dice_loops.h":
+    # the activation that turns the input into probabilities (`act` below)
+    cpdef enum onnxl_activation:
+        ONNXL_ACT_IDENTITY
+        ONNXL_ACT_SOFTMAX
+        ONNXL_ACT_SIGMOID
+
+
+cdef struct Scratch:
+    char *prob                # [C][tile] of T: probabilities
+    char *buf                 # [C][tile]: gathered logits, then dense targets
+    char *gb                  # [C][tile]: gradient before it is scattered or streamed
+    char *m                   # [tile] of T: max over classes, then dice_grad's workspace
+    char *s                   # [tile]: sum of exponentials
+    char *keep                # [tile]: 1 where counted, else 0, in T
+    int64_t *tt               # [tile]: class index where counted, 0 elsewhere
+    uint8_t *cnt              # [tile]: counted
+
+
+cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, Py_ssize_t isz,
+                                Scratch *sc) noexcept nogil:
+    """Carve one thread's scratch block (base NULL: only size it); returns its size."""
+    cdef Carver c
+    c.base = base
+    c.used = 0
+    sc.prob = carve(&c, C * tile * isz)
+    sc.buf = carve(&c, C * tile * isz)
+    sc.gb = carve(&c, C * tile * isz)
+    sc.m = carve(&c, tile * isz)
+    sc.s = carve(&c, tile * isz)
+    sc.keep = carve(&c, tile * isz)
+    sc.tt = <int64_t *> carve(&c, tile * 8)
+    sc.cnt = <uint8_t *> carve(&c, tile)
+    return c.used
 
 
 cdef inline void tile_normalize(floating *prob, Py_ssize_t C, Py_ssize_t L,
@@ -106,38 +139,37 @@ cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssiz
                          floating *s, floating *prob) noexcept nogil:
     """prob[c * L + i] = activation of the logits of the tile, 0 where keep[i] == 0."""
     cdef Py_ssize_t C = p.C
-    cdef const floating *xb = x + p.x_off[o] + j0 * p.x_ps
+    cdef const floating *xb = x + at(&p.x, o, j0)
     cdef const floating *xt = xb
-    cdef Py_ssize_t xcs = p.x_cs
-    if p.x_ps != 1:
-        tile_gather(xb, p.x_cs, p.x_ps, C, L, buf)
+    cdef Py_ssize_t xcs = p.x.cs
+    if p.x.ps != 1:
+        tile_gather(xb, p.x.cs, p.x.ps, C, L, buf)
         xt = buf
         xcs = L
-    if p.act == 1:
+    if p.act == ONNXL_ACT_SOFTMAX:
         tile_max(xt, xcs, C, L, m)
         # prefetch the next tile (in place, same sample) while this one is exp-bound
         tile_sumexp(xt, xcs, C, L, m, s, prob,
-                    xb + L if p.x_ps == 1 and j0 + L < p.inner else NULL)
+                    xb + L if p.x.ps == 1 and j0 + L < p.inner else NULL)
         tile_normalize(prob, C, L, keep, s)
     else:
         tile_activate(xt, xcs, C, L, keep, p.act, prob)
 
 
-cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const uint8_t *mk,
-                 floating *g, const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t q,
+cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t q,
                  double *stats, int64_t *count) noexcept nogil:
     """Tiles [q * CHUNK, (q + 1) * CHUNK) of outer index o: statistics into stats[C][3] and
-    count, or (g != NULL) the gradient."""
-    cdef Py_ssize_t C = p.C, c, i, j0, L, kt, pos
-    cdef Py_ssize_t blk = align64(C * p.tile * sizeof(floating)), vec = align64(p.tile * sizeof(floating))
-    cdef floating *prob = <floating *> scr
-    cdef floating *buf = <floating *> (scr + blk)
-    cdef floating *gb = <floating *> (scr + 2 * blk)
-    cdef floating *m = <floating *> (scr + 3 * blk)
-    cdef floating *s = <floating *> (scr + 3 * blk + vec)
-    cdef int64_t *tt = <int64_t *> (scr + 3 * blk + 2 * vec)
-    cdef floating *keep = <floating *> (scr + 3 * blk + 2 * vec + align64(p.tile * 8))
-    cdef int64_t t
+    count, or (p.g given) the gradient."""
+    cdef Scratch sc
+    _scratch_layout(scr, p.C, p.tile, sizeof(floating), &sc)
+    cdef Py_ssize_t C = p.C, c, i, j0, L, kt
+    cdef floating *prob = <floating *> sc.prob
+    cdef floating *buf = <floating *> sc.buf
+    cdef floating *gb = <floating *> sc.gb
+    cdef floating *m = <floating *> sc.m
+    cdef floating *keep = <floating *> sc.keep
+    cdef floating *g = <floating *> p.g.data
+    cdef const uint8_t *mb
     cdef Py_ssize_t n = o // p.per_sample
     cdef const double *An = p.A + n * C if p.A != NULL else NULL
     cdef const double *Bn = p.B + n * C if p.B != NULL else NULL
@@ -148,73 +180,76 @@ cdef void _chunk(const floating *x, const index_t *tg, const floating *y, const 
     for kt in range(q * p.chunk_tiles, min((q + 1) * p.chunk_tiles, p.tiles_per_outer)):
         j0 = kt * p.tile
         L = min(p.tile, p.inner - j0)
+        # counted positions: mask set and target not ignore_index (targets.h)
+        mb = <const uint8_t *> p.m.data + at(&p.m, o, j0) if p.m.data != NULL else NULL
+        if p.t.data != NULL:
+            onnxl_targets_tile(p.t.data, p.t_width, at(&p.t, o, j0), p.t.ps, mb, p.m.ps, L,
+                               p.use_ii, p.ignore_index, sc.tt, sc.cnt)
+        else:
+            for i in range(L):
+                sc.cnt[i] = 1 if mb == NULL or mb[i * p.m.ps] != 0 else 0
         for i in range(L):
-            pos = j0 + i
-            keep[i] = 1
-            if mk != NULL and mk[p.m_off[o] + pos * p.m_ps] == 0:
-                keep[i] = 0
-            if tg != NULL:
-                t = <int64_t> tg[p.t_off[o] + pos * p.t_ps]
-                tt[i] = t
-                if p.use_ii and t == p.ignore_index:
-                    keep[i] = 0
-            if keep[i] != 0:
-                count[0] += 1
-        _probabilities(x, p, o, j0, L, keep, buf, m, s, prob)
+            keep[i] = sc.cnt[i]
+            count[0] += sc.cnt[i]
+        _probabilities(x, p, o, j0, L, keep, buf, m, <floating *> sc.s, prob)
         yb = NULL
-        if y != NULL:     # dense targets as a contiguous [C][L] block
-            tile_gather(y + p.y_off[o] + j0 * p.y_ps, p.y_cs, p.y_ps, C, L, buf)
+        if p.y.data != NULL:     # dense targets as a contiguous [C][L] block
+            tile_gather(<const floating *> p.y.data + at(&p.y, o, j0), p.y.cs, p.y.ps, C, L,
+                        buf)
             yb = buf
         if g == NULL:
             if floating is float:
-                dice_stats_f32(prob, C, L, tt, yb, keep, p.k, stats)
+                dice_stats_f32(prob, C, L, sc.tt, yb, keep, p.k, stats)
             else:
-                dice_stats_f64(prob, C, L, tt, yb, keep, p.k, stats)
+                dice_stats_f64(prob, C, L, sc.tt, yb, keep, p.k, stats)
         else:
-            direct = p.g_ps == 1 and not p.stream
-            gout = g + p.g_off[o] + j0 * p.g_ps if direct else gb
-            gcs = p.g_cs if direct else L
+            direct = p.g.ps == 1 and not p.stream
+            gout = g + at(&p.g, o, j0) if direct else gb
+            gcs = p.g.cs if direct else L
             if floating is float:
-                dice_grad_f32(prob, C, L, tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
+                dice_grad_f32(prob, C, L, sc.tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
             else:
-                dice_grad_f64(prob, C, L, tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
-            if p.g_ps != 1:
-                tile_scatter(gb, C, L, g + p.g_off[o] + j0 * p.g_ps, p.g_cs, p.g_ps)
+                dice_grad_f64(prob, C, L, sc.tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
+            if p.g.ps != 1:
+                tile_scatter(gb, C, L, g + at(&p.g, o, j0), p.g.cs, p.g.ps)
             elif p.stream:
                 for c in range(C):
-                    onnxl_stream_copy(g + p.g_off[o] + j0 + c * p.g_cs, gb + c * L,
+                    onnxl_stream_copy(g + at(&p.g, o, j0) + c * p.g.cs, gb + c * L,
                                       L * sizeof(floating))
                 onnxl_stream_fence()
 
 
-cdef void _run(const floating *x, const index_t *tg, const floating *y, const uint8_t *mk,
-               floating *g, const Plan *p, char *scratch, double *stats, int64_t *counts,
-               int nthreads) noexcept nogil:
+cdef void _run(const floating *x, const Plan *p, char *scratch, double *stats,
+               int64_t *counts, int nthreads) noexcept nogil:
     cdef Py_ssize_t k, o, q
     with parallel(num_threads=nthreads):
         for k in prange(p.n_chunks, schedule="static"):
             o = k // p.chunks_per_outer
             q = k - o * p.chunks_per_outer
-            _chunk(x, tg, y, mk, g, p, scratch + threadid() * p.scratch_stride, o, q,
+            _chunk(x, p, scratch + threadid() * p.scratch_stride, o, q,
                    stats + 3 * p.C * k, counts + k)
 
 
-def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_t y_cs, mask,
-        grad, Py_ssize_t g_cs, int act, bint squared, ignore_index, A, B,
-        Py_ssize_t tile, int nthreads, bint stream=False):
+cdef inline Py_ssize_t _class_stride(arr):
+    return arr.strides[1] // arr.itemsize if arr is not None else 0
+
+
+def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bint squared,
+        ignore_index, A, B, Py_ssize_t tile, int nthreads, bint stream=False):
     """Statistics (grad is None): returns (stats (G, C, 3) float64 [I, P, T], counts (G,))
     for G = n_samples groups (the samples, or 1 when pooled).
     Gradient (grad given, A and B float64 (G, C)): writes grad, returns None.
 
-    `walk` describes x, target, dense, mask, grad (positions only); its outer indices split
-    evenly into the G groups, in order (per image: the sample axis is the first outer
-    axis).  x, dense and grad share one float dtype.  Class-index targets must have passed
-    the target scan (_target_scan.py): the kernel indexes statistics with them unchecked;
-    ignore_index None ignores nothing.  `stream`: gradient tiles are built in
-    scratch and streamed out (stream_store.h).
+    `walk` describes x, target, dense, mask, grad (positions only, in that order; None for
+    an absent one); its outer indices split evenly into the G groups, in order (per image:
+    the sample axis is the first outer axis).  Arrays with a class axis have it at axis 1.
+    x, dense and grad share one float dtype.  Class-index targets must have passed the
+    target scan (_target_scan.py): the kernel indexes statistics with them unchecked;
+    ignore_index None ignores nothing.  `act`: ONNXL_ACT_IDENTITY, _SOFTMAX or _SIGMOID.
+    `stream`: gradient tiles are built in scratch and streamed out (stream_store.h).
     """
     cdef Plan p
-    cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0]), k, c, n
+    cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0])
     p.C = C
     p.inner = walk.inner
     p.tile = tile
@@ -225,61 +260,34 @@ def run(walk, Py_ssize_t n_samples, x, Py_ssize_t x_cs, target, dense, Py_ssize_
     p.per_sample = n_outer // n_samples
     p.act = act
     p.k = 2 if squared else 1
-    p.x_off, p.x_ps, p.x_cs = offsets_ptr(walk.offsets[0]), walk.strides[0], x_cs
-    p.t_off, p.t_ps = offsets_ptr(walk.offsets[1]), walk.strides[1]
-    p.y_off, p.y_ps, p.y_cs = offsets_ptr(walk.offsets[2]), walk.strides[2], y_cs
-    p.m_off, p.m_ps = offsets_ptr(walk.offsets[3]), walk.strides[3]
-    p.g_off, p.g_ps, p.g_cs = offsets_ptr(walk.offsets[4]), walk.strides[4], g_cs
+    p.x = operand(x, walk.offsets[0], walk.strides[0], _class_stride(x))
+    p.t = operand(target, walk.offsets[1], walk.strides[1])
+    p.t_width = target.itemsize if target is not None else 8
+    p.y = operand(dense, walk.offsets[2], walk.strides[2], _class_stride(dense))
+    p.m = operand(mask, walk.offsets[3], walk.strides[3])
+    p.g = operand(grad, walk.offsets[4], walk.strides[4], _class_stride(grad))
     p.stream = stream and grad is not None
     p.use_ii = ignore_index is not None
     p.ignore_index = ignore_index if p.use_ii else 0
     p.A = <const double *> data_ptr(A)
     p.B = <const double *> data_ptr(B)
-    p.scratch_stride = 3 * align64(C * tile * x.itemsize) + 2 * align64(tile * x.itemsize) \
-        + align64(tile * 8) + align64(tile * x.itemsize)
+    cdef Scratch sizing
+    p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, &sizing)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
-    cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
-    scr = scr + ((64 - (<size_t> scr) % 64) % 64)
+    cdef char *scr = aligned_blocks(scratch)
     # one [C][3] slot per chunk, statistics pass only (the gradient pass writes none)
     cdef cnp.ndarray part = np.zeros((p.n_chunks if grad is None else 0, C, 3),
                                      dtype=np.float64)
     cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
     cdef double *ps = <double *> cnp.PyArray_DATA(part)
     cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
-    cdef void *xp = data_ptr(x)
-    cdef void *tp = data_ptr(target)
-    cdef void *yp = data_ptr(dense)
-    cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)
-    cdef void *gp = data_ptr(grad)
-    cdef int twidth = target.itemsize if target is not None else 8
     cdef bint single = x.dtype == np.float32
     with nogil:
+        # the one dispatch: on the float type (targets are read in any width by targets.h)
         if single:
-            if twidth == 1:
-                _run(<const float *> xp, <const uint8_t *> tp, <const float *> yp, mp,
-                     <float *> gp, &p, scr, ps, pn, nthreads)
-            elif twidth == 2:
-                _run(<const float *> xp, <const int16_t *> tp, <const float *> yp, mp,
-                     <float *> gp, &p, scr, ps, pn, nthreads)
-            elif twidth == 4:
-                _run(<const float *> xp, <const int32_t *> tp, <const float *> yp, mp,
-                     <float *> gp, &p, scr, ps, pn, nthreads)
-            else:
-                _run(<const float *> xp, <const int64_t *> tp, <const float *> yp, mp,
-                     <float *> gp, &p, scr, ps, pn, nthreads)
+            _run(<const float *> p.x.data, &p, scr, ps, pn, nthreads)
         else:
-            if twidth == 1:
-                _run(<const double *> xp, <const uint8_t *> tp, <const double *> yp, mp,
-                     <double *> gp, &p, scr, ps, pn, nthreads)
-            elif twidth == 2:
-                _run(<const double *> xp, <const int16_t *> tp, <const double *> yp, mp,
-                     <double *> gp, &p, scr, ps, pn, nthreads)
-            elif twidth == 4:
-                _run(<const double *> xp, <const int32_t *> tp, <const double *> yp, mp,
-                     <double *> gp, &p, scr, ps, pn, nthreads)
-            else:
-                _run(<const double *> xp, <const int64_t *> tp, <const double *> yp, mp,
-                     <double *> gp, &p, scr, ps, pn, nthreads)
+            _run(<const double *> p.x.data, &p, scr, ps, pn, nthreads)
     if grad is not None:
         return None
     # chunks of one sample are consecutive; numpy adds them in a fixed (pairwise) order

@@ -19,39 +19,38 @@ import numpy as np
 cimport numpy as cnp
 from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
-from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+from libc.stdint cimport int64_t, uint8_t
 from libc.string cimport memset
 
 from sigmoid_loops cimport bce_prob, bce_logits, sigmoid_focal
 
-from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
+from targets cimport onnxl_targets_tile
+from kernel_common cimport Operand, operand, at, Carver, carve, aligned_blocks, data_ptr
 
 cnp.import_array()
 
 
+cpdef enum Loss:
+    BCE = 0
+    BCE_WITH_LOGITS = 1
+    SIGMOID_FOCAL = 2
+
+
 cdef struct Plan:
-    int mode                  # 0 BCE, 1 BCE with logits, 2 sigmoid focal
+    Loss mode
     Py_ssize_t inner, tile, tiles_per_outer, n_tiles, scratch_stride
-    const int64_t *x_off
-    Py_ssize_t x_s
-    const int64_t *y_off      # dense targets
-    Py_ssize_t y_s
-    const int64_t *t_off      # integer targets (broadcast along the class axis)
-    Py_ssize_t t_s
-    const int64_t *c_off      # class index of each element (int64, broadcast)
-    Py_ssize_t c_s
-    const int64_t *w_off
-    Py_ssize_t w_s
-    const int64_t *pw_off
-    Py_ssize_t pw_s
-    const int64_t *m_off      # mask (uint8)
-    Py_ssize_t m_s
-    const int64_t *go_off     # per-element d(reduction) (grad_output times scale)
-    Py_ssize_t go_s
-    const int64_t *lo_off
-    Py_ssize_t lo_s
-    const int64_t *g_off
-    Py_ssize_t g_s
+    Operand x
+    Operand y                 # dense targets
+    Operand t                 # integer targets (broadcast along the class axis)
+    int t_width               # their width in bytes
+    Operand cls               # class index of each element (int64, broadcast)
+    Operand w
+    Operand pw
+    Operand m                 # mask (uint8)
+    Operand go                # per-element d(reduction) (grad_output times scale)
+    Operand lo
+    Operand g
+    bint use_ii               # ignore_index applies (it is not None)
     int64_t ignore_index
     double gamma, alpha, thr, B
 
@@ -59,6 +58,38 @@ cdef struct Plan:
 cdef struct Filled:
     const void *base          # what the buffer holds: base[0] broadcast (stride 0) ...
     Py_ssize_t length         # ... over this many elements
+
+
+cdef struct Scratch:
+    char *x                   # [tile] of T each: contiguous views of the operands
+    char *y
+    char *w
+    char *pw
+    char *go
+    char *lo                  # per-element losses before they are scattered
+    char *g                   # gradient before it is scattered
+    int64_t *tt               # [tile]: integer target where counted, 0 elsewhere
+    uint8_t *cnt              # [tile]: counted
+    Filled *memo              # what the buffers x, y, w, pw, go hold (see _operand)
+
+
+cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t tile, Py_ssize_t isz,
+                                Scratch *sc) noexcept nogil:
+    """Carve one thread's scratch block (base NULL: only size it); returns its size."""
+    cdef Carver c
+    c.base = base
+    c.used = 0
+    sc.x = carve(&c, tile * isz)
+    sc.y = carve(&c, tile * isz)
+    sc.w = carve(&c, tile * isz)
+    sc.pw = carve(&c, tile * isz)
+    sc.go = carve(&c, tile * isz)
+    sc.lo = carve(&c, tile * isz)
+    sc.g = carve(&c, tile * isz)
+    sc.tt = <int64_t *> carve(&c, tile * 8)
+    sc.cnt = <uint8_t *> carve(&c, tile)
+    sc.memo = <Filled *> carve(&c, 5 * sizeof(Filled))
+    return c.used
 
 
 cdef inline const floating *_operand(const floating *base, Py_ssize_t s, Py_ssize_t L,
@@ -83,80 +114,71 @@ cdef inline const floating *_operand(const floating *base, Py_ssize_t s, Py_ssiz
     return buf
 
 
-cdef void _tile(const floating *x, const floating *y, const index_t *tg, const int64_t *cls,
-                const floating *w, const floating *pw, const uint8_t *mk, const floating *go,
-                floating *lo, floating *g, const Plan *p, char *scr, Py_ssize_t o,
-                Py_ssize_t j0, Py_ssize_t L, double *sums) noexcept nogil:
-    cdef Py_ssize_t i, blk = align64(p.tile * sizeof(floating))
-    cdef floating *bx = <floating *> scr
-    cdef floating *by = <floating *> (scr + blk)
-    cdef floating *bw = <floating *> (scr + 2 * blk)
-    cdef floating *bpw = <floating *> (scr + 3 * blk)
-    cdef floating *bgo = <floating *> (scr + 4 * blk)
-    cdef floating *blo = <floating *> (scr + 5 * blk)
-    cdef floating *bg = <floating *> (scr + 6 * blk)
-    cdef uint8_t *cnt = <uint8_t *> (scr + 7 * blk)
-    # per-thread memos of the buffers bx, by, bw, bpw, bgo (see _operand)
-    cdef Filled *memo = <Filled *> (scr + 7 * blk + align64(p.tile))
-    cdef const floating *xs = _operand(x + p.x_off[o] + j0 * p.x_s, p.x_s, L, bx, &memo[0])
+cdef inline const floating *_view(const Operand *op, Py_ssize_t o, Py_ssize_t j0,
+                                  Py_ssize_t L, floating *buf, Filled *memo) noexcept nogil:
+    """The L elements of op from position j0 of outer index o, contiguous (see _operand)."""
+    return _operand(<const floating *> op.data + at(op, o, j0), op.ps, L, buf, memo)
+
+
+cdef void _tile(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
+                Py_ssize_t L, double *sums) noexcept nogil:
+    cdef Scratch sc
+    _scratch_layout(scr, p.tile, sizeof(floating), &sc)
+    cdef Py_ssize_t i
+    cdef Filled *memo = sc.memo
+    cdef const floating *xs = _view(&p.x, o, j0, L, <floating *> sc.x, &memo[0])
     cdef const floating *ys
     cdef const floating *gos = NULL
     cdef floating *los = NULL
     cdef floating *gs = NULL
-    cdef const index_t *tb
+    cdef floating *by = <floating *> sc.y
+    cdef floating *lo = <floating *> p.lo.data
+    cdef floating *g = <floating *> p.g.data
     cdef const int64_t *cb
-    cdef const uint8_t *mb
-    cdef int64_t t
-    if tg != NULL:
-        tb = tg + p.t_off[o] + j0 * p.t_s
-        cb = cls + p.c_off[o] + j0 * p.c_s
+    cdef const uint8_t *mb = NULL
+    if p.m.data != NULL:
+        mb = <const uint8_t *> p.m.data + at(&p.m, o, j0)
+    if p.t.data != NULL:
+        # one-vs-rest: y = (target == class), counted = mask set and target not ignored
+        onnxl_targets_tile(p.t.data, p.t_width, at(&p.t, o, j0), p.t.ps, mb, p.m.ps, L,
+                           p.use_ii, p.ignore_index, sc.tt, sc.cnt)
+        cb = <const int64_t *> p.cls.data + at(&p.cls, o, j0)
         for i in range(L):
-            t = <int64_t> tb[i * p.t_s]
-            by[i] = 1 if t == cb[i * p.c_s] else 0
-            cnt[i] = t != p.ignore_index
+            by[i] = 1 if sc.tt[i] == cb[i * p.cls.ps] else 0
         memo[1].base = NULL
         ys = by
     else:
-        ys = _operand(y + p.y_off[o] + j0 * p.y_s, p.y_s, L, by, &memo[1])
-        if p.mode == 2:           # only the focal loop reads cnt
+        ys = _view(&p.y, o, j0, L, <floating *> sc.y, &memo[1])
+        if p.mode == SIGMOID_FOCAL:           # only the focal loop reads cnt
             for i in range(L):
-                cnt[i] = 1
-    if mk != NULL:
-        mb = mk + p.m_off[o] + j0 * p.m_s
-        for i in range(L):
-            cnt[i] = cnt[i] and mb[i * p.m_s] != 0
-    if go != NULL:
-        gos = _operand(go + p.go_off[o] + j0 * p.go_s, p.go_s, L, bgo, &memo[4])
+                sc.cnt[i] = 1 if mb == NULL or mb[i * p.m.ps] != 0 else 0
+    if p.go.data != NULL:
+        gos = _view(&p.go, o, j0, L, <floating *> sc.go, &memo[4])
     if lo != NULL:
-        los = lo + p.lo_off[o] + j0 * p.lo_s if p.lo_s == 1 else blo
+        los = lo + at(&p.lo, o, j0) if p.lo.ps == 1 else <floating *> sc.lo
     if g != NULL:
-        gs = g + p.g_off[o] + j0 * p.g_s if p.g_s == 1 else bg
+        gs = g + at(&p.g, o, j0) if p.g.ps == 1 else <floating *> sc.g
 
-    if p.mode == 0:
-        bce_prob(L, xs, ys, _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw, &memo[2]), gos,
-                 los, gs, sums)
-    elif p.mode == 1:
-        if w == NULL:   # neither weight nor pos_weight: the kernel's plain loop
+    if p.mode == BCE:
+        bce_prob(L, xs, ys, _view(&p.w, o, j0, L, <floating *> sc.w, &memo[2]), gos, los, gs, sums)
+    elif p.mode == BCE_WITH_LOGITS:
+        if p.w.data == NULL:   # neither weight nor pos_weight: the kernel's plain loop
             bce_logits(L, xs, ys, NULL, NULL, gos, los, gs, sums)
         else:
-            bce_logits(L, xs, ys,
-                       _operand(w + p.w_off[o] + j0 * p.w_s, p.w_s, L, bw, &memo[2]),
-                       _operand(pw + p.pw_off[o] + j0 * p.pw_s, p.pw_s, L, bpw, &memo[3]),
-                       gos, los, gs, sums)
+            bce_logits(L, xs, ys, _view(&p.w, o, j0, L, <floating *> sc.w, &memo[2]),
+                       _view(&p.pw, o, j0, L, <floating *> sc.pw, &memo[3]), gos, los, gs, sums)
     else:
-        sigmoid_focal(L, p.gamma, p.alpha, p.thr, xs, ys, cnt, gos, p.B, los, gs, sums)
+        sigmoid_focal(L, p.gamma, p.alpha, p.thr, xs, ys, sc.cnt, gos, p.B, los, gs, sums)
 
-    if lo != NULL and p.lo_s != 1:
+    if lo != NULL and p.lo.ps != 1:
         for i in range(L):
-            lo[p.lo_off[o] + (j0 + i) * p.lo_s] = blo[i]
-    if g != NULL and p.g_s != 1:
+            lo[at(&p.lo, o, j0 + i)] = (<floating *> sc.lo)[i]
+    if g != NULL and p.g.ps != 1:
         for i in range(L):
-            g[p.g_off[o] + (j0 + i) * p.g_s] = bg[i]
+            g[at(&p.g, o, j0 + i)] = (<floating *> sc.g)[i]
 
 
-cdef void _run(const floating *x, const floating *y, const index_t *tg, const int64_t *cls,
-               const floating *w, const floating *pw, const uint8_t *mk, const floating *go,
-               floating *lo, floating *g, const Plan *p, char *scratch, double *partial,
+cdef void _run(const floating *x, const Plan *p, char *scratch, double *partial,
                int nthreads) noexcept nogil:
     cdef Py_ssize_t k, o, j0, L
     with parallel(num_threads=nthreads):
@@ -164,13 +186,12 @@ cdef void _run(const floating *x, const floating *y, const index_t *tg, const in
             o = k // p.tiles_per_outer
             j0 = (k - o * p.tiles_per_outer) * p.tile
             L = min(p.tile, p.inner - j0)
-            _tile(x, y, tg, cls, w, pw, mk, go, lo, g, p,
-                  scratch + threadid() * p.scratch_stride, o, j0, L, partial + 2 * k)
+            _tile(x, p, scratch + threadid() * p.scratch_stride, o, j0, L, partial + 2 * k)
 
 
-def run(int mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_output,
-        loss_out, grad, int64_t ignore_index, double gamma, double alpha, double thr,
-        double B, Py_ssize_t tile, int nthreads):
+def run(Loss mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_output,
+        loss_out, grad, *, ignore_index, double gamma, double alpha, double thr, double B,
+        Py_ssize_t tile, int nthreads):
     """Run one elementwise loss over every element; returns (sum of losses, sum of focal
     terms) over counted elements, in float64.
 
@@ -179,82 +200,43 @@ def run(int mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_ou
     `target` is uint8/int16/int32/int64, `classes` int64, `mask` uint8.
     """
     cdef Plan p
-    cdef Py_ssize_t n_outer = len(walk.offsets[0]), k
+    cdef Py_ssize_t n_outer = len(walk.offsets[0]), k, th
     p.mode = mode
     p.inner = walk.inner
     p.tile = tile
     p.tiles_per_outer = (walk.inner + tile - 1) // tile
     p.n_tiles = n_outer * p.tiles_per_outer
-    p.x_off, p.x_s = offsets_ptr(walk.offsets[0]), walk.strides[0]
-    p.y_off, p.y_s = offsets_ptr(walk.offsets[1]), walk.strides[1]
-    p.t_off, p.t_s = offsets_ptr(walk.offsets[2]), walk.strides[2]
-    p.c_off, p.c_s = offsets_ptr(walk.offsets[3]), walk.strides[3]
-    p.w_off, p.w_s = offsets_ptr(walk.offsets[4]), walk.strides[4]
-    p.pw_off, p.pw_s = offsets_ptr(walk.offsets[5]), walk.strides[5]
-    p.m_off, p.m_s = offsets_ptr(walk.offsets[6]), walk.strides[6]
-    p.go_off, p.go_s = offsets_ptr(walk.offsets[7]), walk.strides[7]
-    p.lo_off, p.lo_s = offsets_ptr(walk.offsets[8]), walk.strides[8]
-    p.g_off, p.g_s = offsets_ptr(walk.offsets[9]), walk.strides[9]
-    p.ignore_index = ignore_index
+    p.x = operand(x, walk.offsets[0], walk.strides[0])
+    p.y = operand(y, walk.offsets[1], walk.strides[1])
+    p.t = operand(target, walk.offsets[2], walk.strides[2])
+    p.t_width = target.itemsize if target is not None else 8
+    p.cls = operand(classes, walk.offsets[3], walk.strides[3])
+    p.w = operand(weight, walk.offsets[4], walk.strides[4])
+    p.pw = operand(pos_weight, walk.offsets[5], walk.strides[5])
+    p.m = operand(mask, walk.offsets[6], walk.strides[6])
+    p.go = operand(grad_output, walk.offsets[7], walk.strides[7])
+    p.lo = operand(loss_out, walk.offsets[8], walk.strides[8])
+    p.g = operand(grad, walk.offsets[9], walk.strides[9])
+    p.use_ii = ignore_index is not None
+    p.ignore_index = ignore_index if p.use_ii else 0
     p.gamma, p.alpha, p.thr, p.B = gamma, alpha, thr, B
-    p.scratch_stride = 7 * align64(tile * x.itemsize) + align64(tile) + align64(5 * sizeof(Filled))
+    cdef Scratch sc
+    p.scratch_stride = _scratch_layout(NULL, tile, x.itemsize, &sc)
     cdef cnp.ndarray partial = np.zeros(2 * p.n_tiles, dtype=np.float64)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
-    cdef char *scr = <char *> cnp.PyArray_DATA(scratch)
-    scr = scr + ((64 - (<size_t> scr) % 64) % 64)
-    cdef Py_ssize_t th
+    cdef char *scr = aligned_blocks(scratch)
     for th in range(max(nthreads, 1)):     # every thread's memos start empty
-        memset(scr + th * p.scratch_stride + 7 * align64(tile * x.itemsize) + align64(tile),
-               0, 5 * sizeof(Filled))
+        _scratch_layout(scr + th * p.scratch_stride, tile, x.itemsize, &sc)
+        memset(sc.memo, 0, 5 * sizeof(Filled))
     cdef double *part = <double *> cnp.PyArray_DATA(partial)
-    cdef void *xp = data_ptr(x)
-    cdef void *yp = data_ptr(y)
-    cdef void *tp = data_ptr(target)
-    cdef const int64_t *cp = <const int64_t *> data_ptr(classes)
-    cdef void *wp = data_ptr(weight)
-    cdef void *pwp = data_ptr(pos_weight)
-    cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)
-    cdef void *gop = data_ptr(grad_output)
-    cdef void *lop = data_ptr(loss_out)
-    cdef void *gp = data_ptr(grad)
-    cdef int twidth = target.itemsize if target is not None else 8
     cdef bint single = x.dtype == np.float32
     cdef double total = 0.0, total_ft = 0.0
     with nogil:
+        # the one dispatch: on the float type (targets are read in any width by targets.h)
         if single:
-            if twidth == 1:
-                _run(<const float *> xp, <const float *> yp, <const uint8_t *> tp, cp,
-                     <const float *> wp, <const float *> pwp, mp, <const float *> gop,
-                     <float *> lop, <float *> gp, &p, scr, part, nthreads)
-            elif twidth == 2:
-                _run(<const float *> xp, <const float *> yp, <const int16_t *> tp, cp,
-                     <const float *> wp, <const float *> pwp, mp, <const float *> gop,
-                     <float *> lop, <float *> gp, &p, scr, part, nthreads)
-            elif twidth == 4:
-                _run(<const float *> xp, <const float *> yp, <const int32_t *> tp, cp,
-                     <const float *> wp, <const float *> pwp, mp, <const float *> gop,
-                     <float *> lop, <float *> gp, &p, scr, part, nthreads)
-            else:
-                _run(<const float *> xp, <const float *> yp, <const int64_t *> tp, cp,
-                     <const float *> wp, <const float *> pwp, mp, <const float *> gop,
-                     <float *> lop, <float *> gp, &p, scr, part, nthreads)
+            _run(<const float *> p.x.data, &p, scr, part, nthreads)
         else:
-            if twidth == 1:
-                _run(<const double *> xp, <const double *> yp, <const uint8_t *> tp, cp,
-                     <const double *> wp, <const double *> pwp, mp, <const double *> gop,
-                     <double *> lop, <double *> gp, &p, scr, part, nthreads)
-            elif twidth == 2:
-                _run(<const double *> xp, <const double *> yp, <const int16_t *> tp, cp,
-                     <const double *> wp, <const double *> pwp, mp, <const double *> gop,
-                     <double *> lop, <double *> gp, &p, scr, part, nthreads)
-            elif twidth == 4:
-                _run(<const double *> xp, <const double *> yp, <const int32_t *> tp, cp,
-                     <const double *> wp, <const double *> pwp, mp, <const double *> gop,
-                     <double *> lop, <double *> gp, &p, scr, part, nthreads)
-            else:
-                _run(<const double *> xp, <const double *> yp, <const int64_t *> tp, cp,
-                     <const double *> wp, <const double *> pwp, mp, <const double *> gop,
-                     <double *> lop, <double *> gp, &p, scr, part, nthreads)
+            _run(<const double *> p.x.data, &p, scr, part, nthreads)
         for k in range(p.n_tiles):      # fixed order, whatever thread computed each tile
             total += part[2 * k]
             total_ft += part[2 * k + 1]

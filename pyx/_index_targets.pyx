@@ -13,29 +13,12 @@ their own dtype, never widened into a copy.
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel
-from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+from libc.stdint cimport int64_t, uint8_t
 
-from kernel_common cimport index_t, align64, offsets_ptr, data_ptr
-from targets cimport targets_scan
+from kernel_common cimport offsets_ptr, data_ptr
+from targets cimport onnxl_targets_scan
 
 cnp.import_array()
-
-cdef void _scan(const index_t *tgt, const int64_t *t_off, Py_ssize_t t_ps,
-                const uint8_t *mk, const int64_t *m_off, Py_ssize_t m_ps,
-                Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t n_tiles, Py_ssize_t C,
-                bint use_ii, int64_t ignore_index, const double *weight,
-                double *wsum, int64_t *count, int64_t *bad, int64_t *first_bad,
-                int nthreads) noexcept nogil:
-    cdef Py_ssize_t tpo = (inner + tile - 1) // tile
-    cdef Py_ssize_t k, o, j0
-    with parallel(num_threads=nthreads):
-        for k in prange(n_tiles, schedule="static"):
-            o = k // tpo
-            j0 = (k - o * tpo) * tile
-            targets_scan(tgt + t_off[o] + j0 * t_ps, t_ps,
-                         mk + m_off[o] + j0 * m_ps if mk != NULL else NULL, m_ps,
-                         min(tile, inner - j0), use_ii, ignore_index, C, weight,
-                         &count[k], &bad[k], &first_bad[k], &wsum[k])
 
 
 def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
@@ -45,12 +28,13 @@ def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
     ignore_index None: every position the mask keeps is counted."""
     cdef bint use_ii = ignore_index is not None
     cdef int64_t ii = ignore_index if use_ii else 0
-    cdef Py_ssize_t n_tiles = len(t_off) * ((inner + tile - 1) // tile)
+    cdef Py_ssize_t tpo = (inner + tile - 1) // tile
+    cdef Py_ssize_t n_tiles = len(t_off) * tpo
     cdef cnp.ndarray wsum = np.zeros(n_tiles, dtype=np.float64)
     cdef cnp.ndarray count = np.zeros(n_tiles, dtype=np.int64)
     cdef cnp.ndarray bad = np.zeros(n_tiles, dtype=np.int64)
     cdef cnp.ndarray first = np.zeros(n_tiles, dtype=np.int64)
-    cdef void *tp = cnp.PyArray_DATA(target)
+    cdef const void *tp = cnp.PyArray_DATA(target)
     cdef const int64_t *to = <const int64_t *> cnp.PyArray_DATA(t_off)
     cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)      # NULL when None
     cdef const int64_t *mo = offsets_ptr(m_off)
@@ -61,22 +45,17 @@ def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
     cdef int64_t *fb = <int64_t *> cnp.PyArray_DATA(first)
     cdef int width = target.itemsize
     cdef double total = 0.0
-    cdef Py_ssize_t k
-    with nogil:
-        if width == 1:
-            _scan(<const uint8_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
-        elif width == 2:
-            _scan(<const int16_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
-        elif width == 4:
-            _scan(<const int32_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
-        else:
-            _scan(<const int64_t *> tp, to, t_ps, mp, mo, m_ps, inner, tile, n_tiles, C,
-                  use_ii, ii, wp, ws, cn, bd, fb, nthreads)
-        for k in range(n_tiles):
-            total += ws[k]
+    cdef Py_ssize_t k, o, j0
+    with nogil, parallel(num_threads=nthreads):
+        for k in prange(n_tiles, schedule="static"):
+            o = k // tpo
+            j0 = (k - o * tpo) * tile
+            onnxl_targets_scan(tp, width, to[o] + j0 * t_ps, t_ps,
+                               mp + mo[o] + j0 * m_ps if mp != NULL else NULL, m_ps,
+                               min(tile, inner - j0), use_ii, ii, C, wp,
+                               &cn[k], &bd[k], &fb[k], &ws[k])
+    for k in range(n_tiles):
+        total += ws[k]
     n_bad = int(bad.sum())
     first_bad = int(first[np.flatnonzero(bad)[0]]) if n_bad else None
     return int(count.sum()), total, n_bad, first_bad

@@ -10,6 +10,13 @@
 #define ONNXLOSSES_DICE_LOOPS_H
 #include "softmax_loops.h"
 
+/* The activation that turns the input into probabilities. */
+enum onnxl_activation {
+    ONNXL_ACT_IDENTITY = 0,    /* the input is probabilities already */
+    ONNXL_ACT_SOFTMAX = 1,     /* over the classes (multiclass from logits) */
+    ONNXL_ACT_SIGMOID = 2      /* per class (binary, multilabel from logits) */
+};
+
 #define T float
 #define SFX f32
 #include "dice_loops_typed.h"

@@ -21,7 +21,7 @@ static ONNXL_CLONES void ONNXL_FN(tile_activate)(const T *x, ptrdiff_t cs, ptrdi
     for (ptrdiff_t c = 0; c < C; c++) {
         const T *xc = x + c * cs;
         T *pc = prob + c * L;
-        if (act == 2) {
+        if (act == ONNXL_ACT_SIGMOID) {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
                 const T v = (T)(1.0 / (1.0 + exp(-(double)xc[i])));
                 pc[i] = keep[i] != 0 ? v : (T)0;
@@ -81,7 +81,7 @@ static ONNXL_CLONES void ONNXL_FN(dice_grad_onehot)(const T *restrict prob, ptrd
         ptrdiff_t L, const int64_t *restrict tt, const T *restrict keep,
         const double *restrict A, const double *restrict B, int k, int act,
         T *restrict m, T *restrict out, ptrdiff_t ocs) {
-    if (act == 1) {
+    if (act == ONNXL_ACT_SOFTMAX) {
         for (ptrdiff_t i = 0; i < L; i++) m[i] = 0;
         for (ptrdiff_t c = 0; c < C; c++) {
             const T *pc = prob + c * L;
@@ -100,7 +100,7 @@ static ONNXL_CLONES void ONNXL_FN(dice_grad_onehot)(const T *restrict prob, ptrd
         const T *pc = prob + c * L;
         T *oc = out + c * ocs;
         const T b = (T)B[c];
-        if (act == 1) {
+        if (act == ONNXL_ACT_SOFTMAX) {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
                 const T g = k == 2 ? (T)2 * b * pc[i] : b;
                 oc[i] = keep[i] != 0 ? pc[i] * (g - m[i]) : (T)0;
@@ -115,7 +115,7 @@ static ONNXL_CLONES void ONNXL_FN(dice_grad_onehot)(const T *restrict prob, ptrd
     for (ptrdiff_t i = 0; i < L; i++) {
         if (keep[i] == 0) continue;
         const ptrdiff_t t = (ptrdiff_t)tt[i];
-        out[t * ocs + i] += act == 1 ? prob[t * L + i] * (T)A[t] : (T)A[t];
+        out[t * ocs + i] += act == ONNXL_ACT_SOFTMAX ? prob[t * L + i] * (T)A[t] : (T)A[t];
     }
 }
 /* out[c * ocs + i] = d loss / d x: g = A_c t + B_c k p^(k-1), then through the activation
@@ -144,7 +144,7 @@ static ONNXL_CLONES void ONNXL_FN(dice_grad)(const T *restrict prob, ptrdiff_t C
                 oc[i] = (tt[i] == c ? a : (T)0) + b * (k == 2 ? (T)2 * pc[i] : (T)1);
         }
     }
-    if (act == 1) {
+    if (act == ONNXL_ACT_SOFTMAX) {
         for (ptrdiff_t i = 0; i < L; i++) m[i] = 0;
         for (ptrdiff_t c = 0; c < C; c++) {
             const T *pc = prob + c * L;
@@ -161,7 +161,7 @@ static ONNXL_CLONES void ONNXL_FN(dice_grad)(const T *restrict prob, ptrdiff_t C
         for (ptrdiff_t c = 0; c < C; c++) {
             const T *pc = prob + c * L;
             T *oc = out + c * ocs;
-            if (act == 2) {
+            if (act == ONNXL_ACT_SIGMOID) {
                 ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++)
                     oc[i] = keep[i] != 0 ? oc[i] * pc[i] * ((T)1 - pc[i]) : (T)0;
             } else {

@@ -1,14 +1,7 @@
-# Declarations shared by every kernel module: the target index types and small helpers for
-# passing NumPy arrays, offsets and scratch buffers to nogil code.
-from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
+# Declarations shared by every kernel module: how an operand is described to nogil code,
+# how per-thread scratch is laid out, and small helpers for passing NumPy arrays.
+from libc.stdint cimport int64_t
 cimport numpy as cnp
-
-# Integer class targets are read in their own width, never widened into a copy.
-ctypedef fused index_t:
-    uint8_t
-    int16_t
-    int32_t
-    int64_t
 
 
 cdef inline Py_ssize_t align64(Py_ssize_t n) noexcept nogil:
@@ -25,6 +18,51 @@ cdef inline const int64_t *offsets_ptr(object off):
 
 cdef inline void *data_ptr(object arr):
     return NULL if arr is None else cnp.PyArray_DATA(arr)
+
+
+# One array as the kernels walk it (_layout.walk): the positions (N, d1, ..., dk) are
+# n_outer outer indices, each starting at element off[o], times `inner` positions at stride
+# ps; arrays with a class axis step cs elements from one class to the next.  Strides and
+# offsets count elements of the array's own type; data is NULL for an absent operand.
+cdef struct Operand:
+    char *data
+    const int64_t *off
+    Py_ssize_t ps
+    Py_ssize_t cs
+
+
+cdef inline Operand operand(arr, offsets, Py_ssize_t ps, Py_ssize_t cs=0):
+    cdef Operand op
+    op.data = <char *> data_ptr(arr)
+    op.off = offsets_ptr(offsets) if arr is not None else NULL
+    op.ps = ps
+    op.cs = cs
+    return op
+
+
+cdef inline Py_ssize_t at(const Operand *op, Py_ssize_t o, Py_ssize_t j) noexcept nogil:
+    """Element index of position j of outer index o."""
+    return op.off[o] + j * op.ps
+
+
+# Per-thread scratch: one block per thread, carved into cache-line-aligned buffers by one
+# layout function per kernel, which runs twice: with base NULL to size the block, and on
+# each thread's block to find its buffers.  So the size and the carving cannot disagree.
+cdef struct Carver:
+    char *base
+    Py_ssize_t used
+
+
+cdef inline char *carve(Carver *c, Py_ssize_t nbytes) noexcept nogil:
+    cdef char *p = c.base + c.used if c.base != NULL else NULL
+    c.used += align64(nbytes)
+    return p
+
+
+cdef inline char *aligned_blocks(cnp.ndarray buf) noexcept:
+    """The first cache-line boundary in buf (allocated 64 bytes longer than its blocks)."""
+    cdef char *p = <char *> cnp.PyArray_DATA(buf)
+    return p + ((64 - (<size_t> p) % 64) % 64)
 
 
 cdef extern from "stream_store.h" nogil:

@@ -74,6 +74,48 @@ static ONNXL_CLONES void focal_terms(ptrdiff_t L, const double *restrict nll, do
     }
 }
 
+/* How tile_grad and row_grad form the gradient's second term (see there). */
+enum onnxl_grad_kind {
+    ONNXL_GRAD_PLAIN = 0,          /* class-index targets, no smoothing: none */
+    ONNXL_GRAD_SMOOTHED = 1,       /* class-index targets with label smoothing: w_c */
+    ONNXL_GRAD_PROBABILITIES = 2   /* probability targets: w_c (qa q_c + qb) */
+};
+
+/* The per-position formulas of the softmax family, written once: the vectorised tile loops,
+ * the row loops and the general per-position loop of _cross_entropy.pyx all call these.
+ * lse = log sum_c exp(x_c) (0 for NLL, whose input is log-probabilities already).  The
+ * gradient always has cross-entropy's form
+ *     dl/dx_c = a e_c - b k_c - [c == t] fix,     e_c = exp(x_c - max),  a = g coef / s,
+ * with g the gradient of the reduction, s = sum_c e_c and k_c as in onnxl_grad_kind. */
+
+/* Cross-entropy with a class-index target t:
+ *     loss = w_t (lse - x_t)                                  (no smoothing)
+ *     loss = qa w_t (lse - x_t) + qb (W lse - acc)            (label smoothing eps)
+ * qa = 1 - eps, qb = eps / C, W = sum_c w_c, acc = sum_c w_c x_c; *coef = dloss/dlse. */
+ONNXL_INLINE double onnxl_ce_index(double lse, double x_t, double w_t, const int smooth,
+                                   double qa, double qb, double W, double acc, double *coef) {
+    double l = w_t * (lse - x_t);
+    if (smooth) l = qa * l + qb * (W * lse - acc);
+    *coef = smooth ? qa * w_t + qb * W : w_t;
+    return l;
+}
+/* ... and its gradient's fix at the target (b = g qb, a = g coef / s). */
+ONNXL_INLINE double onnxl_ce_index_fix(double g, double qa, double w_t) { return g * qa * w_t; }
+
+/* Cross-entropy with probability targets q, smoothed to q' = qa q + qb:
+ *     loss = k lse - kx,   k = sum_c w_c q'_c,  kx = sum_c w_c q'_c x_c;   coef = k, b = g. */
+ONNXL_INLINE double onnxl_ce_probabilities(double lse, double kx, double k) {
+    return k * lse - kx;
+}
+
+/* Softmax focal loss with a class-index target, from focal_terms' qg = (1 - p_t)^gamma and
+ * c = -dl/dlog p_t of the unweighted loss, with nll = lse - x_t:
+ *     loss = w_t qg nll;   gradient: fix = g w_t c,  a = fix / s,  b = 0. */
+ONNXL_INLINE double onnxl_focal_index(double w_t, double qg, double nll) {
+    return w_t * qg * nll;
+}
+ONNXL_INLINE double onnxl_focal_index_fix(double g, double w_t, double c) { return g * w_t * c; }
+
 #define ONNXL_SUM_TERM_F64(z, v) (v)
 
 /* float: the own exponential (its argument is x - max <= 0) */

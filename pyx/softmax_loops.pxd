@@ -8,6 +8,17 @@ cdef extern from "softmax_loops.h" nogil:
     const char *onnxl_isa()
     void onnxl_prefetch(const void *p)
     double onnxl_expm1_nonpos(double z)
+    enum onnxl_grad_kind:
+        ONNXL_GRAD_PLAIN
+        ONNXL_GRAD_SMOOTHED
+        ONNXL_GRAD_PROBABILITIES
+    # the per-position formulas (see softmax_loops.h)
+    double onnxl_ce_index(double lse, double x_t, double w_t, int smooth, double qa,
+                          double qb, double W, double acc, double *coef)
+    double onnxl_ce_index_fix(double g, double qa, double w_t)
+    double onnxl_ce_probabilities(double lse, double kx, double k)
+    double onnxl_focal_index(double w_t, double qg, double nll)
+    double onnxl_focal_index_fix(double g, double w_t, double c)
     void tile_max_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, float *m)
     void tile_max_f64(const double *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L, double *m)
     void tile_sumexp_f32(const float *x, Py_ssize_t cs, Py_ssize_t C, Py_ssize_t L,

@@ -86,9 +86,9 @@ static ONNXL_CLONES void ONNXL_FN(tile_grad)(const T *e, ptrdiff_t C, ptrdiff_t 
         const T *ec = e + c * L;
         T *oc = out + c * ocs;
         const T wc = (T)(w ? w[c] : 1.0);
-        if (kind == 0) {
+        if (kind == ONNXL_GRAD_PLAIN) {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i];
-        } else if (kind == 1) {
+        } else if (kind == ONNXL_GRAD_SMOOTHED) {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i] - b[i] * wc;
         } else {
             const T *qc = q + c * qcs;
@@ -155,9 +155,9 @@ static ONNXL_CLONES void ONNXL_FN(row_grad)(const T *e, ptrdiff_t C, T a, T b, i
                                         const double *w, const T *q, ptrdiff_t qcs,
                                         double qa, double qb, T *out, ptrdiff_t ocs) {
     const T ta = (T)qa, tb = (T)qb;
-    if (kind == 0) {
+    if (kind == ONNXL_GRAD_PLAIN) {
         ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++) out[c * ocs] = a * e[c];
-    } else if (kind == 1) {
+    } else if (kind == ONNXL_GRAD_SMOOTHED) {
         ONNXL_SIMD for (ptrdiff_t c = 0; c < C; c++)
             out[c * ocs] = a * e[c] - b * (T)(w ? w[c] : 1.0);
     } else {
@@ -186,16 +186,16 @@ ONNXL_INLINE void ONNXL_FN(tile_hard_body)(ptrdiff_t L, const T *x, ptrdiff_t cs
         const ptrdiff_t t = (ptrdiff_t)tt[i];
         const double li = HAS_LSE ? lse[i] : 0.0;
         const double wt = HAS_W ? w[t] : 1.0;
-        double l = wt * (li - (double)x[t * cs + i]);
-        if (HAS_EPS) l = qa * l + qb * (W * li - acc[i]);
+        double coef;
+        double l = onnxl_ce_index(li, (double)x[t * cs + i], wt, HAS_EPS, qa, qb, W,
+                                  HAS_EPS ? acc[i] : 0.0, &coef);
         const int ok = cnt[i] != 0;
         l = ok ? l : 0.0;
         lo[i] = l;
         if (WG) {
-            const double coef = HAS_EPS ? qa * wt + qb * W : wt;
             a[i] = ok ? (HAS_LSE ? (T)(scale * coef / (double)s[i]) : (T)0) : (T)0;
             b[i] = ok ? (T)(scale * qb) : (T)0;
-            fix[i] = ok ? scale * qa * wt : 0.0;
+            fix[i] = ok ? onnxl_ce_index_fix(scale, qa, wt) : 0.0;
         }
     }
 }
@@ -242,7 +242,7 @@ static ONNXL_CLONES double ONNXL_FN(tile_focal)(ptrdiff_t L, const T *x, ptrdiff
     focal_terms(L, nll, gamma, qg, coef);
     ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
         const double wt = w ? w[tt[i]] : 1.0;
-        qg[i] = cnt[i] != 0 ? wt * qg[i] * nll[i] : 0.0;      /* qg becomes the loss */
+        qg[i] = cnt[i] != 0 ? onnxl_focal_index(wt, qg[i], nll[i]) : 0.0;      /* qg becomes the loss */
     }
     double total = 0;                           /* summed apart: see ONNXL_CHUNK's note */
     _Pragma("omp simd reduction(+:total)") for (ptrdiff_t i = 0; i < L; i++) total += qg[i];
@@ -250,7 +250,7 @@ static ONNXL_CLONES double ONNXL_FN(tile_focal)(ptrdiff_t L, const T *x, ptrdiff
         ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
             const double wt = w ? w[tt[i]] : 1.0;
             const int ok = cnt[i] != 0;
-            const double g = scale * wt * coef[i];
+            const double g = onnxl_focal_index_fix(scale, wt, coef[i]);
             a[i] = ok ? (T)(g / (double)s[i]) : (T)0;
             b[i] = (T)0;
             fix[i] = ok ? g : 0.0;

@@ -52,4 +52,35 @@
 #undef IMIN
 #undef IMAX
 
+/* The kernels' entry points: a target array of any of the four widths (1, 2, 4 or 8 bytes:
+ * uint8, int16, int32, int64), `t` pointing at element `at` of it.  The one place the
+ * width is dispatched on, so that no kernel is compiled once per target type. */
+static inline void onnxl_targets_tile(const void *t, int width, ptrdiff_t at, ptrdiff_t ts,
+                                      const unsigned char *mk, ptrdiff_t ms, ptrdiff_t L,
+                                      int use_ii, int64_t ii, int64_t *tt,
+                                      unsigned char *cnt) {
+    switch (width) {
+    case 1: targets_tile_u8((const uint8_t *)t + at, ts, mk, ms, L, use_ii, ii, tt, cnt); break;
+    case 2: targets_tile_i16((const int16_t *)t + at, ts, mk, ms, L, use_ii, ii, tt, cnt); break;
+    case 4: targets_tile_i32((const int32_t *)t + at, ts, mk, ms, L, use_ii, ii, tt, cnt); break;
+    default: targets_tile_i64((const int64_t *)t + at, ts, mk, ms, L, use_ii, ii, tt, cnt);
+    }
+}
+static inline void onnxl_targets_scan(const void *t, int width, ptrdiff_t at, ptrdiff_t ts,
+                                      const unsigned char *mk, ptrdiff_t ms, ptrdiff_t n,
+                                      int use_ii, int64_t ii, int64_t C, const double *w,
+                                      int64_t *count, int64_t *bad, int64_t *first_bad,
+                                      double *wsum) {
+    switch (width) {
+    case 1: targets_scan_u8((const uint8_t *)t + at, ts, mk, ms, n, use_ii, ii, C, w, count,
+                            bad, first_bad, wsum); break;
+    case 2: targets_scan_i16((const int16_t *)t + at, ts, mk, ms, n, use_ii, ii, C, w, count,
+                             bad, first_bad, wsum); break;
+    case 4: targets_scan_i32((const int32_t *)t + at, ts, mk, ms, n, use_ii, ii, C, w, count,
+                             bad, first_bad, wsum); break;
+    default: targets_scan_i64((const int64_t *)t + at, ts, mk, ms, n, use_ii, ii, C, w, count,
+                              bad, first_bad, wsum);
+    }
+}
+
 #endif

@@ -53,11 +53,12 @@ static ONNXL_CLONES void ONNXL_FN(targets_scan)(const IT *t, ptrdiff_t ts,
     *wsum = ws;
 }
 /* A tile of L positions: cnt[i] = counted, tt[i] = its class index (0 where not counted,
- * so that gathers by tt never leave the tile's classes). */
+ * so that gathers by tt never leave the tile's classes).  ignore_index ii applies only
+ * when use_ii. */
 static ONNXL_CLONES void ONNXL_FN(targets_tile)(const IT *t, ptrdiff_t ts,
-        const unsigned char *mk, ptrdiff_t ms, ptrdiff_t L, int64_t ii,
+        const unsigned char *mk, ptrdiff_t ms, ptrdiff_t L, int use_ii, int64_t ii,
         int64_t *restrict tt, unsigned char *restrict cnt) {
-    const int has_ii = ii >= (int64_t)(IMIN) && ii <= (int64_t)(IMAX);
+    const int has_ii = use_ii && ii >= (int64_t)(IMIN) && ii <= (int64_t)(IMAX);
     const IT iv = has_ii ? (IT)ii : (IT)0;
     if (ts == 1 && (!mk || ms == 1)) {
         ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
