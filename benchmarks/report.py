@@ -145,7 +145,7 @@ def _cell(row, name, kind):
 
 
 def markdown(rows, threads):
-    """The README's table: every (loss, shape) at one thread count, times and ratios."""
+    """docs/benchmarks.md's table: every (loss, shape) at one thread count, times and ratios."""
     head = ("| loss | shape | onnxlosses fwd | value+grad | fwd / read+exp | PyTorch fwd | "
             "PyTorch value+grad | onnxruntime, our graph, fwd | onnxruntime, ONNX op, fwd | "
             "MONAI fwd | MONAI value+grad | NumPy fwd (1 thread) |")

@@ -168,7 +168,7 @@ def main(argv=None):
     parser.add_argument("--plot", help="draw the headline ratios into this PNG")
     parser.add_argument("--report", help="skip the timing: targets and plot from this JSON")
     parser.add_argument("--markdown", action="store_true",
-                        help="also print the README's tables (every thread count)")
+                        help="also print docs/benchmarks.md's tables (every thread count)")
     args = parser.parse_args(argv)
     import report
     if args.report:

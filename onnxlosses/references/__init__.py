@@ -3,8 +3,8 @@
 Two per loss, neither calling the code under test (they read only ``loss.config`` and
 ``type(loss)``):
 
-- a float64 NumPy reference written from the formulas in the README and the docstrings,
-  value and gradient (the derivative written out from the formula; exact to float64
+- a float64 NumPy reference written from the formulas in docs/semantics.md and the
+  docstrings, value and gradient (the derivative written out from the formula; exact to float64
   rounding, checked against central differences in ``tests/test_references.py``);
 - a PyTorch reference: PyTorch's own loss where it has one, else the loss composed from
   torch ops, the gradient by autograd.  torch is imported only when it runs; without torch,

@@ -1,5 +1,5 @@
 """Pieces every float64 NumPy reference uses: stable activations, the class-index check, the
-reductions' grad_output.  Written from the README's definitions, not from the kernels."""
+reductions' grad_output.  Written from docs/semantics.md's definitions, not from the kernels."""
 import numpy as np
 
 INDEX_KINDS = ("uint8", "int16", "int32", "int64")
@@ -28,13 +28,13 @@ def sigmoid(x):
 
 
 def softplus_neg(x):
-    """softplus(-x) = log(1 + exp(-x)) = max(-x, 0) + log1p(exp(-|x|)) (README, BCE)."""
+    """softplus(-x) = log(1 + exp(-x)) = max(-x, 0) + log1p(exp(-|x|)) (docs/semantics.md, BCE)."""
     x = f64(x)
     return np.maximum(-x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
 def check_class_indices(t, counted, C, ignore_index):
-    """The README's target rule: every counted target lies in [0, C), else ValueError
+    """The target rule (docs/semantics.md): every counted target lies in [0, C), else ValueError
     naming how many do not and one of them (values where nothing counts are not read)."""
     bad = counted & ((t < 0) | (t >= C))
     n = int(np.count_nonzero(bad))

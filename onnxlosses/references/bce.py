@@ -1,5 +1,5 @@
-"""float64 references for BCELoss and BCEWithLogitsLoss, from the README ("BCE, BCE with
-logits"), PyTorch's formulas:
+"""float64 references for BCELoss and BCEWithLogitsLoss, from docs/semantics.md ("BCE, BCE
+with logits"), PyTorch's formulas:
 
     BCE:         l = -w [y max(log p, -100) + (1 - y) max(log(1 - p), -100)]
                  gradient w (p - y) / max(p (1 - p), 1e-12f)   (PyTorch's float epsilon)

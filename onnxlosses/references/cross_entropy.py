@@ -1,5 +1,5 @@
-"""float64 references for CrossEntropyLoss and NLLLoss, from the README ("Cross-entropy and
-NLL"):
+"""float64 references for CrossEntropyLoss and NLLLoss, from docs/semantics.md
+("Cross-entropy and NLL"):
 
     lp = log_softmax(x) over the class axis (NLL: lp = x)
     index target t:   l = (1 - eps) w_t (-lp_t) + (eps / C) sum_c w_c (-lp_c)

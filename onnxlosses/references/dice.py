@@ -1,5 +1,6 @@
-"""float64 references for DiceLoss, JaccardLoss, TverskyLoss and GeneralizedDiceLoss, from the
-README ("Dice family", its parameter table and presets) and dice.py's module docstring.
+"""float64 references for DiceLoss, JaccardLoss, TverskyLoss and GeneralizedDiceLoss, from
+docs/semantics.md ("Dice family", its parameter table), docs/presets.md and dice.py's module
+docstring.
 
 Per (sample when per_image, else the pooled batch; class), over counted elements:
 I = sum p y, P = sum p^k, T = sum y^k (k = 2 with squared), p the mode's activation of x

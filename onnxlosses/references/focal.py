@@ -1,5 +1,5 @@
-"""float64 references for FocalLoss (softmax) and SigmoidFocalLoss, from the README ("Focal
-losses") and the classes' docstrings.
+"""float64 references for FocalLoss (softmax) and SigmoidFocalLoss, from docs/semantics.md
+("Focal losses") and the classes' docstrings.
 
 Softmax focal, per counted position with lpt = log_softmax(x)_t, u = 1 - p_t = -expm1(lpt):
     l = -alpha_t u^gamma lpt
