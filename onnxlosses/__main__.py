@@ -5,6 +5,8 @@
     python -m onnxlosses config
     python -m onnxlosses parity [--json FILE] [--dtypes ...] [--ranks ...] [--opsets ...]
                                 [--providers ...]
+    python -m onnxlosses placement [--venv DIR] [--install REQUIREMENT] [--opsets ...]
+                                   [--json FILE]
     python -m onnxlosses export NAME [--param KEY=VALUE ...] [--opset K] [--dtype D]
                                 [--target-dtype T] [--ndim K] [--grad] [--impl I] [--mask]
                                 [--no-check-targets] -o FILE.onnx
@@ -89,6 +91,16 @@ def main(argv=None):
     par.add_argument("--opsets", nargs="+", type=int)
     par.add_argument("--providers", nargs="+",
                      help="onnxruntime providers (default: CPU, and CUDA when listed)")
+    pla = sub.add_parser("placement", help="which nodes of the exported losses get a CUDA "
+                         "kernel in onnxruntime-gpu (no GPU needed)")
+    pla.add_argument("--venv", default="build/placement-venv",
+                     help="virtualenv holding onnxruntime-gpu (created when missing)")
+    pla.add_argument("--install", default="onnxruntime-gpu", metavar="REQUIREMENT",
+                     help="what pip installs into a new --venv: a requirement such as "
+                          "onnxruntime-gpu==1.26.0, or a wheel file")
+    pla.add_argument("--opsets", nargs="+", type=int,
+                     help="default: 13 to the newest the onnxruntime-gpu build loads")
+    pla.add_argument("--json", help="write every model's placement here")
     exp = sub.add_parser("export", help="write one configured loss as an ONNX model")
     exp.add_argument("name", choices=sorted(BY_NAME))
     exp.add_argument("-o", "--output", required=True)
@@ -125,6 +137,17 @@ def main(argv=None):
             try:
                 return run(dtypes=args.dtypes, ranks=args.ranks, opsets=args.opsets,
                            providers=args.providers, json_file=json_file)
+            finally:
+                if json_file:
+                    json_file.close()
+        if args.command == "placement":
+            from .placement import PlacementError, run as placement
+            json_file = args.json and _open_for_writing(args.json, "--json")
+            try:
+                return placement(venv=args.venv, install=args.install, opsets=args.opsets,
+                                 json_file=json_file)
+            except PlacementError as exc:
+                raise UsageError(str(exc)) from None
             finally:
                 if json_file:
                     json_file.close()
