@@ -233,9 +233,12 @@ def _ranges(opsets):
     return ", ".join(parts)
 
 
-def run(venv="build/placement-venv", install="onnxruntime-gpu", opsets=None, json_file=None, out=sys.stdout, progress=sys.stderr):
+def run(venv="build/placement-venv", install="onnxruntime-gpu", opsets=None, json_file=None,
+        out=None, progress=None):
     """Run the check; returns the exit status (1 when a node has no CUDA kernel or is on
     CPU for no known reason, or a session could not be created)."""
+    out = out or sys.stdout
+    progress = progress or sys.stderr
     import onnx
 
     from .parity import _shape_only_nodes
