@@ -4,7 +4,11 @@
     python -m onnxlosses demo
     python -m onnxlosses config
     python -m onnxlosses parity [--json FILE] [--dtypes ...] [--ranks ...] [--opsets ...]
-                                [--providers ...]
+                                [--providers ...] [--require PROVIDER ...]
+                                [--losses NAME ... | --config JSON]
+                                [--input X.npy --target T.npy [--mask M.npy]]
+    python -m onnxlosses placement [--venv DIR] [--install REQUIREMENT] [--opsets ...]
+                                   [--json FILE]
     python -m onnxlosses export NAME [--param KEY=VALUE ...] [--opset K] [--dtype D]
                                 [--target-dtype T] [--ndim K] [--grad] [--impl I] [--mask]
                                 [--no-check-targets] -o FILE.onnx
@@ -15,6 +19,11 @@ parameters, the value read as a Python literal (numbers, True/False/None, lists,
 
 Bad input (a parameter, an option, a file that cannot be written) is one line on stderr and
 exit status 2, as argparse reports a bad option; never a traceback.
+
+parity: a provider onnxruntime does not know (a typo) is such an error; a provider it knows
+that this build cannot run is reported "unavailable", which fails only for the providers
+named in --require.  Each run's data is seeded by what it checks, so --losses, --dtypes or
+--ranks draw the same batches as the whole grid.
 """
 import ast
 import argparse
@@ -75,20 +84,89 @@ def _export(args):
     return 0
 
 
+def _load_array(path, option):
+    import numpy as np
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise UsageError(f"{option} {path}: cannot read a .npy array: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _parity_options(args):
+    """The grid's keywords from the parity options, checked before anything runs."""
+    import json
+    kwargs = dict(losses=args.losses)
+    if args.config is not None:
+        if args.losses:
+            raise UsageError("--config and --losses exclude each other: --config is one "
+                             "configured loss")
+        try:
+            kwargs["config"] = json.loads(args.config)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--config must be JSON, got {args.config!r} ({exc})") from None
+        from ._parity_grid import configured
+        configured(kwargs["config"])        # an unknown loss or bad parameter fails now
+    if (args.input is None) != (args.target is None):
+        raise UsageError("--input and --target go together")
+    if args.mask is not None and args.input is None:
+        raise UsageError("--mask needs --input and --target")
+    if args.input is not None:
+        for option in ("dtypes", "ranks"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option} does not apply with --input (the file fixes "
+                                 f"the input's dtype and shape)")
+        if args.config is None and not args.losses:
+            raise UsageError("--input needs --config or --losses: which loss to check")
+        kwargs["batch"] = (_load_array(args.input, "--input"),
+                           _load_array(args.target, "--target"),
+                           None if args.mask is None else _load_array(args.mask, "--mask"))
+    else:
+        kwargs["dtypes"] = args.dtypes or ["float32", "float64", "float16"]
+        kwargs["ranks"] = args.ranks or [2, 4, 5]
+    return kwargs
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m onnxlosses")
     parser.add_argument("--version", action="version", version=f"onnxlosses {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="compute, export and parity-check the losses")
     sub.add_parser("config", help="print the build configuration")
+    from onnxruntime import get_all_providers
+    providers = get_all_providers()     # what onnxruntime knows, whether this build runs it
     par = sub.add_parser("parity", help="parity grid over every loss and path")
     par.add_argument("--json", help="write every report here")
-    par.add_argument("--dtypes", nargs="+", default=["float32", "float64", "float16"],
-                     choices=["float32", "float64", "float16"])
-    par.add_argument("--ranks", nargs="+", type=int, default=[2, 4, 5], choices=[2, 3, 4, 5])
+    par.add_argument("--dtypes", nargs="+", choices=["float32", "float64", "float16"],
+                     help="default: all three")
+    par.add_argument("--ranks", nargs="+", type=int, choices=[2, 3, 4, 5],
+                     help="the input's number of axes (default: 2 4 5)")
     par.add_argument("--opsets", nargs="+", type=int)
-    par.add_argument("--providers", nargs="+",
-                     help="onnxruntime providers (default: CPU, and CUDA when listed)")
+    par.add_argument("--providers", nargs="+", choices=providers, metavar="PROVIDER",
+                     help="onnxruntime providers (default: CPUExecutionProvider and "
+                          "CUDAExecutionProvider); one this onnxruntime cannot run is "
+                          "reported unavailable")
+    par.add_argument("--require", nargs="+", default=[], choices=providers,
+                     metavar="PROVIDER",
+                     help="fail when one of these providers is unavailable (CI)")
+    par.add_argument("--losses", nargs="+", choices=sorted(BY_NAME), metavar="NAME",
+                     help=f"only these losses' configurations ({', '.join(sorted(BY_NAME))})")
+    par.add_argument("--config", help='one configured loss as JSON, e.g. {"loss": '
+                     '"dice_loss", "mode": "multiclass", "ignore_index": 255}')
+    par.add_argument("--input", help="a .npy file: check this batch's input instead of "
+                     "generated data (with --config or --losses)")
+    par.add_argument("--target", help="a .npy file: the target of --input")
+    par.add_argument("--mask", help="a .npy file: a boolean mask for --input")
+    pla = sub.add_parser("placement", help="which nodes of the exported losses get a CUDA "
+                         "kernel in onnxruntime-gpu (no GPU needed)")
+    pla.add_argument("--venv", default="build/placement-venv",
+                     help="virtualenv holding onnxruntime-gpu (created when missing)")
+    pla.add_argument("--install", default="onnxruntime-gpu", metavar="REQUIREMENT",
+                     help="what pip installs into a new --venv: a requirement such as "
+                          "onnxruntime-gpu==1.26.0, or a wheel file")
+    pla.add_argument("--opsets", nargs="+", type=int,
+                     help="default: 13 to the newest the onnxruntime-gpu build loads")
+    pla.add_argument("--json", help="write every model's placement here")
     exp = sub.add_parser("export", help="write one configured loss as an ONNX model")
     exp.add_argument("name", choices=sorted(BY_NAME))
     exp.add_argument("-o", "--output", required=True)
@@ -121,10 +199,22 @@ def main(argv=None):
                 if opset not in opsets:
                     raise ValueError(f"--opsets must be in [{opsets[0]}, {opsets[-1]}] (the "
                                      f"newest the installed onnxruntime runs), got {opset}")
+            parity_kwargs = _parity_options(args)
             json_file = args.json and _open_for_writing(args.json, "--json")
             try:
-                return run(dtypes=args.dtypes, ranks=args.ranks, opsets=args.opsets,
-                           providers=args.providers, json_file=json_file)
+                return run(opsets=args.opsets, providers=args.providers, require=args.require,
+                           json_file=json_file, **parity_kwargs)
+            finally:
+                if json_file:
+                    json_file.close()
+        if args.command == "placement":
+            from .placement import PlacementError, run as placement
+            json_file = args.json and _open_for_writing(args.json, "--json")
+            try:
+                return placement(venv=args.venv, install=args.install, opsets=args.opsets,
+                                 json_file=json_file)
+            except PlacementError as exc:
+                raise UsageError(str(exc)) from None
             finally:
                 if json_file:
                     json_file.close()

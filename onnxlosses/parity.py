@@ -49,6 +49,8 @@ class PathResult:
     fallback_nodes: list = field(default_factory=list)
     note: str = ""
     oracle: str = ""            # what value and gradient were checked against
+    passed_on: str = ""         # a pass: "relative" (within rtol everywhere) or "absolute"
+                                # (some value needed the atol term)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class ParityReport:
     tolerance: dict
     results: list
     oracle: str = ORACLE
+    notes: list = field(default_factory=list)   # about the comparison itself (overflow)
 
     @property
     def ok(self):
@@ -78,6 +81,7 @@ class ParityReport:
             lines.append(f"  {r.path:<38} {r.status:<17} {v:>14} {r.max_abs:10.2e} "
                          f"{r.max_rel:10.2e} {r.grad_max_abs:10.2e}  {r.oracle or '-':<13}  "
                          f"{r.note}")
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def as_dict(self):
@@ -89,6 +93,7 @@ class ParityReport:
             return v
         return dict(loss=self.loss, dtype=self.dtype, shape=list(self.shape), opset=self.opset,
                     impl=self.impl, ok=self.ok, tolerance=self.tolerance, oracle=self.oracle,
+                    notes=self.notes,
                     results=[{k: clean(v) for k, v in r.__dict__.items()} for r in self.results])
 
 
@@ -98,6 +103,11 @@ def _diff(got, want):
     if got.shape != want.shape:
         return math.inf, math.inf, False
     same = (got == want) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(invalid="ignore"):     # inf - inf, in entries `same` already decides
+        return _diff_of(got, want, same)
+
+
+def _diff_of(got, want, same):
     # NaN on one side only is the largest difference there is, never 0
     d = np.where(same, 0.0, np.where(np.isnan(got) | np.isnan(want), math.inf,
                                      np.abs(got - want)))
@@ -114,8 +124,9 @@ def _within(got, want, tol):
         return False
     same = (got == want) | (np.isnan(got) & np.isnan(want))
     finite = np.isfinite(got) & np.isfinite(want)
-    bound = tol["atol"] * np.maximum(1.0, np.abs(want)) + tol["rtol"] * np.abs(want)
-    close = finite & (np.abs(got - want) <= np.where(finite, bound, 0))
+    with np.errstate(invalid="ignore"):     # inf entries: decided by `same` alone
+        bound = tol["atol"] * np.maximum(1.0, np.abs(want)) + tol["rtol"] * np.abs(want)
+        close = finite & (np.abs(got - want) <= np.where(finite, bound, 0))
     return bool(np.all(same | close))
 
 
@@ -315,9 +326,19 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
         want_v, want_g = numpy_reference(loss, x, t, mask=mask)
     # The best a path can return is the oracle rounded to the tested dtype: a float16
     # gradient of 1e12 is inf on every path, and that is agreement, not a mismatch.
-    with np.errstate(over="ignore"):
+    notes = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for what, exact in (("value", want_v), ("gradient", want_g)):
+            exact = np.asarray(exact, dtype=np.float64)
+            beyond = int(np.count_nonzero(np.isfinite(exact)
+                                          & np.isinf(exact.astype(dtype))))
+            if beyond:
+                notes.append(f"the oracle's {what} is beyond {dtype}'s range at {beyond} "
+                             f"element(s) (largest {np.max(np.abs(exact[np.isfinite(exact)])):.3g}"
+                             f"): compared as {dtype} represents it, +-inf, on every path")
         want_v = np.asarray(want_v).astype(dtype).astype(np.float64)
         want_g = np.asarray(want_g).astype(dtype).astype(np.float64)
+    relative = dict(rtol=tol["rtol"], atol=0.0)
     results = []
 
     def finish(res, known=None):
@@ -337,6 +358,9 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
                         + ", ".join(sorted({n.split(':')[0] for n in res.fallback_nodes})))
         elif ok:
             res.status = "pass"
+            on_rel = _within(res.value, want_v, relative) and (
+                not grad or g is None or _within(g, want_g, relative))
+            res.passed_on = "relative" if on_rel else "absolute"
         elif known:
             res.status, res.note = "known-difference", known
         else:
@@ -344,7 +368,8 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
         results.append(res)
 
     try:
-        kv, kg = loss.value_and_grad(x, t, mask=mask)
+        with np.errstate(over="ignore"):    # a float16 result beyond range is inf: compared
+            kv, kg = loss.value_and_grad(x, t, mask=mask)
         res = PathResult("kernel", "pending", value=kv)
         res.grad = kg
     except Exception as exc:  # noqa: BLE001
@@ -374,4 +399,4 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
         finish(_run_reference(model, feeds, with_grad, x.size == 0),
                _reference_known_issue(model, x))
     finish(_run_torch(loss, x, t, mask, grad), _torch_known_issue(x, t))
-    return ParityReport(repr(loss), dtype, x.shape, opset, impl, tol, results)
+    return ParityReport(repr(loss), dtype, x.shape, opset, impl, tol, results, notes=notes)

@@ -106,17 +106,103 @@ def test_export_bad_input_is_one_line(capsys, tmp_path, args, match):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--ranks", "1"], "argument --ranks: invalid choice: 1"),
-    (["--dtypes", "int32"], "argument --dtypes: invalid choice: 'int32'"),
+    (["--ranks", "6"], "argument --ranks: invalid choice: 6 (choose from 2, 3, 4, 5)"),
+    (["--dtypes", "bfloat16"], "argument --dtypes: invalid choice: 'bfloat16' (choose from "
+                               "'float32', 'float64', 'float16')"),
     (["--opsets", "12"], "error: --opsets must be in [13, "),
-    (["--providers", "CPU"], "error: providers must be onnxruntime provider names"),
+    # a misspelled provider is an error, never an "unavailable" run that exits 0
+    (["--providers", "CUDA"], "argument --providers: invalid choice: 'CUDA' (choose from "),
+    (["--require", "CUDA"], "argument --require: invalid choice: 'CUDA' (choose from "),
+    (["--losses", "dice"], "argument --losses: invalid choice: 'dice' (choose from "),
+    (["--config", "{mode: 1}"], "error: --config must be JSON, got '{mode: 1}'"),
+    (["--config", '{"loss": "dice"}'], "error: --config's \"loss\" must be one of "),
+    (["--config", '{"loss": "dice_loss", "gamma": 2}'],
+     "error: dice_loss got unexpected keyword argument(s) ['gamma']; it takes ['mode', "),
+    (["--config", '{"loss": "focal_loss", "gamma": -1}'],
+     "error: gamma must be finite and >= 0"),
+    (["--config", '{"loss": "dice_loss"}', "--losses", "dice_loss"],
+     "error: --config and --losses exclude each other"),
+    (["--input", "x.npy"], "error: --input and --target go together"),
+    (["--input", "/nonexistent/x.npy", "--target", "t.npy", "--losses", "dice_loss"],
+     "error: --input /nonexistent/x.npy: cannot read a .npy array: "),
     (["--json", "/nonexistent-dir/parity.json"],
      "error: --json /nonexistent-dir/parity.json: cannot write: "),
 ])
 def test_parity_bad_options_fail_before_running(capsys, args, match):
-    status, err = cli(capsys, "parity", "--dtypes", "float32", "--ranks", "2", *args)
+    status, err = cli(capsys, "parity", *args)
     assert status == 2 and match in err, err
-    assert "parity [#" not in err and "parity [." not in err   # before the progress bar
+    assert "Traceback" not in err
+    # one line (argparse puts its usage above it), before the progress bar
+    assert [line for line in err.splitlines() if "error" in line] == \
+        [err.strip().splitlines()[-1]], err
+    assert "parity [#" not in err and "parity [." not in err
+
+
+def test_input_files_and_dtypes_exclude_each_other(capsys, tmp_path):
+    import numpy as np
+    np.save(tmp_path / "x.npy", np.zeros((2, 3), np.float32))
+    np.save(tmp_path / "t.npy", np.zeros(2, np.int64))
+    status, err = cli(capsys, "parity", "--input", str(tmp_path / "x.npy"), "--target",
+                      str(tmp_path / "t.npy"), "--losses", "cross_entropy", "--dtypes",
+                      "float16")
+    assert status == 2 and "error: --dtypes does not apply with --input" in err, err
+
+
+def test_parity_checks_ones_own_batch_and_configuration(tmp_path):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    t = rng.integers(0, 4, (2, 3, 3)).astype(np.uint8)
+    t[0, 0, 0] = 255
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "t.npy", t)
+    res = run("parity", "--input", str(tmp_path / "x.npy"), "--target",
+              str(tmp_path / "t.npy"), "--config",
+              '{"loss": "dice_loss", "mode": "multiclass", "ignore_index": 255}',
+              "--opsets", "18", "--providers", "CPUExecutionProvider",
+              "--json", str(tmp_path / "r.json"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    reports = json.loads((tmp_path / "r.json").read_text())
+    assert [(r["loss"], r["shape"], r["dtype"]) for r in reports] == \
+        [("DiceLoss(ignore_index=255)", [2, 4, 3, 3], "float32")]
+    # the same batch through the Python API, independently of the command line
+    from onnxlosses import DiceLoss
+    want = float(DiceLoss(mode="multiclass", ignore_index=255)(x, t))
+    kernel = next(r for r in reports[0]["results"] if r["path"] == "kernel")
+    assert kernel["value"] == want
+
+
+def test_require_fails_on_an_unavailable_provider():
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    args = ("parity", "--losses", "nll_loss", "--dtypes", "float32", "--ranks", "2",
+            "--opsets", "18", "--providers", "CPUExecutionProvider")
+    assert run(*args).returncode == 0
+    res = run(*args, "--require", "CUDAExecutionProvider")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "CUDAExecutionProvider is required (--require) but was unavailable" in res.stdout
+
+
+def test_a_subset_of_the_grid_draws_the_same_data_as_the_whole(tmp_path):
+    """Seeds follow the configuration, not the run's place in the grid: the float16 BCE
+    runs of a subset are the very runs of a larger grid, value for value."""
+    common = ("--opsets", "18", "--providers", "CPUExecutionProvider")
+    small = run("parity", "--losses", "binary_cross_entropy", "--dtypes", "float16",
+                "--ranks", "4", "5", *common, "--json", str(tmp_path / "small.json"))
+    large = run("parity", "--losses", "cross_entropy", "binary_cross_entropy", "--dtypes",
+                "float32", "float16", "--ranks", "2", "4", "5", *common,
+                "--json", str(tmp_path / "large.json"))
+    assert small.returncode == 0, small.stdout + small.stderr
+    assert large.returncode == 0, large.stdout + large.stderr
+
+    def runs(path):
+        return {(r["loss"], r["dtype"], tuple(r["shape"])): r
+                for r in json.loads(path.read_text())}
+    a, b = runs(tmp_path / "small.json"), runs(tmp_path / "large.json")
+    assert len(a) == 2 and a.keys() <= b.keys()
+    for key in a:
+        assert a[key]["results"] == b[key]["results"], key
+        assert a[key]["notes"] == b[key]["notes"], key
 
 
 def test_export_check_targets_switch(capsys, tmp_path):

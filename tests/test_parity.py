@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from onnxlosses import CrossEntropyLoss, FocalLoss, NLLLoss, parity
+from onnxlosses import BCELoss, CrossEntropyLoss, FocalLoss, NLLLoss, parity
 
 pytest.importorskip("torch", reason="PyTorch is one of the harness's paths")
 
@@ -235,3 +235,34 @@ def test_a_nan_where_the_oracle_is_finite_shows_as_an_infinite_difference():
     from onnxlosses.parity import _diff
     max_abs, max_rel, same_shape = _diff(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
     assert same_shape and max_abs == np.inf and max_rel == np.inf
+
+
+def test_float16_overflow_is_compared_as_inf_on_every_path_and_said():
+    """A reference beyond float16's range is what float16 represents, -inf, for every
+    path, and the report says so."""
+    p = 6e-8                                    # a float16 subnormal probability
+    x = np.array([[p, 0.5]], np.float16)
+    t = np.ones((1, 2), np.float16)
+    # BCE mean over 2 elements: d/dp of -log(p) / 2 is -1 / (2 p), by hand
+    exact = -1.0 / (2 * float(x[0, 0]))
+    assert exact < -np.finfo(np.float16).max
+    report = parity.check(BCELoss(), x, t)
+    ran = [r for r in report.results if r.status != "unavailable"]
+    assert {r.path for r in ran} >= {"kernel", "onnxruntime:CPUExecutionProvider",
+                                     "onnx.reference", "torch"}
+    for r in ran:
+        assert r.status == "pass", report.table()
+        assert r.grad[0, 0] == -np.inf and r.grad[0, 1] == -1.0
+    assert len(report.notes) == 1, report.notes
+    assert "gradient is beyond float16's range at 1 element(s)" in report.notes[0]
+    assert "compared as float16 represents it" in report.table()
+
+
+def test_passes_say_whether_they_needed_the_absolute_tolerance():
+    x, t = batch(np.float32)
+    report = parity.check(CrossEntropyLoss(ignore_index=255), x, t, "CPUExecutionProvider")
+    assert {r.passed_on for r in report.results} == {"relative"}, report.table()
+    # a value of 0 off by 1e-7 is within atol (2e-6) only: |1e-7| > rtol * 0
+    tol = parity.TOLERANCES["float32"]
+    assert parity._within(np.float64(1e-7), np.float64(0.0), tol)
+    assert not parity._within(np.float64(1e-7), np.float64(0.0), dict(tol, atol=0.0))
