@@ -500,7 +500,7 @@ def _in_float64(d):
 
 class DiceLoss(_DiceFamily):
     """Soft Dice loss, ``1 - (2I + smooth) / (P + T + smooth_dr)`` per class; see the module
-    docstring and the README table for every option and preset.
+    docstring and docs/presets.md for every option and preset.
 
     Examples
     --------

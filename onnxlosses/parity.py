@@ -9,14 +9,14 @@ float16's range is inf on the oracle too); each result names it in `oracle`.  A 
 that is not there, PyTorch missing, or a session whose loss math did not run on the
 requested provider, is reported as such, never as a pass.
 
-Documented differences (README, "Parity"):
+Documented differences (docs/parity.md):
 - onnx.reference computes LogSoftmax as log(softmax): a position whose logits span more than
   the exponent range (about 87 in float32, 708 in float64) gives inf there.  Such a run is a
   "known-difference", not a failure.  Its NegativeLogLikelihoodLoss (impl="native") divides
   the mean by the wrong count when ignore_index is negative: also a known difference.
 - onnxruntime nodes that only compute shapes may sit on CPU under any provider; any other
   node on another provider makes the run "fallback".
-- PyTorch (README, "Where onnxlosses deliberately differs"): a probability target 0 on a
+- PyTorch (docs/semantics.md, "Where onnxlosses deliberately differs"): a probability target 0 on a
   class whose logit is -inf is NaN there (0 * -inf), and non-finite logits at positions
   that are not counted give a NaN gradient there: "known-difference" when they mismatch.
 - onnx.reference before onnx 1.23 raises on an empty batch: a "known-difference" there.
@@ -238,7 +238,7 @@ def _c_order(a):
 
 
 def _torch_known_issue(x, target):
-    """Why PyTorch may legitimately disagree on this input (README, "Where onnxlosses
+    """Why PyTorch may legitimately disagree on this input (docs/semantics.md, "Where onnxlosses
     deliberately differs from PyTorch"), or None."""
     xs = np.asarray(x, dtype=np.float64)
     t = np.asarray(target)
