@@ -31,7 +31,7 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.math cimport log
 from libc.string cimport memset
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
     tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
@@ -113,6 +113,14 @@ cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, bint 
     sc.qbuf = carve(&c, 0 if rows else block)
     sc.gbuf = carve(&c, 0 if rows else block)
     return c.used
+
+
+cdef Scratch _thread_scratch(const Plan *p, char *block, Py_ssize_t isz) noexcept nogil:
+    """A thread's buffers, carved once per call (the row tiles are short: carving per tile
+    showed in NLL's forward on (65536, 1000))."""
+    cdef Scratch sc
+    _scratch_layout(block, p.C, p.tile, p.rows, isz, &sc)
+    return sc
 
 
 def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize, bint rows=False):
@@ -201,31 +209,65 @@ cdef enum:
     PREFETCH_ROWS = 24
 
 
-cdef double _nll_rows(const floating *x, const Plan *p, const Scratch *sc, Py_ssize_t o,
-                      Py_ssize_t j0, Py_ssize_t L) noexcept nogil:
-    """NLL's forward over rows: sum of -w_t x[t] over counted rows, nothing else.  A row is
-    wide and only one entry of it is read, a cache and TLB miss the hardware cannot see
-    coming, so the entry PREFETCH_ROWS rows ahead is requested early."""
-    cdef Py_ssize_t i
+# NLL's forward over rows reads one target a row and nothing else: there, and only there, the
+# target width is a compile-time type (a per-row width switch, or a tile pass first, cost
+# 10% of that loop on (65536, 1000)).
+ctypedef fused target_t:
+    uint8_t
+    int16_t
+    int32_t
+    int64_t
+
+
+cdef inline int64_t _nll_entry(const target_t *tg, const Plan *p, Py_ssize_t o,
+                               Py_ssize_t pos) noexcept nogil:
+    """x's element index of the target entry of a row (column 0 for an ignored or bad one)."""
+    cdef int64_t t = <int64_t> tg[at(&p.t, o, pos)]
+    if t < 0 or t >= p.C:
+        t = 0
+    return at(&p.x, o, pos) + t * p.x.cs
+
+
+cdef double _nll_rows_of(const floating *x, const target_t *tg, const Plan *p, Py_ssize_t o,
+                         Py_ssize_t j0, Py_ssize_t L) noexcept nogil:
+    cdef Py_ssize_t i, pos
+    cdef int64_t t
     cdef double total = 0.0, wt
+    cdef const uint8_t *mk = <const uint8_t *> p.m.data
     for i in range(min(PREFETCH_ROWS, L)):
-        onnxl_prefetch(x + at(&p.x, o, j0 + i) + sc.tt[i] * p.x.cs)
+        onnxl_prefetch(x + _nll_entry(tg, p, o, j0 + i))
     for i in range(L):
+        pos = j0 + i
         if i + PREFETCH_ROWS < L:
-            onnxl_prefetch(x + at(&p.x, o, j0 + i + PREFETCH_ROWS)
-                           + sc.tt[i + PREFETCH_ROWS] * p.x.cs)
-        if not sc.cnt[i]:
+            onnxl_prefetch(x + _nll_entry(tg, p, o, pos + PREFETCH_ROWS))
+        if mk != NULL and mk[at(&p.m, o, pos)] == 0:
             continue
-        wt = p.weight[sc.tt[i]] if p.weight != NULL else 1.0
-        total += wt * (0.0 - <double> x[at(&p.x, o, j0 + i) + sc.tt[i] * p.x.cs])
+        t = <int64_t> tg[at(&p.t, o, pos)]
+        if p.use_ii and t == p.ignore_index:
+            continue
+        wt = p.weight[t] if p.weight != NULL else 1.0
+        total += wt * (0.0 - <double> x[at(&p.x, o, pos) + t * p.x.cs])
     return total
 
 
+cdef double _nll_rows(const floating *x, const Plan *p, Py_ssize_t o, Py_ssize_t j0,
+                      Py_ssize_t L) noexcept nogil:
+    """NLL's forward over rows: sum of -w_t x[t] over counted rows, nothing else (the
+    general loops spend a tile pass and some 60 instructions a row on what this case never
+    needs).  A row is wide and only one entry of it is read, a cache and TLB miss the
+    hardware cannot see coming, so the entry PREFETCH_ROWS rows ahead is requested early."""
+    if p.t_width == 1:
+        return _nll_rows_of(x, <const uint8_t *> p.t.data, p, o, j0, L)
+    if p.t_width == 2:
+        return _nll_rows_of(x, <const int16_t *> p.t.data, p, o, j0, L)
+    if p.t_width == 4:
+        return _nll_rows_of(x, <const int32_t *> p.t.data, p, o, j0, L)
+    return _nll_rows_of(x, <const int64_t *> p.t.data, p, o, j0, L)
 
-cdef double _tile(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
+
+cdef double _tile(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, Py_ssize_t j0,
                   Py_ssize_t L) noexcept nogil:
-    cdef Scratch sc
-    _scratch_layout(scr, p.C, p.tile, False, sizeof(floating), &sc)
+    cdef Scratch sc = scp[0]
     cdef Py_ssize_t C = p.C, i, c, xcs, qcs = 0, gcs
     cdef floating *m = <floating *> sc.m
     cdef floating *s = <floating *> sc.s
@@ -246,12 +288,12 @@ cdef double _tile(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_
     cdef double total = 0.0
     cdef double qa = 1.0 - p.eps, qb = p.eps / C
 
-    _counted(p, o, j0, L, &sc)
     if p.nll and hard and not want_grad and p.lo.data == NULL and p.go.data == NULL \
             and p.x.ps != 1:
         # NLL's forward reads one entry per position: gathering whole tiles (channels-last
         # with few classes) would cost more than the loss
-        return _nll_rows(x, p, &sc, o, j0, L)
+        return _nll_rows(x, p, o, j0, L)
+    _counted(p, o, j0, L, &sc)
     if p.x.ps == 1:
         xt = xb
         xcs = p.x.cs
@@ -342,10 +384,9 @@ cdef inline void _zero_row(floating *gr, Py_ssize_t C, Py_ssize_t cs) noexcept n
             gr[c * cs] = 0
 
 
-cdef double _rows(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t j0,
+cdef double _rows(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, Py_ssize_t j0,
                   Py_ssize_t L) noexcept nogil:
-    cdef Scratch sc
-    _scratch_layout(scr, p.C, p.tile, True, sizeof(floating), &sc)
+    cdef Scratch sc = scp[0]
     cdef Py_ssize_t C = p.C, i, pos
     cdef floating *e = <floating *> sc.e
     cdef bint hard = p.t.data != NULL, want_grad = p.g.data != NULL, smooth = p.eps > 0
@@ -361,9 +402,9 @@ cdef double _rows(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_
     cdef double qa = 1.0 - p.eps, qb = p.eps / C
     cdef onnxl_grad_kind kind = _grad_kind(p)
 
-    _counted(p, o, j0, L, &sc)
     if p.nll and hard and not want_grad and lo == NULL:
-        return _nll_rows(x, p, &sc, o, j0, L)
+        return _nll_rows(x, p, o, j0, L)
+    _counted(p, o, j0, L, &sc)
     for i in range(L):
         pos = j0 + i
         xr = x + at(&p.x, o, pos)
@@ -421,15 +462,17 @@ cdef double _rows(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_
 cdef void _run(const floating *x, const Plan *p, char *scratch, double *partial,
                int nthreads) noexcept nogil:
     cdef Py_ssize_t k, o, j0, L
+    cdef Scratch sc
     with parallel(num_threads=nthreads):
+        sc = _thread_scratch(p, scratch + threadid() * p.scratch_stride, sizeof(floating))
         for k in prange(p.n_tiles, schedule="static"):
             o = k // p.tiles_per_outer
             j0 = (k - o * p.tiles_per_outer) * p.tile
             L = min(p.tile, p.inner - j0)
             if p.rows:
-                partial[k] = _rows(x, p, scratch + threadid() * p.scratch_stride, o, j0, L)
+                partial[k] = _rows(x, p, &sc, o, j0, L)
             else:
-                partial[k] = _tile(x, p, scratch + threadid() * p.scratch_stride, o, j0, L)
+                partial[k] = _tile(x, p, &sc, o, j0, L)
 
 
 cdef inline Py_ssize_t _class_stride(arr):
