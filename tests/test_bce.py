@@ -147,21 +147,6 @@ def test_bad_input():
         binary_cross_entropy_with_logits(np.zeros(2, np.int64), np.zeros(2))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_thread_count_invariance(dtype):
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((3, 4, 60, 70)).astype(dtype)
-    y = (rng.random(x.shape) < 0.4).astype(dtype)
-    loss = BCEWithLogitsLoss(pos_weight=rng.random((4, 1, 1)) * 2)
-    results = []
-    for n in (1, 2, 3):
-        with onnxlosses.threads(n):
-            results.append(loss.value_and_grad(x, y))
-    for v, g in results[1:]:
-        assert v.tobytes() == results[0][0].tobytes()
-        assert g.tobytes() == results[0][1].tobytes()
-
-
 def test_float16_and_out():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 5)).astype(np.float16)

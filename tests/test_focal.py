@@ -208,24 +208,6 @@ def test_sigmoid_focal_gradient_matches_central_differences(gamma):
         np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
 
 
-def test_focal_thread_count_invariance():
-    rng = np.random.default_rng(9)
-    x = rng.standard_normal((2, 5, 40, 60)).astype(np.float32)
-    t = rng.integers(0, 5, (2, 40, 60)).astype(np.uint8)
-    y = (rng.random(x.shape) < 0.3).astype(np.float32)
-    cases = [(FocalLoss(gamma=2.0, alpha=0.25), t),
-             (SigmoidFocalLoss(reduction="mean"), y),
-             (SigmoidFocalLoss(reduction="mean", normalized=True), t)]
-    for loss, target in cases:
-        results = []
-        for n in (1, 2, 3):
-            with onnxlosses.threads(n):
-                results.append(loss.value_and_grad(x, target))
-        for v, g in results[1:]:
-            assert v.tobytes() == results[0][0].tobytes()
-            assert g.tobytes() == results[0][1].tobytes()
-
-
 def test_sigmoid_focal_bad_input():
     with pytest.raises(ValueError, match=r"reduced_threshold must be in \(0, 1\] or None"):
         SigmoidFocalLoss(reduced_threshold=0.0)
