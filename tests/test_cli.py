@@ -65,6 +65,22 @@ def test_demo_runs():
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         assert "not run here (unavailable, not passes): onnxruntime:CUDAExecutionProvider" \
             in res.stdout
+        # why CUDA did not run is said once; the other losses point back to it
+        cuda = [line for line in res.stdout.splitlines()
+                if line.strip().startswith("onnxruntime:CUDAExecutionProvider")]
+        assert len(cuda) >= 8
+        assert sum("(as above)" not in line for line in cuda) == 1
+    # every repr is whole: the weight list of the weighted cross-entropy is not cut
+    assert "ignore_index=255, label_smoothing=0.1" in res.stdout.replace("\n    ", " ")
+
+
+def test_demo_wraps_reprs_between_parameters():
+    from onnxlosses._demo import wrap_repr
+    text = "Loss(weight=[0.5, 0.575, ..., 2.0], ignore_index=255, name='a, b', reduction='mean')"
+    lines = wrap_repr(text, 40)
+    assert lines == ["Loss(weight=[0.5, 0.575, ..., 2.0],",
+                     "    ignore_index=255, name='a, b',", "    reduction='mean')"]
+    assert wrap_repr("Short(a=1)", 40) == ["Short(a=1)"]
 
 
 def cli(capsys, *args):
