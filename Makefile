@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: all demo test bench build clean sanitize fuzz
+.PHONY: all demo test bench build clean sanitize fuzz cuda-parity
 
 all: build
 
@@ -74,6 +74,20 @@ fuzz: build
 bench: build
 	$(PY) -m pip install -q matplotlib monai
 	$(PY) benchmarks/run.py --json benchmarks/results.json --plot benchmarks/ratios.png
+
+# CUDA numerics, on a machine with an NVIDIA GPU (docs/cuda.md): onnxruntime-gpu with the
+# CUDA and cuDNN runtimes from PyPI in a virtualenv of its own (it cannot share one with the
+# CPU onnxruntime), the in-place build on its path, the whole parity grid on the CPU and CUDA
+# providers; a CUDA provider that did not run fails (--require).  The table goes to
+# cuda-parity.json.
+CUDA_VENV := build/cuda-venv
+cuda-parity: build
+	$(PYTHON) -m venv $(CUDA_VENV)
+	$(CUDA_VENV)/bin/python -m pip install -q "numpy>=2" onnx "onnxruntime-gpu[cuda,cudnn]" \
+		torch==2.13.0
+	PYTHONPATH=$(CURDIR) $(CUDA_VENV)/bin/python -m onnxlosses parity \
+		--providers CPUExecutionProvider CUDAExecutionProvider \
+		--require CUDAExecutionProvider --json cuda-parity.json
 
 # build/ holds the sanitizer build (build/sanitize) too
 clean:
