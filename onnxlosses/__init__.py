@@ -6,6 +6,7 @@ from . import parity
 from ._config import build_info, show_config
 from ._threads import get_num_threads, set_num_threads, threads
 from .bce import BCELoss, BCEWithLogitsLoss, binary_cross_entropy, binary_cross_entropy_with_logits
+from .combined import CombinedLoss, combined_loss
 from .cross_entropy import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 from .dice import (DiceLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss, dice_loss,
                    generalized_dice_loss, jaccard_loss, tversky_loss)
@@ -14,6 +15,7 @@ from .focal import FocalLoss, SigmoidFocalLoss, focal_loss, sigmoid_focal_loss
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CombinedLoss",
     "CrossEntropyLoss",
     "DiceLoss",
     "FocalLoss",
@@ -27,6 +29,7 @@ __all__ = [
     "sigmoid_focal_loss",
     "NLLLoss",
     "build_info",
+    "combined_loss",
     "cross_entropy",
     "dice_loss",
     "generalized_dice_loss",

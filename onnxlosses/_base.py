@@ -63,6 +63,37 @@ class Loss:
                 changed.append(f"{name}={shown}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    # -- weighted sums: ce + 0.5 * dice is a CombinedLoss (combined.py) ---------------------
+    def __add__(self, other):
+        from .combined import CombinedLoss
+        if isinstance(other, Loss):
+            return CombinedLoss([(1.0, self), (1.0, other)])
+        return NotImplemented
+
+    def __radd__(self, other):
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0:
+            return self                          # sum() starts from 0
+        return NotImplemented
+
+    def __mul__(self, weight):
+        from .combined import CombinedLoss
+        from numbers import Real
+        if isinstance(weight, Real) and not isinstance(weight, bool):
+            return CombinedLoss([(weight, self)])
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, divisor):
+        return self * (1.0 / divisor) if isinstance(divisor, (int, float)) and \
+            not isinstance(divisor, bool) else NotImplemented
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __sub__(self, other):
+        return self + (-1.0) * other if isinstance(other, Loss) else NotImplemented
+
     def __call__(self, input: ArrayLike, target: ArrayLike, *,
                  mask: OptionalArray = None) -> Value:
         """The loss value: a NumPy scalar of the input's dtype, or an array for "none"."""

@@ -69,10 +69,32 @@ def _dotted(package, path):
     return f"{package}.{module}.{name}"
 
 
+def _config(spec):
+    """The default configuration, or the first example's where the defaults configure
+    nothing (a combined loss's terms)."""
+    try:
+        return spec.bind({})
+    except ValueError:
+        return spec.examples[0].build(_class_of(spec), _EXAMPLE_C).config
+
+
+def _defaults_bind(spec):
+    try:
+        spec.bind({})
+        return True
+    except ValueError:
+        return False
+
+
+def _class_of(spec):
+    from ._registry import LOSSES
+    return next(cls for cls in LOSSES if cls.spec is spec)
+
+
 def _targets(spec):
     """One line per target kind, the default first; for a loss whose kinds depend on its
     configuration, the rule (its docstring) and the kinds of the default configuration."""
-    kinds = spec.target_kinds(spec.bind({}))
+    kinds = spec.target_kinds(_config(spec))
     lines = [f"`{kind}`{' (default)' if i == 0 and len(kinds) > 1 else ''}: {_TARGETS[kind]}"
              for i, kind in enumerate(kinds)]
     return lines
@@ -97,7 +119,7 @@ def _mask(spec):
 
 
 def _loss_shape(spec):
-    shape = spec.loss_shape(dict(spec.defaults), _SYMBOLIC)
+    shape = spec.loss_shape(_config(spec), _SYMBOLIC)
     if not shape:
         return "() (one value)"
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
@@ -125,7 +147,9 @@ def _section(cls):
     targets = _targets(spec)
     head = "- Targets"
     if callable(spec.targets):
-        head += f" (they depend on the configuration: {_summary(spec.targets)} The defaults take)"
+        which = "The defaults take" if _defaults_bind(spec) else \
+            "Its first configuration below takes"
+        head += f" (they depend on the configuration: {_summary(spec.targets)} {which})"
     lines.append(f"{head}: {targets[0]}" if len(targets) == 1 else f"{head}:")
     if len(targets) > 1:
         lines += [f"  - {t}" for t in targets]

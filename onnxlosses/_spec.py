@@ -80,7 +80,8 @@ class LossSpec:
     "log_probabilities" or "probabilities".  examples: its main configurations (Example).
     reference / torch_reference: "module:function" in onnxlosses.references, the float64
     NumPy reference written from the formula and the PyTorch one; torch_has_loss: the
-    PyTorch reference is PyTorch's own loss (not composed from its ops).
+    PyTorch reference is PyTorch's own loss (not composed from its ops).  positional: the
+    parameters the constructor also takes by position (every other one is keyword-only).
     """
     name: str
     params: tuple
@@ -98,6 +99,7 @@ class LossSpec:
     reference: str = ""
     torch_reference: str = ""
     torch_has_loss: bool = False
+    positional: tuple = ()
     defaults: dict = field(init=False, repr=False, compare=False)
 
     def target_kinds(self, config):

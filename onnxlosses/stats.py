@@ -38,13 +38,7 @@ class LossStats:
                              f"C={other.classes} classes")
 
     def _same_loss(self, other):
-        a, b = self.loss, other.loss
-        if type(a) is not type(b):
-            return False
-        ca, cb = a.config, b.config
-        return ca.keys() == cb.keys() and all(
-            np.array_equal(ca[k], cb[k]) if isinstance(ca[k], np.ndarray) or
-            isinstance(cb[k], np.ndarray) else ca[k] == cb[k] for k in ca)
+        return _same(self.loss, other.loss)
 
     def __add__(self, other):
         if isinstance(other, (int, float)) and other == 0:      # sum() starts from 0
@@ -93,6 +87,23 @@ def mean_value(parts, reduction):
     if weight == 0:     # PyTorch's weighted mean over no weight is 0/0, NaN, whatever the sum
         return np.float64(np.nan)
     return np.float64(parts["loss"]) / weight
+
+
+def _same(a, b):
+    """Whether two losses (or configuration values) are configured alike: the same class
+    and equal configurations, arrays and the terms of combined losses compared by value."""
+    from ._base import Loss
+    if isinstance(a, Loss) or isinstance(b, Loss):
+        return type(a) is type(b) and _same(a.config, b.config)
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and \
+            all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and \
+            len(a) == len(b) and all(_same(u, v) for u, v in zip(a, b))
+    return a == b
 
 
 def require_reduction(loss):

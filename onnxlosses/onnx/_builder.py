@@ -30,6 +30,7 @@ class GraphBuilder:
         self.nodes = []
         self.initializers = []
         self._used = {}
+        self._made = {}      # (op, inputs, attributes) or a constant's bytes -> its name
 
     def fresh(self, base):
         """A new name `scope/base`, suffixed _1, _2, ... on reuse."""
@@ -38,10 +39,18 @@ class GraphBuilder:
         return f"{self.scope}/{base}" + (f"_{n}" if n else "")
 
     def op(self, op_type, *inputs, name=None, outputs=1, **attrs):
+        """A node, or the one already made with the same operator, inputs and attributes
+        (every operator here is a pure function): emitters that build the same value (the
+        terms of a combined loss, each taking the log-softmax of the logits) share it."""
+        key = (op_type, inputs, outputs, tuple(sorted((k, _frozen(v)) for k, v in attrs.items())))
+        if key in self._made:
+            return self._made[key]
         node_name = self.fresh(name or op_type.lower())
         outs = [node_name] if outputs == 1 else [f"{node_name}:{i}" for i in range(outputs)]
         self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=node_name, **attrs))
-        return outs[0] if outputs == 1 else outs
+        result = outs[0] if outputs == 1 else outs
+        self._made[key] = result
+        return result
 
     def const(self, value, name, dtype=None):
         """An initializer; floats default to the compute dtype (constants follow the math)."""
@@ -50,7 +59,11 @@ class GraphBuilder:
             arr = arr.astype(dtype)
         elif arr.dtype.kind == "f":
             arr = arr.astype(self.compute_dtype)
+        key = ("const", arr.dtype.str, arr.shape, arr.tobytes())
+        if key in self._made:          # one initializer per value
+            return self._made[key]
         full = self.fresh(name)
+        self._made[key] = full
         # not ascontiguousarray: it turns a 0-d scalar into shape (1,)
         self.initializers.append(numpy_helper.from_array(np.array(arr, order="C"), full))
         return full
@@ -90,6 +103,17 @@ class GraphBuilder:
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
         return model
+
+
+def _frozen(value):
+    """An attribute value as a hashable key."""
+    if hasattr(value, "SerializeToString"):
+        return value.SerializeToString()
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    return value
 
 
 def value_info(name, dtype, shape):

@@ -145,6 +145,21 @@ class EmitIO:
     grad: bool
 
 
+def _jsonable(value):
+    """A configuration as JSON can hold it: arrays as lists, a combined loss's terms as
+    [weight, {"loss": name, ...its configuration}] pairs."""
+    from .._base import Loss
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Loss):
+        return {"loss": value.spec.name, **_jsonable(value.config)}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 def _emitter(path):
     module, name = path.split(":")
     return getattr(importlib.import_module(f"onnxlosses.onnx.{module}"), name)
@@ -228,9 +243,7 @@ def to_onnx(loss, opset=None, dtype="float32", target_dtype=None, shape=None, *,
         inputs.append(value_info("mask", np.bool_, pos_shape if over_positions else in_shape))
     meta = {
         "onnxlosses.loss": type(loss).__name__,
-        "onnxlosses.config": json.dumps(
-            {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in config.items()},
-            sort_keys=True),
+        "onnxlosses.config": json.dumps(_jsonable(config), sort_keys=True),
         "onnxlosses.impl": impl,
         "onnxlosses.grad": str(bool(grad)).lower(),
         "onnxlosses.target": "indices" if kind == "index" else
