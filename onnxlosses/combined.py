@@ -109,6 +109,11 @@ def _reduction_of(terms):
     return "none" if terms[0][1].config.get("reduction") == "none" else "mean"
 
 
+def _boolean(name, value):
+    from ._checks import boolean
+    return boolean(name, value)
+
+
 def _first(config):
     return config["terms"][0][1]
 
@@ -120,7 +125,9 @@ COMBINED = LossSpec(
      # derived from the terms, never passed: whether they reduce to a number ("mean") or
      # keep one value per position ("none"), and the class index every term ignores
      Param("reduction", "mean", lambda name, value: value, internal=True),
-     Param("ignore_index", None, lambda name, value: value, internal=True)),
+     Param("ignore_index", None, lambda name, value: value, internal=True),
+     # MONAI's DiceCELoss: class indices may come as (N, 1, d1, ...)
+     Param("_target_channel", False, _boolean, internal=True)),
     formula="""
     L = sum_k w_k L_k(input, target), each term with its own parameters and reduction;
     gradient sum_k w_k dL_k/dinput.
@@ -266,6 +273,11 @@ class CombinedLoss(Loss):
                   stats_only=False):
         self._check_mask(mask)
         self._check_target(target)
+        if self._config["_target_channel"]:
+            t = np.asarray(target)
+            if t.dtype.kind in "iu" and t.ndim == np.ndim(input) >= 2 and t.shape[1] == 1 \
+                    and np.shape(input)[1] > 1:
+                target = t[:, 0]        # MONAI's (N, 1, d1, ...) class indices
         if stats_only:
             parts = {}
             for k, (_, loss) in enumerate(self.terms):

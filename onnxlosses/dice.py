@@ -32,7 +32,7 @@ from . import _checks, _dice, _gradient_stores, _target_scan
 from ._base import Loss, class_axis_size, functional
 from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._softmax_ce import _tile_for
-from ._spec import Example, LossSpec, Param
+from ._spec import Example, LossSpec, Param, per_class
 from ._threads import get_num_threads
 from ._types import Absent, ArrayLike, DiceMode, OptionalArray, Reduction, Value, Weighting
 
@@ -102,6 +102,16 @@ _POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
                    internal=True)
 _JACCARD_2 = Param("_doubled", False, _checks.boolean,
                    "MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)", internal=True)
+# MONAI's conventions, for its presets
+_MONAI = (Param("_skip_class", None, _optional_index,
+                "score every class of the input's C but this one (MONAI's "
+                "include_background=False: 0; the seed's ignore_index)", internal=True),
+          Param("_keep_spatial", False, _checks.boolean,
+                "reduction 'none' keeps the input's rank with ones (MONAI's (N, C, 1, 1))",
+                internal=True),
+          Param("_target_channel", False, _checks.boolean,
+                "class indices may come with a channel axis of 1, (N, 1, d1, ...) "
+                "(MONAI's to_onehot_y=True)", internal=True))
 
 def _targets(config):
     """multiclass: class indices (default) or dense one-hot / soft targets; else dense."""
@@ -113,29 +123,63 @@ def _class_axis(config, dense):
     return None if config["mode"] == "binary" and dense else 1
 
 
+def scored_classes(config, C):
+    """The classes a configuration scores for inputs of C classes: `classes`, every class
+    but `_skip_class` (all of them for one class, as MONAI), or None for all.  C may be a
+    symbolic dimension (a name): then only the count is known."""
+    if config.get("classes"):
+        return config["classes"]
+    skip = config.get("_skip_class")
+    if skip is not None and isinstance(C, (int, np.integer)) and C > 1:
+        return tuple(c for c in range(C) if c != skip)
+    return None
+
+
+def _n_scored(config, C):
+    """How many classes are scored (a name like "C-1" for a symbolic C)."""
+    classes = scored_classes(config, C)
+    if classes is not None:
+        return len(classes)
+    if config.get("_skip_class") is not None and not isinstance(C, (int, np.integer)):
+        return f"{C}-1"
+    return C
+
+
+def _monai_shape(config, shape, natural):
+    """MONAI's reduction "none" shape: the natural one padded with ones to the input's
+    rank minus the pooled batch axis (per image (N, C, 1, 1), pooled (C, 1, 1))."""
+    if not config.get("_keep_spatial"):
+        return list(natural)
+    pooled = 0 if config["per_image"] else 1
+    return list(natural) + [1] * (len(shape) - len(natural) - pooled)
+
+
 def _scores_shape(config, shape):
     """reduction "none": one loss per (sample when per image,) scored class."""
     samples = [shape[0]] if config["per_image"] else []
     if config["mode"] == "binary":
-        return samples
-    return samples + [len(config["classes"]) if config.get("classes") else shape[1]]
+        return _monai_shape(config, shape, samples)
+    return _monai_shape(config, shape, samples + [_n_scored(config, shape[1])])
 
 
 def _per_sample_shape(config, shape):
-    return [shape[0]] if config["per_image"] else []
+    return _monai_shape(config, shape, [shape[0]] if config["per_image"] else [])
 
 
 _FAMILY = dict(targets=_targets, class_axis=_class_axis, loss_shape=_scores_shape,
                emit="_dice:emit_dice", reference="dice:dice_family",
                torch_reference="pytorch:dice_family")
 DICE = LossSpec(
-    "dice_loss", COMMON + (_ONE, _FACTOR), formula="s = (2I + smooth) / (P + T + smooth_dr)",
+    "dice_loss", COMMON + (_ONE, _FACTOR) + _MONAI, formula="s = (2I + smooth) / (P + T + smooth_dr)",
     examples=(Example("ignore=255", dict(ignore_index=255), "index255"),
               Example("smp preset", preset="smp"),
-              Example("monai preset mask", dict(softmax=True), mask=True, preset="monai")),
+              Example("monai preset mask", dict(softmax=True), mask=True, preset="monai"),
+              Example("monai no background none",
+                      lambda C: dict(softmax=True, include_background=False, reduction="none",
+                                     weight=per_class(C - 1)), preset="monai")),
     **_FAMILY)
 JACCARD = LossSpec(
-    "jaccard_loss", COMMON + (_ONE, _JACCARD_2),
+    "jaccard_loss", COMMON + (_ONE, _JACCARD_2) + _MONAI,
     formula="s = (I + smooth) / (P + T - I + smooth_dr)",
     examples=(Example("log", dict(log_loss=True, eps=1e-7, per_image=True)),), **_FAMILY)
 TVERSKY = LossSpec(
@@ -143,7 +187,7 @@ TVERSKY = LossSpec(
     COMMON + (Param("alpha", 0.5, _checks.nonnegative_real, "weight of false positives"),
               Param("beta", 0.5, _checks.nonnegative_real, "weight of false negatives"),
               Param("gamma", 1.0, _checks.nonnegative_real, "focal exponent of 1 - s"),
-              _ONE, _POW_AFTER),
+              _ONE, _POW_AFTER) + _MONAI,
     formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)",
     examples=(Example("smp preset", dict(alpha=0.3, beta=0.7, gamma=2.0), preset="smp"),),
     **_FAMILY)
@@ -152,7 +196,7 @@ GENERALIZED = LossSpec(
     # one score over all classes: no per-class log_loss and no absent-class rule
     tuple(p for p in COMMON if p.name not in ("log_loss", "absent"))
     + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
-                    "class weights from target volumes: 1/T^2, 1/T or 1"),),
+                    "class weights from target volumes: 1/T^2, 1/T or 1"),) + _MONAI,
     formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)",
     examples=(Example("", dict(per_image=True, smooth=1e-5)),),
     **dict(_FAMILY, loss_shape=_per_sample_shape, emit="_dice:emit_generalized_dice"))
@@ -192,6 +236,11 @@ class _DiceFamily(Loss):
         mode = cfg["mode"]
         ii = cfg["ignore_index"]
         post_mask = None
+        if cfg.get("_target_channel") and t.dtype in _checks.INDEX_DTYPES and \
+                t.ndim == xin.ndim and t.ndim >= 2 and t.shape[1] == 1 and xin.shape[1] > 1:
+            t = t[:, 0]            # MONAI's (N, 1, d1, ...) class indices
+            if mode != "multiclass":
+                t = _one_hot(t, xin.shape[1], ii)
         if mode == "binary":
             if x.ndim >= 2 and x.shape[1] == 1:          # (N, 1, ...): targets (N, 1, ...)
                 if t.shape == x.shape[:1] + x.shape[2:]:  # or (N, ...)
@@ -296,7 +345,18 @@ class _DiceFamily(Loss):
         if stats_only:
             return {"stats": stats if self._config["per_image"] else stats.sum(axis=0)}
         if total is None:
+            natural = None
+            if self._config["reduction"] == "none" and self._config["_keep_spatial"]:
+                # MONAI's shape outside, the natural one inside
+                cfg = dict(self._config, _keep_spatial=False)
+                natural = tuple(self.spec.loss_shape(cfg, d["xin"].shape))
+                outside = tuple(self.spec.loss_shape(self._config, d["xin"].shape))
+                if grad_output is not None and want_grad:
+                    grad_output = _checks.array_grad_output(grad_output, outside) \
+                        .reshape(natural)
             value, dI, dP = self._reduce(stats, want_grad, grad_output)
+            if natural is not None:
+                value = np.reshape(value, outside)
         else:
             # pooled: the global sums give the coefficients; per image: this shard's samples,
             # with the global number (or weight) of scores as the mean's denominator
@@ -388,7 +448,8 @@ class _DiceFamily(Loss):
                 dl_ds = dl_ds * gamma * np.where(base > 0, base ** (gamma - 1), 0.0)
                 loss = base ** gamma
         used = np.ones(loss.shape, bool)
-        sel = _selected(cfg["classes"], C)
+        scored = scored_classes(cfg, C)
+        sel = _selected(scored, C)
         if sel is not None:
             used &= sel
         absent = T == 0
@@ -404,7 +465,7 @@ class _DiceFamily(Loss):
             if reduction == "none":
                 # one column per scored class in the order classes lists them, whatever
                 # the data (skipped ones are NaN), as the exported graph
-                cols = np.arange(C) if sel is None else np.array(cfg["classes"])
+                cols = np.arange(C) if sel is None else np.array(scored)
                 value = np.where(used, w * loss, np.nan)[:, cols]
                 value = value if per_image else value[0]
                 if cfg["mode"] == "binary":
@@ -445,6 +506,15 @@ class _DiceFamily(Loss):
         if want_grad and not per_image:
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
         return value, dI, dP
+
+
+def _one_hot(t, C, ignore_index):
+    """MONAI's to_onehot_y for the sigmoid modes: dense one-hot targets of class indices;
+    a pixel whose index is ignore_index gets it in every channel (so it is left out)."""
+    hot = (t[:, None] == np.arange(C).reshape((1, C) + (1,) * (t.ndim - 1))).astype(np.float32)
+    if ignore_index is not None:
+        hot = np.where((t == ignore_index)[:, None], np.float32(ignore_index), hot)
+    return hot
 
 
 def _selected(classes, C):
@@ -576,7 +646,8 @@ class TverskyLoss(_DiceFamily):
 
     @classmethod
     def preset(cls, name, **overrides):
-        """"smp" (TverskyLoss: gamma applied to the mean over classes)."""
+        """"smp" (TverskyLoss: gamma applied to the mean over classes) or "monai"
+        (TverskyLoss: per image unless batch=True, smooth 1e-5, a plain mean)."""
         return cls._from_config(_preset(name, "tversky", overrides))
 
 
@@ -603,7 +674,7 @@ class GeneralizedDiceLoss(_DiceFamily):
         if norm_only:
             return N if per_image else 1
         S = stats if per_image else stats.sum(axis=0, keepdims=True)
-        keep = _selected(cfg["classes"], C)
+        keep = _selected(scored_classes(cfg, C), C)
         class_weight = _class_weights(cfg["weight"], C)
         if keep is not None:
             S = np.where(keep[None, :, None], S, 0.0)
@@ -679,26 +750,41 @@ def _preset(name, family, overrides):
         cfg.update(_public(o))
         return cfg
     if name == "monai":
-        if family == "tversky":
-            raise ValueError("the monai preset covers DiceLoss, JaccardLoss (jaccard=True) "
-                             "and GeneralizedDiceLoss")
+        for unsupported in ("other_act",):
+            if o.pop(unsupported, None) is not None:
+                raise ValueError(f"{unsupported} (a callable) cannot be honoured by a preset: "
+                                 f"use from_logits=False on activated inputs instead")
+        if o.pop("soft_label", False):
+            raise ValueError("soft_label=True is not supported by the monai preset")
         softmax, sigmoid = o.pop("softmax", False), o.pop("sigmoid", False)
         include_background = o.pop("include_background", True)
         batch = o.pop("batch", False)
         mode = o.pop("mode", "multilabel" if sigmoid else "multiclass")
         cfg = dict(mode=mode, from_logits=bool(softmax or sigmoid),
                    smooth=o.pop("smooth_nr", 1e-5), smooth_dr=o.pop("smooth_dr", 1e-5),
-                   per_image=not batch, squared=o.pop("squared_pred", False))
+                   per_image=not batch, _keep_spatial=True,
+                   _target_channel=bool(o.pop("to_onehot_y", False)))
+        if family != "tversky":
+            cfg["squared"] = o.pop("squared_pred", False)
         if family != "generalized":
             cfg["_weight_mean"] = "count"
+        else:
+            cfg["weighting"] = o.pop("w_type", "square")
         if family == "jaccard":
             cfg["_doubled"] = True
-        if not include_background:
-            C = o.pop("num_classes", None)
+        C = o.pop("num_classes", None)     # no longer needed: the input says how many
+        weight = o.get("weight")
+        if weight is not None and np.ndim(weight) == 0:
             if C is None:
-                raise ValueError("include_background=False needs num_classes=C to select "
-                                 "classes 1..C-1")
-            cfg["classes"] = tuple(range(1, C))
+                raise ValueError("a single weight for every class needs the number of "
+                                 "classes: pass a list, one weight per scored class")
+            o["weight"] = [weight] * (C - (0 if include_background else 1))
+        if not include_background:
+            cfg["_skip_class"] = 0
+            if o.get("weight") is not None:
+                # MONAI's weight has no entry for the background class 0, which is not
+                # scored: it gets 1 here, whatever (one per class for the kernels)
+                o["weight"] = np.concatenate([[1.0], np.asarray(o["weight"], np.float64)])
         cfg.update(_public(o))
         return cfg
     if name in ("seed", "seed_binary"):
@@ -710,11 +796,9 @@ def _preset(name, family, overrides):
             cfg.update(mode="binary", from_logits=False)
         else:
             skip = o.pop("skip_class", None)
-            C = o.pop("num_classes", None)
+            o.pop("num_classes", None)     # no longer needed: the input says how many
             if skip is not None:
-                if C is None:
-                    raise ValueError("skip_class needs num_classes=C")
-                cfg["classes"] = tuple(c for c in range(C) if c != skip)
+                cfg["_skip_class"] = _checks.integer("skip_class", skip)
             cfg.update(mode="multiclass", from_logits=True, _weight_mean="all")
         cfg.update(_public(o))
         return cfg

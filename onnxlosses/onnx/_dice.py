@@ -81,8 +81,17 @@ def _emit(b, loss, io, generalized):
 
     if generalized:
         loss_out, A, B = _generalized(b, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad)
+        natural = 1 if per_image else 0
     else:
         loss_out, A, B = _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad)
+        natural = (1 if per_image else 0) + (0 if mode == "binary" else 1)
+    if reduction == "none" and config.get("_keep_spatial"):
+        # MONAI's shape: ones up to the input's rank, less the pooled batch axis
+        extra = rank - natural - (0 if per_image else 1)
+        if extra > 0:
+            loss_out = b.op("Unsqueeze", loss_out, b.const(
+                np.arange(natural, natural + extra, dtype=np.int64), "monai_axes"),
+                name="none_monai")
     if not grad:
         return loss_out, None
     # per (sample,) class coefficients -> per pixel
@@ -152,6 +161,19 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
                                             name="gamma_pow"), name="dl_ds_pow")
     absent = b.op("Equal", T, zero, name="absent")
     used = None
+    skip = config.get("_skip_class")
+    if skip is not None and config["classes"] is None:
+        # every class but one (MONAI's include_background=False: 0); all when there is one
+        if skip != 0:
+            raise ValueError("export takes _skip_class=0 (include_background=False) only")
+        idx = _class_index(b, T, C_axis)
+        shape = b.op("Shape", T, name="entries_shape_2")
+        n_cls = b.op("Gather", shape, b.const(np.int64(C_axis), "entries_class_axis_2"),
+                     name="entries_classes_2", axis=0)
+        used = b.op("Or", b.op("Greater", idx, b.const(np.int64(0), "zero_i64_3"),
+                               name="not_background"),
+                    b.op("Equal", n_cls, b.const(np.int64(1), "one_i64_3"), name="one_class"),
+                    name="selected")
     if config["classes"] is not None:
         sel = b.op("Equal", b.op("Unsqueeze", _class_index(b, T, C_axis), b.const(
             np.array([-1], np.int64), "last_1d"), name="class_col"),
@@ -184,6 +206,16 @@ def _score(b, loss, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
             out = b.op("Gather", out, b.const(np.array(config["classes"], np.int64),
                                                 "classes_idx"), name="none_classes",
                        axis=C_axis)
+        elif config.get("_skip_class") is not None:
+            # classes 1..C-1: the background column goes (one class: MONAI keeps it)
+            shape = b.op("Shape", out, name="none_shape")
+            n_cls = b.op("Gather", shape, b.const(np.array([C_axis], np.int64), "none_cax"),
+                         name="none_classes_n", axis=0)
+            start = b.op("Min", b.const(np.array([1], np.int64), "one_1d"),
+                         b.op("Sub", n_cls, b.const(np.array([1], np.int64), "one_1d_2"),
+                              name="c_minus_1"), name="first_scored")
+            out = b.op("Slice", out, start, n_cls, b.const(np.array([C_axis], np.int64),
+                                                           "none_cax_2"), name="none_scored")
         if config["mode"] == "binary":
             out = b.op("Squeeze", out, b.const(np.array([C_axis], np.int64), "class_ax"),
                        name="none_binary")
@@ -257,8 +289,9 @@ def _generalized(b, config, I, P, T, C_axis, s_nr, s_dr, reduction, grad):
     else:
         w = b.op("Add", b.op("Mul", T, zero, name="T_zero"), one, name="w_raw")
     cax = b.const(np.array([C_axis], np.int64), "gdl_class_axis")
-    if config["classes"] is not None:
-        raise ValueError("generalized_dice_loss export does not take classes yet")
+    if config["classes"] is not None or config.get("_skip_class") is not None:
+        raise ValueError("generalized_dice_loss export does not take classes (or "
+                         "include_background=False) yet")
     inf = b.op("IsInf", w, name="w_inf")
     w0 = b.op("Where", inf, zero, w, name="w_finite")
     wmax = b.reduce("ReduceMax", w0, [C_axis], name="w_max", keepdims=1)

@@ -42,6 +42,14 @@ def _prepare(cfg, input, target, mask):
     t = np.asarray(target)
     mode = cfg["mode"]
     squeeze = False
+    if cfg.get("_target_channel") and is_index_target(t) and t.ndim == x.ndim >= 2 and \
+            t.shape[1] == 1 and x.shape[1] > 1:
+        t = t[:, 0]                  # MONAI's (N, 1, ...) class indices
+        if mode != "multiclass":     # the sigmoid modes take it one-hot, ignored pixels out
+            C = x.shape[1]
+            hot = (t[:, None] == np.arange(C).reshape((1, C) + (1,) * (t.ndim - 1))) * 1.0
+            ii = cfg["ignore_index"]
+            t = hot if ii is None else np.where((t == ii)[:, None], float(ii), hot)
     if mode == "binary":
         if x.ndim >= 2 and x.shape[1] == 1:
             if t.shape == x.shape[:1] + x.shape[2:]:
@@ -152,14 +160,26 @@ def _class_losses(family, cfg, I, P, T):
     return L, dL_ds * ds_dI, dL_ds * ds_dP
 
 
+def _scored(cfg, C):
+    """The scored classes: `classes`; every class but `_skip_class` (MONAI's
+    include_background=False, the seed's ignore_index; every class when there is one);
+    None: all."""
+    if cfg["classes"] is not None:
+        if max(cfg["classes"]) >= C:
+            raise ValueError(f"classes must lie in [0, {C}), got {list(cfg['classes'])}")
+        return list(cfg["classes"])
+    if cfg.get("_skip_class") is not None and C > 1:
+        return [c for c in range(C) if c != cfg["_skip_class"]]
+    return None
+
+
 def _reduce_classes(family, cfg, L, dL_dI, dL_dP, T, grad_output):
     rows, C = L.shape
     used = np.ones((rows, C), bool)
     order = list(range(C))
-    if cfg["classes"] is not None:
-        if max(cfg["classes"]) >= C:
-            raise ValueError(f"classes must lie in [0, {C}), got {list(cfg['classes'])}")
-        order = list(cfg["classes"])
+    scored = _scored(cfg, C)
+    if scored is not None:
+        order = scored
         used &= np.isin(np.arange(C), order)
     absent = T == 0
     if cfg["absent"] == "zero":
@@ -211,10 +231,9 @@ def _reduce_classes(family, cfg, L, dL_dI, dL_dP, T, grad_output):
 def _generalized(cfg, I, P, T, grad_output):
     rows, C = I.shape
     sel = np.ones(C, bool)
-    if cfg["classes"] is not None:
-        if max(cfg["classes"]) >= C:
-            raise ValueError(f"classes must lie in [0, {C}), got {list(cfg['classes'])}")
-        sel = np.isin(np.arange(C), list(cfg["classes"]))
+    scored = _scored(cfg, C)
+    if scored is not None:
+        sel = np.isin(np.arange(C), scored)
     with np.errstate(divide="ignore"):
         w = {"square": 1.0 / T ** 2, "simple": 1.0 / T, "uniform": np.ones_like(T)}[
             cfg["weighting"]]
@@ -247,6 +266,13 @@ def _generalized(cfg, I, P, T, grad_output):
         return value, dv[:, None] * dL_dI, dv[:, None] * dL_dP
 
 
+def _reduce(family, cfg, I, P, T, grad_output):
+    if family == "generalized":
+        return _generalized(cfg, I, P, T, grad_output)
+    L, dL_dI, dL_dP = _class_losses(family, cfg, I, P, T)
+    return _reduce_classes(family, cfg, L, dL_dI, dL_dP, T, grad_output)
+
+
 def dice_family(loss, input, target, mask=None, grad_output=None):
     """(value, grad) of a DiceLoss, JaccardLoss, TverskyLoss or GeneralizedDiceLoss in
     float64."""
@@ -256,11 +282,18 @@ def dice_family(loss, input, target, mask=None, grad_output=None):
     cfg = loss.config
     d = _prepare(cfg, input, target, mask)
     I, P, T, k = _statistics(d, cfg)
-    if family == "generalized":
-        value, dI, dP = _generalized(cfg, I, P, T, grad_output)
-    else:
-        L, dL_dI, dL_dP = _class_losses(family, cfg, I, P, T)
-        value, dI, dP = _reduce_classes(family, cfg, L, dL_dI, dL_dP, T, grad_output)
+    monai_shape = None
+    if cfg["reduction"] == "none" and cfg.get("_keep_spatial"):
+        # MONAI's shape: the natural one padded with ones to the input's rank (less the
+        # pooled batch axis); grad_output comes in that shape
+        natural = np.shape(_reduce(family, cfg, I, P, T, None)[0])
+        pooled = 0 if cfg["per_image"] else 1
+        monai_shape = natural + (1,) * (np.ndim(input) - len(natural) - pooled)
+        if grad_output is not None:
+            grad_output = np.reshape(grad_output, natural)
+    value, dI, dP = _reduce(family, cfg, I, P, T, grad_output)
+    if monai_shape is not None:
+        value = np.reshape(value, monai_shape)
     # back to elements: row n (per image) or the one pooled row, broadcast over space
     N = d["p"].shape[0]
     rows = np.arange(N) if cfg["per_image"] else np.zeros(N, int)

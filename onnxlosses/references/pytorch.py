@@ -200,6 +200,14 @@ def dice_family(loss, input, target, mask=None, grad_output=None):
     t = np.asarray(target)
     in_shape = np.shape(input)
     mode = cfg["mode"]
+    if cfg.get("_target_channel") and t.dtype.kind in "iu" and t.ndim == len(in_shape) >= 2 \
+            and t.shape[1] == 1 and in_shape[1] > 1:
+        t = t[:, 0]                  # MONAI's (N, 1, ...) class indices
+        if mode != "multiclass":     # the sigmoid modes take it one-hot, ignored pixels out
+            C = in_shape[1]
+            hot = (t[:, None] == np.arange(C).reshape((1, C) + (1,) * (t.ndim - 1))) * 1.0
+            ii = cfg["ignore_index"]
+            t = hot if ii is None else np.where((t == ii)[:, None], float(ii), hot)
 
     def body(xt):
         x, tt = xt, t
@@ -256,8 +264,11 @@ def dice_family(loss, input, target, mask=None, grad_output=None):
         if family == "tversky" and gamma != 1.0 and not cfg["_gamma_after_mean"]:
             L = _spow(L, gamma, torch)
         used = torch.ones(L.shape, dtype=torch.bool)
-        order = list(range(C)) if cfg["classes"] is None else list(cfg["classes"])
-        if cfg["classes"] is not None:
+        scored = cfg["classes"] if cfg["classes"] is not None else \
+            (tuple(c for c in range(C) if c != cfg["_skip_class"])
+             if cfg.get("_skip_class") is not None and C > 1 else None)
+        order = list(range(C)) if scored is None else list(scored)
+        if scored is not None:
             if max(order) >= C:
                 raise ValueError(f"classes must lie in [0, {C}), got {order}")
             sel = torch.zeros(C, dtype=torch.bool)
@@ -285,17 +296,30 @@ def dice_family(loss, input, target, mask=None, grad_output=None):
         if family == "tversky" and cfg["_gamma_after_mean"] and gamma != 1.0:
             total = _spow(total, gamma, torch)
         return total
-    return _run(input, body, grad_output)
+
+    def monai_shaped(xt):
+        # MONAI's reduction "none" shape: padded with ones to the input's rank (less the
+        # pooled batch axis)
+        out = body(xt)
+        if cfg["reduction"] != "none" or not cfg.get("_keep_spatial"):
+            return out
+        pooled = 0 if cfg["per_image"] else 1
+        pad = lambda a: a.reshape(tuple(a.shape) + (1,) * (len(in_shape) - a.ndim - pooled))
+        return tuple(pad(a) for a in out) if isinstance(out, tuple) else pad(out)
+    return _run(input, monai_shaped, grad_output)
 
 
 def _generalized(cfg, I, P, T, sm, sd, torch):
     C = I.shape[1]
     sel = torch.ones(C, dtype=torch.bool)
-    if cfg["classes"] is not None:
-        if max(cfg["classes"]) >= C:
-            raise ValueError(f"classes must lie in [0, {C}), got {list(cfg['classes'])}")
+    scored = cfg["classes"] if cfg["classes"] is not None else \
+        (tuple(c for c in range(C) if c != cfg["_skip_class"])
+         if cfg.get("_skip_class") is not None and C > 1 else None)
+    if scored is not None:
+        if max(scored) >= C:
+            raise ValueError(f"classes must lie in [0, {C}), got {list(scored)}")
         sel = torch.zeros(C, dtype=torch.bool)
-        sel[list(cfg["classes"])] = True
+        sel[list(scored)] = True
     w = {"square": 1 / (T * T), "simple": 1 / T, "uniform": torch.ones_like(T)}[
         cfg["weighting"]]
     w = torch.where(sel, w, torch.zeros_like(w))
