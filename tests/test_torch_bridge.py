@@ -277,6 +277,14 @@ def test_double_backward_is_a_clear_error():
         torch.autograd.grad(value, x, create_graph=True)
 
 
+def test_a_target_that_requires_grad_is_a_clear_error():
+    x = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"input only.*torch\.nn\.BCELoss"):
+        olt.BCELoss()(x, y)
+    olt.BCELoss()(x, y.detach()).backward()
+
+
 @pytest.mark.parametrize("call", ["module", "functional"])
 def test_other_devices_are_a_clear_error(call):
     x = torch.empty(2, 3, 4, device="meta", requires_grad=True)
@@ -343,3 +351,26 @@ def test_compiled_training_step_equals_eager():
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert not torch.equal(nets[0].weight, make().weight)      # it trained
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda: olt.DiceLoss.preset("monai", softmax=True),
+     lambda m: m.DiceLoss(softmax=True, to_onehot_y=True)),
+    (lambda: olt.DiceLoss.preset("monai", softmax=True, include_background=False,
+                                 num_classes=4, batch=True),
+     lambda m: m.DiceLoss(softmax=True, to_onehot_y=True, include_background=False,
+                          batch=True)),
+    (lambda: olt.GeneralizedDiceLoss.preset("monai", softmax=True),
+     lambda m: m.GeneralizedDiceLoss(softmax=True, to_onehot_y=True)),
+], ids=["dice", "dice-no-background-batch", "generalized"])
+def test_monai_presets_equal_monai(ours, theirs):
+    monai_losses = pytest.importorskip("monai.losses", reason="the test extra installs MONAI")
+    x, t = _seg_batch(torch.float64)
+    t = t.clamp_max(3)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    va, vb = ours()(a, t), theirs(monai_losses)(b, t.long()[:, None])
+    va.backward()
+    vb.backward()
+    torch.testing.assert_close(va, vb, rtol=1e-10, atol=1e-12)
+    # generalized Dice's weights 1/T^2 amplify the rounding of MONAI's order of sums
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-10)

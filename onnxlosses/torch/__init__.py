@@ -54,6 +54,10 @@ def _call(config, arrays, input, target, mask, counterpart):
     if mask is not None and not isinstance(mask, torch.Tensor):
         mask = torch.as_tensor(mask)
     check_device(input, target, mask, *arrays, pytorch_loss=counterpart)
+    if target.requires_grad and torch.is_grad_enabled():
+        raise ValueError("target requires grad, but onnxlosses.torch differentiates with "
+                         "respect to input only; pass target.detach() (or use "
+                         f"{counterpart} for a gradient with respect to the target)")
     want_grad = input.requires_grad and torch.is_grad_enabled()
     return loss_op(input, target, mask, arrays, config, None, want_grad)[0]
 
