@@ -214,10 +214,10 @@ def _setup_context(ctx, inputs, output):
     input, target, mask, arrays, config, grad_output, want_grad = inputs
     value, grad = output
     ctx.mark_non_differentiable(grad)
+    ctx.set_materialize_grads(False)     # no zeros of the input's size for `grad`
     ctx.config = config
     ctx.arrays = len(arrays)
     ctx.fused = _plan(config)[2]
-    ctx.value_shape = value.shape
     if ctx.fused:
         ctx.save_for_backward(grad)
     else:
@@ -225,6 +225,11 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, grad_value, _grad_grad):
+    # (an in-place grad.mul_(g) saves nothing: AccumulateGrad copies a gradient that the
+    # saved tensors still reference, and a second backward, retain_graph=True, would find
+    # it scaled)
+    if grad_value is None:
+        return None, None, None, [None] * ctx.arrays, None, None, None
     if torch.is_grad_enabled():
         raise RuntimeError("onnxlosses.torch losses are differentiable once: the gradient "
                            "comes from the kernel, not from a graph of torch ops, so a double "
