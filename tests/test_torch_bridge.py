@@ -250,7 +250,9 @@ def test_from_loss_and_presets():
 
 
 def test_thread_count_follows_torch_unless_set(monkeypatch):
-    from onnxlosses.torch import _op
+    from onnxlosses import _threads
+    monkeypatch.setattr(_threads, "_default", [None])      # as if nothing set it before
+    monkeypatch.setattr(_threads, "_chosen", [False])
     seen = []
     real = onnxlosses.CrossEntropyLoss.value_and_grad
 
@@ -265,8 +267,10 @@ def test_thread_count_follows_torch_unless_set(monkeypatch):
     olt.CrossEntropyLoss(ignore_index=255)(x, t)
     with onnxlosses.threads(1):
         olt.CrossEntropyLoss(ignore_index=255)(x, t)
-    assert seen == [2, 1]
-    assert _op._threads.chosen_num_threads() is None
+    assert _threads.chosen_num_threads() is None
+    onnxlosses.set_num_threads(3)
+    olt.CrossEntropyLoss(ignore_index=255)(x, t)
+    assert seen == [2, 1, 3]
 
 
 def test_double_backward_is_a_clear_error():
@@ -371,6 +375,6 @@ def test_monai_presets_equal_monai(ours, theirs):
     va, vb = ours()(a, t), theirs(monai_losses)(b, t.long()[:, None])
     va.backward()
     vb.backward()
-    torch.testing.assert_close(va, vb, rtol=1e-10, atol=1e-12)
     # generalized Dice's weights 1/T^2 amplify the rounding of MONAI's order of sums
+    torch.testing.assert_close(va, vb, rtol=1e-8, atol=1e-12)
     torch.testing.assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-10)
