@@ -42,8 +42,8 @@ def _constant(value):
 
 
 def positions(config, shape):
-    """The input's shape without its class axis: (N, d1, ...)."""
-    return list(shape[:1]) + list(shape[2:])
+    """The input's shape without its class axis: (N, d1, ...); () for a (C,) input."""
+    return list(shape[:1]) + list(shape[2:]) if len(shape) > 1 else []
 
 
 def elements(config, shape):
@@ -82,6 +82,12 @@ class LossSpec:
     NumPy reference written from the formula and the PyTorch one; torch_has_loss: the
     PyTorch reference is PyTorch's own loss (not composed from its ops).  positional: the
     parameters the constructor also takes by position (every other one is keyword-only).
+    local(config): reduction "none" gives one loss per position or element that depends on
+    the input there only (its class vector included), so the gradient of sum(g * loss) is g,
+    broadcast over the class axis, times the gradient of sum(loss): a front end that
+    computes the gradient with the value scales it later instead of running the kernel
+    again (onnxlosses.torch).  False (the default) where a loss depends on all of the input
+    (Dice's per-class scores, a normalized focal loss).
     """
     name: str
     params: tuple
@@ -100,6 +106,7 @@ class LossSpec:
     torch_reference: str = ""
     torch_has_loss: bool = False
     positional: tuple = ()
+    local: object = _constant(False)
     defaults: dict = field(init=False, repr=False, compare=False)
 
     def target_kinds(self, config):

@@ -12,6 +12,7 @@ import threading
 from . import _openmp
 
 _default = [None]
+_chosen = [False]      # set_num_threads was called (not just OpenMP's default read)
 _local = threading.local()
 
 
@@ -38,6 +39,17 @@ def get_num_threads():
 def set_num_threads(n):
     """Set the process-wide number of kernel threads (n >= 1)."""
     _default[0] = _checked(n)
+    _chosen[0] = True
+
+
+def chosen_num_threads():
+    """The thread count set by `threads(n)` on this Python thread or by set_num_threads,
+    or None when neither was used (a front end may then follow its host framework's
+    setting, as onnxlosses.torch follows torch.get_num_threads())."""
+    n = getattr(_local, "n", None)
+    if n is not None:
+        return n
+    return _default[0] if _chosen[0] else None
 
 
 @contextlib.contextmanager

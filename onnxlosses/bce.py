@@ -33,7 +33,8 @@ def _optional_array(name, value):
 _REDUCTION = Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'")
 # elementwise on a target of the input's shape, no class axis, no mask (as PyTorch's)
 _ELEMENTWISE = dict(targets=("dense",), class_axis=lambda config, dense: None,
-                    loss_shape=elements, mask_over="elements", takes_mask=False)
+                    loss_shape=elements, mask_over="elements", takes_mask=False,
+                    local=lambda config: True)
 _WEIGHT = Param("weight", None, _optional_array,
                 "rescales each element's loss; broadcast to the input's shape")
 

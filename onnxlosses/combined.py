@@ -143,6 +143,8 @@ COMBINED = LossSpec(
                                                                     shape),
     emit="_combined:emit",
     positional=("terms",),
+    # per position where every term is
+    local=lambda config: all(loss.spec.local(loss.config) for _, loss in config["terms"]),
     reference="combined:numpy_reference", torch_reference="combined:torch_reference",
     examples=(
         Example("ce + 0.5 dice", lambda C: dict(terms=_example_terms(C, "ce")), "index255"),

@@ -30,7 +30,7 @@ CROSS_ENTROPY = LossSpec(
     emit="_cross_entropy:emit_cross_entropy",
     emit_native="_cross_entropy:emit_native_cross_entropy",
     reference="cross_entropy:cross_entropy", torch_reference="pytorch:cross_entropy",
-    torch_has_loss=True,
+    torch_has_loss=True, local=lambda config: True,
     examples=(
         Example(),
         Example("weight ignore=255", lambda C: dict(weight=per_class(C), ignore_index=255),
@@ -54,7 +54,7 @@ NLL = LossSpec(
     emit="_cross_entropy:emit_nll",
     emit_native="_cross_entropy:emit_native_nll",
     reference="cross_entropy:cross_entropy", torch_reference="pytorch:cross_entropy",
-    torch_has_loss=True,
+    torch_has_loss=True, local=lambda config: True,
     input="log_probabilities",
     examples=(
         Example("", dict(ignore_index=-1), "index-1"),

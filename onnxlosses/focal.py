@@ -30,7 +30,7 @@ FOCAL = LossSpec(
     """,
     fixed_classes=lambda config: None if np.ndim(config["alpha"]) == 0 else len(config["alpha"]),
     emit="_cross_entropy:emit_focal",
-    reference="focal:focal", torch_reference="pytorch:focal",
+    reference="focal:focal", torch_reference="pytorch:focal", local=lambda config: True,
     examples=(
         Example("", lambda C: dict(alpha=per_class(C), gamma=2.0, ignore_index=255),
                 "index255"),
@@ -57,6 +57,7 @@ SIGMOID_FOCAL_SPEC = LossSpec(
     class_axis=lambda config, dense: None if dense else 1,
     loss_shape=elements,
     mask_over="elements",
+    local=lambda config: not config["normalized"],    # normalized: divided by a global sum
     emit="_elementwise:emit_sigmoid_focal",
     reference="focal:sigmoid_focal", torch_reference="pytorch:sigmoid_focal",
     examples=(
