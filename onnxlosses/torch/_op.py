@@ -102,7 +102,11 @@ def _decode_body(body, arrays):
             return tuple(dec(v) for v in inner)
         if kind == "dict":
             return {k: dec(v) for k, v in inner.items()}
-        return _decode_body(inner, arrays)             # a nested loss
+        nested = _decode_body(inner, arrays)           # a nested loss
+        if arrays is None:     # shapes only: the term itself, its arrays left as None
+            cls_, cfg_ = nested
+            return cls_._from_config(cfg_)
+        return nested
     config = {k: dec(v) for k, v in body["config"].items()}
     if arrays is None:       # shapes only: the configuration, arrays left as None
         return cls, config
