@@ -51,7 +51,7 @@ def _print_measured():
         print(f"\nMONAI {version('monai')}, smp {version('segmentation-models-pytorch')}")
         for key in sorted(MEASURED):
             n, a, r = MEASURED[key]
-            print(f"{key:24s} {n:4d} configurations  max abs diff {a:.2e}  max rel {r:.2e}")
+            print(f"{key:28s} {n:4d} configurations  max abs diff {a:.2e}  max rel {r:.2e}")
 
 
 def _compare(key, ours, theirs, rtol, atol):
