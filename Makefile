@@ -1,5 +1,9 @@
 # One command sets everything up from a clean clone: a local virtualenv, the dependencies,
 # the compiled kernels.  `make demo` then runs the demo, `make test` the test suite.
+# MONAI and segmentation_models_pytorch, the live oracles of the Dice presets
+# (tests/test_presets_live.py), install without their dependencies: MONAI needs only numpy
+# and torch, smp's losses only torch, and smp's package (timm, torchvision) does not install
+# beside torch 2.13 (tests/live_libraries.py imports its losses alone).
 # `make sanitize`: the kernels built with ASan + UBSan into build/sanitize (the in-place build
 # is left alone), then the whole test suite (the fuzzer included) run against that build.
 # `make fuzz`: the property-based fuzzer (tests/test_fuzz_*.py) with ONNXLOSSES_FUZZ_FACTOR
@@ -18,6 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "numpy>=2" "Cython>=3" "setuptools>=77" onnx onnxruntime "pytest>=8" "hypothesis>=6.100" torch==2.13.0 "dask[array,distributed]" mpmath
+	$(PY) -m pip install -q --no-deps monai==1.6.1 segmentation-models-pytorch==0.5.0
 	touch $(STAMP)
 
 build: $(STAMP)
