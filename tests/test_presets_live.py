@@ -162,11 +162,8 @@ def _our_monai_kwargs(case, weight=None):
         kw[case["activation"]] = True
     if "squared" in case:
         kw["squared_pred"] = case["squared"]
-    if not case["include_background"]:
-        kw["num_classes"] = C
     if weight is not None:
-        # MONAI's weight lists the classes it scores; ours is one per class of the input
-        kw["weight"] = weight if case["include_background"] else [1.0] + list(weight)
+        kw["weight"] = weight           # as MONAI: the scored classes only (C-1 w/o background)
     return kw
 
 
@@ -212,6 +209,7 @@ def _check_monai_dice(case, weight=None, ignore=None, labels_target=False, soft=
     key = "monai.DiceLoss(jaccard)" if case["jaccard"] else "monai.DiceLoss"
     if atol != (MONAI_ATOL, MONAI_ATOL):
         key += ", f32 weight"
+    assert np.shape(value) == ref_v.shape         # MONAI's (N, C, 1, 1) for reduction "none"
     _compare(key + " value", np.reshape(value, -1), ref_v.reshape(-1), 0, atol[0])
     _compare(key + " grad", grad, ref_g, 0, atol[1])
 
