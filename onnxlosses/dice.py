@@ -102,6 +102,9 @@ _POW_AFTER = Param("_gamma_after_mean", False, _checks.boolean,
                    internal=True)
 _JACCARD_2 = Param("_doubled", False, _checks.boolean,
                    "MONAI's jaccard, (2I + s) / (2 (P + T - I) + s)", internal=True)
+_HARD = Param("_hard_targets", False, _checks.boolean,
+              "dense targets must be 0 or 1 (smp's intersection is sum min(p, t), which is "
+              "sum p t for hard targets only)", internal=True)
 # MONAI's conventions, for its presets
 _MONAI = (Param("_skip_class", None, _optional_index,
                 "score every class of the input's C but this one (MONAI's "
@@ -170,7 +173,7 @@ _FAMILY = dict(targets=_targets, class_axis=_class_axis, loss_shape=_scores_shap
                emit="_dice:emit_dice", reference="dice:dice_family",
                torch_reference="pytorch:dice_family")
 DICE = LossSpec(
-    "dice_loss", COMMON + (_ONE, _FACTOR) + _MONAI, formula="s = (2I + smooth) / (P + T + smooth_dr)",
+    "dice_loss", COMMON + (_ONE, _FACTOR, _HARD) + _MONAI, formula="s = (2I + smooth) / (P + T + smooth_dr)",
     examples=(Example("ignore=255", dict(ignore_index=255), "index255"),
               Example("smp preset", preset="smp"),
               Example("monai preset mask", dict(softmax=True), mask=True, preset="monai"),
@@ -179,7 +182,7 @@ DICE = LossSpec(
                                      weight=per_class(C - 1)), preset="monai")),
     **_FAMILY)
 JACCARD = LossSpec(
-    "jaccard_loss", COMMON + (_ONE, _JACCARD_2) + _MONAI,
+    "jaccard_loss", COMMON + (_ONE, _JACCARD_2, _HARD) + _MONAI,
     formula="s = (I + smooth) / (P + T - I + smooth_dr)",
     examples=(Example("log", dict(log_loss=True, eps=1e-7, per_image=True)),), **_FAMILY)
 TVERSKY = LossSpec(
@@ -187,7 +190,7 @@ TVERSKY = LossSpec(
     COMMON + (Param("alpha", 0.5, _checks.nonnegative_real, "weight of false positives"),
               Param("beta", 0.5, _checks.nonnegative_real, "weight of false negatives"),
               Param("gamma", 1.0, _checks.nonnegative_real, "focal exponent of 1 - s"),
-              _ONE, _POW_AFTER) + _MONAI,
+              _ONE, _POW_AFTER, _HARD) + _MONAI,
     formula="s = (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth_dr)",
     examples=(Example("smp preset", dict(alpha=0.3, beta=0.7, gamma=2.0), preset="smp"),),
     **_FAMILY)
@@ -273,6 +276,14 @@ class _DiceFamily(Loss):
                     + f", got {np.shape(target)} {t.dtype}")
             if t.dtype.kind not in "fiub":
                 raise TypeError(f"target must be a real array, got dtype {t.dtype}")
+            if cfg.get("_hard_targets"):
+                soft = (t != 0) & (t != 1) & ((t != ii) if ii is not None else True)
+                if np.any(soft):
+                    raise ValueError(
+                        f"target must be hard (0 or 1) under the smp preset, got "
+                        f"{float(t[soft].flat[0])!r}: smp's intersection (sum p + sum t - "
+                        f"sum |p - t|) / 2 is sum min(p, t) for soft targets, which this "
+                        f"preset does not compute; use the loss's own configuration for them")
             y = exact_copy(t.astype(x.dtype, copy=False))
             if ii is not None:
                 # elementwise ignore (smp binary / multilabel): p and t are zeroed there
@@ -591,14 +602,17 @@ class DiceLoss(_DiceFamily):
     def preset(cls, name, **overrides):
         """A DiceLoss configured as another library's: "smp" (segmentation_models_pytorch
         0.5 DiceLoss: its Tversky score with alpha = beta = 0.5, smooth=0, eps=1e-7 clamp,
-        pooled over batch and space, absent classes zeroed but counted; for hard targets,
-        smp's intersection (sum p + sum t - sum |p - t|) / 2 being sum p t only then), "monai" (MONAI DiceLoss: smooth_nr = smooth_dr = 1e-5,
-        per image unless batch=True, weights multiply a plain mean, no activation unless
-        softmax/sigmoid=True, include_background=False drops class 0), "seed_binary" (the
+        pooled over batch and space, absent classes zeroed but counted; hard targets only,
+        smp's intersection (sum p + sum t - sum |p - t|) / 2 being sum p t only then),
+        "monai" (MONAI DiceLoss: smooth_nr = smooth_dr = 1e-5, per image unless batch=True,
+        weights multiply a plain mean, no activation unless softmax/sigmoid=True,
+        include_background=False scores classes 1..C-1 with weight's C-1 entries,
+        to_onehot_y=True takes (N, 1, ...) label maps, reduction "none" in MONAI's
+        (N, C, 1, ...) shape; onnxlosses.presets.monai takes MONAI's arguments), "seed_binary" (the
         seed's BinaryDiceLoss: (sum p t + 1) / (sum p^2 + t^2 + 1) per sample, no factor 2,
         probabilities in) and "seed" (its multiclass DiceLoss: softmax, one-hot targets,
         per-class BinaryDiceLoss averaged over samples, one channel skipped with
-        skip_class=, weighted sum divided by the total number of classes; its weight path,
+        skip_class= (any C), weighted sum divided by the total number of classes; its weight path,
         which crashes in the seed, works here)."""
         return cls._from_config(_preset(name, "dice", overrides))
 
@@ -741,6 +755,8 @@ def _preset(name, family, overrides):
         smooth, eps = o.pop("smooth", 0.0), o.pop("eps", 1e-7)
         cfg = dict(mode=mode, smooth=smooth, eps=eps, absent="zero", per_image=False,
                    from_logits=o.pop("from_logits", True))
+        if family != "generalized":
+            cfg["_hard_targets"] = True
         if family == "dice":
             # smp 0.5's Dice is its Tversky score with alpha = beta = 0.5:
             # (I + s) / max((P + T) / 2 + s, eps) = (2I + 2s) / max(P + T + 2s, 2 eps)

@@ -411,6 +411,9 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
             raise Refused("target")
         if t.dtype.kind not in "fiub":
             raise Refused("target")
+        if cfg.get("_hard_targets") and np.any((t != 0) & (t != 1) &
+                                               ((t != ii) if ii is not None else True)):
+            raise Refused("target")      # the smp preset: hard 0 / 1 dense targets only
         y = t.astype(np.float64)
         if ii is not None:
             ign = t == ii

@@ -361,19 +361,21 @@ def test_smp(case):
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "smp preset with soft targets: smp 0.5's intersection (sum p + sum t - sum |p - t|) / 2 is "
-    "sum min(p, t), which is sum p t only for hard targets; the preset sums p t (documented "
-    "for hard targets, but soft targets are taken without a word): Dice 0.5421 against "
-    "smp's 0.3784 (binary), 0.5012 against 0.3437 (multilabel) here, gradients up to 8e-3 "
-    "apart"))
 @pytest.mark.parametrize("mode", ["binary", "multilabel"])
-def test_smp_soft_targets(mode):
+def test_smp_soft_targets_are_refused(mode):
+    """smp 0.5's intersection (sum p + sum t - sum |p - t|) / 2 is sum min(p, t), which is
+    sum p t only for hard targets: the preset refuses soft targets instead of giving
+    another number (0.5421 against smp's 0.3784 here before it did), and agrees with smp
+    on the same batch with its targets rounded to 0 / 1."""
     smp = smp_losses()
     shape = (N, 1) + SHAPE[2:] if mode == "binary" else SHAPE
     x = _input("logits", shape=shape)
     y = np.random.default_rng(7).random(shape)
-    value, grad = DiceLoss.preset("smp", mode=mode).value_and_grad(x, y)
-    ref_v, ref_g = _torch_value_and_grad(lambda z: smp.DiceLoss(mode)(z, torch.tensor(y)), x)
+    with pytest.raises(ValueError, match=r"target must be hard \(0 or 1\)"):
+        DiceLoss.preset("smp", mode=mode)(x, y)
+    hard = np.round(y)
+    value, grad = DiceLoss.preset("smp", mode=mode).value_and_grad(x, hard)
+    ref_v, ref_g = _torch_value_and_grad(lambda z: smp.DiceLoss(mode)(z, torch.tensor(hard)),
+                                         x)
     np.testing.assert_allclose(value, ref_v, rtol=0, atol=SMP_ATOL)
     np.testing.assert_allclose(grad, ref_g, rtol=0, atol=SMP_ATOL)
