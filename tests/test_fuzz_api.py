@@ -135,14 +135,7 @@ def test_fuzz_stats_over_random_splits(data, vc):
         dtype = x.dtype
         # float32 terms are exact to eps relative to their size, not to a result that
         # cancels (BCE with logits' two terms) or is tiny (-log p_t with p_t ~ 1)
-        vscale = None
-        xf, tf = np.asarray(x, np.float64), np.asarray(t)
-        if kind == "bce_logits":
-            vscale = logits_term_scales(loss.config, xf, tf.astype(np.float64), None, None)[0]
-        elif kind in ("ce", "nll", "focal"):
-            vscale = term_scales(kind, loss.config, xf, tf.astype(np.float64)
-                                 if tf.dtype.kind == "f" else tf,
-                                 None if mask is None else np.asarray(mask), None)[0]
+        vscale = _value_term_scale(kind, loss.config, x, t, mask)
         assert_close(dtype.type(total.value()), v, dtype, "sum of split statistics",
                      magnitude=magnitude(x) if kind != "nll" else 1.0, scale=vscale)
         grads = [loss.value_and_grad(x[s], t[s], mask=None if mask is None else mask[s],
@@ -494,6 +487,19 @@ def test_fuzz_to_onnx_arguments(kind, data):
     onnx.checker.check_model(model, full_check=True)
 
 
+def _value_term_scale(kind, cfg, x, t, mask):
+    """The size float32 rounding of a loss value is relative to: its terms' (a cancelling
+    BCE with logits, a tiny -log p_t with p_t ~ 1 is exact only to eps of its weight), or
+    None (the value itself)."""
+    xf, tf = np.asarray(x, np.float64), np.asarray(t)
+    if kind == "bce_logits":
+        return logits_term_scales(cfg, xf, tf.astype(np.float64), None, None)[0]
+    if kind in ("ce", "nll", "focal"):
+        return term_scales(kind, cfg, xf, tf.astype(np.float64) if tf.dtype.kind == "f" else tf,
+                           None if mask is None else np.asarray(mask), None)[0]
+    return None
+
+
 # -- out= aliasing -----------------------------------------------------------------------
 
 @budget(100)
@@ -559,11 +565,14 @@ def test_fuzz_out_aliasing(vc, how, data):
                                        exported=True)
     assume(not skip_value)
     assert_close(value, want_v, x.dtype, f"value with out= aliasing the {how}",
-                 magnitude=magnitude(xx))
+                 magnitude=magnitude(xx), scale=_value_term_scale(kind, loss.config, xx, tt, mm))
     gscale = None
     if kind in DICE:       # terms that cancel: exact to eps of max |dL/dI| + max |dL/dP|
         gscale = dice_family(kind, loss.config, xx, tt, mm, None if go is None else
                              np.array(go, np.float64), scale=True)[2]
+    elif kind in ("ce", "nll", "focal"):   # p_c - y_c: exact to eps of the position's weight
+        gscale = term_scales(kind, loss.config, xx, tt, mm,
+                             None if go is None else np.array(go, np.float64))[1]
     if not skip_grad:
         fin = np.abs(np.asarray(want_g)[np.isfinite(want_g)])
         assert_close(grad, want_g, x.dtype, f"gradient with out= aliasing the {how}",
