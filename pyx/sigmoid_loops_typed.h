@@ -124,17 +124,23 @@ ONNXL_INLINE void ONNXL_FN(sigmoid_focal_body)(ptrdiff_t L, T gamma, T alpha, T 
     const T inv_thr = thr > 0 ? (T)1 / thr : (T)1;
     /* range first: (int)gamma is undefined for gamma >= 2^31 */
     const int n_pow = gamma >= 1 && gamma <= 8 && gamma == (T)(int)gamma ? (int)gamma : 0;
-    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], sg[ONNXL_CHUNK], r[ONNXL_CHUNK], ftp[ONNXL_CHUNK];
+    T e[ONNXL_CHUNK], l1[ONNXL_CHUNK], sg[ONNXL_CHUNK], sgn[ONNXL_CHUNK], r[ONNXL_CHUNK];
+    T ftp[ONNXL_CHUNK];
     T lb[ONNXL_CHUNK], fb[ONNXL_CHUNK];
     for (ptrdiff_t c0 = 0; c0 < L; c0 += ONNXL_CHUNK) {
         const ptrdiff_t n = L - c0 < ONNXL_CHUNK ? L - c0 : ONNXL_CHUNK;
         const T *xc = x + c0, *yc = y + c0;
         ONNXL_FN(softplus_parts)(n, xc, e, l1);
         ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
-            /* the sigmoid, kept for the loop below: divisions are the slowest vector op */
-            T s = (xc[i] >= 0 ? (T)1 : e[i]) / ((T)1 + e[i]);
+            /* sigmoid(x) and sigmoid(-x) from one division (the slowest vector op), kept
+             * for the loop below; 1 - p_t is formed from them, never by a subtraction that
+             * loses it once p_t rounds to 1 (|x| > 17 in float32) */
+            const T inv = (T)1 / ((T)1 + e[i]);
+            T s = xc[i] >= 0 ? inv : e[i] * inv;
+            T sn = xc[i] >= 0 ? e[i] * inv : inv;
             sg[i] = s;
-            T q = s + yc[i] - (T)2 * s * yc[i];                      /* 1 - p_t */
+            sgn[i] = sn;
+            T q = yc[i] * sn + ((T)1 - yc[i]) * s;                   /* 1 - p_t */
             r[i] = (q > (T)0 ? q : (T)0) * inv_thr;
         }
         if (n_pow == 2) {        /* gamma a small whole number (2 nearly always): no pow */
@@ -147,12 +153,13 @@ ONNXL_INLINE void ONNXL_FN(sigmoid_focal_body)(ptrdiff_t L, T gamma, T alpha, T 
         ONNXL_SIMD for (ptrdiff_t i = 0; i < n; i++) {
             T xi = xc[i], yi = yc[i];
             T ce = ((T)1 - yi) * xi + (xi < 0 ? -xi : (T)0) + l1[i];
-            T s = sg[i];
-            T q = s + yi - (T)2 * s * yi;
+            T s = sg[i], sn = sgn[i];
+            T q = yi * sn + ((T)1 - yi) * s;                         /* 1 - p_t */
             q = q > (T)0 ? q : (T)0;
             T qs = q > (T)0 ? q : (T)1;
-            T dq_q = q > (T)0 ? s * ((T)1 - s) * ((T)1 - (T)2 * yi) / qs : (T)0;
-            int low = (thr > 0) & (((T)1 - q) < thr);
+            T dq_q = q > (T)0 ? s * sn * ((T)1 - (T)2 * yi) / qs : (T)0;
+            T pt = yi * s + ((T)1 - yi) * sn;
+            int low = (thr > 0) & (pt < thr);
             T ft = low ? (T)1 : ftp[i];
             T dft = low ? (T)0 : gamma * ft * dq_q;
             T at = alpha >= 0 ? alpha * yi + ((T)1 - alpha) * ((T)1 - yi) : (T)1;
@@ -162,7 +169,9 @@ ONNXL_INLINE void ONNXL_FN(sigmoid_focal_body)(ptrdiff_t L, T gamma, T alpha, T 
             fb[i] = c ? ft : (T)0;
             if (WL) lo[c0 + i] = l;
             if (WG) {
-                T gi = go[c0 + i] * at * (dft * ce + ft * (s - yi)) + B * dft;
+                /* s - y as (1 - y) s - y sigmoid(-x): no cancellation where s rounds to 1 */
+                T sy = ((T)1 - yi) * s - yi * sn;
+                T gi = go[c0 + i] * at * (dft * ce + ft * sy) + B * dft;
                 g[c0 + i] = c ? gi : (T)0;
             }
         }

@@ -318,19 +318,25 @@ def sigmoid_focal(cfg, x, t, mask=None, go=None, compute=np.float64):
     readme = (1 - Y) * xe + torch.clamp(-xe, min=0) + torch.log1p(torch.exp(-xe.abs()))
     ce = torch.where(fin, stable, readme.detach())
     omp = Y * torch.sigmoid(-xe) + (1 - Y) * torch.sigmoid(xe)       # 1 - p_t
-    if thr is not None and compute != np.float64:
+    if thr is not None:
+        # p_t as the kernels form it in the compute dtype (sigmoid(x) and sigmoid(-x) from one
+        # division), against p_t < thr decided exactly (1 - p_t > 1 - thr: 1 - p_t, not p_t,
+        # holds the digits near p_t = 1, where float64's p_t rounds to 1 too)
         with np.errstate(all="ignore"):
             c = np.dtype(compute).type
-            p = 1 / (1 + np.exp(-x.astype(compute)))
+            xc = x.astype(compute)
+            e = np.exp(-np.abs(xc))
+            inv = c(1) / (c(1) + e)
+            s, sn = np.where(xc >= 0, inv, e * inv), np.where(xc >= 0, e * inv, inv)
             yc = y.astype(compute)
-            pt_c = p * yc + (c(1) - p) * (c(1) - yc)
-            pt = 1 - (y * _sigmoid64(-x) + (1 - y) * _sigmoid64(x))
-        if np.any(counted & ((pt < thr) != (pt_c < thr))):
+            pt_c = yc * s + (c(1) - yc) * sn
+            below_exact = (y * _sigmoid64(-x) + (1 - y) * _sigmoid64(x)) > 1 - thr
+        if np.any(counted & ((pt_c < thr) != below_exact)):
             raise Ambiguous("p_t < reduced_threshold depends on rounding")
     if thr is None:
         ft = _safe_pow(omp, gamma)
     else:
-        below = 1 - omp < thr
+        below = omp > 1 - thr
         # the branch not taken gets a harmless argument: its gradient is 0, not 0 * inf
         ft = torch.where(below, torch.ones_like(omp),
                          _safe_pow(torch.where(below, torch.zeros_like(omp), omp) / thr, gamma))

@@ -220,9 +220,11 @@ EPS = {np.dtype(np.float16): 2.0 ** -11, np.dtype(np.float32): 2.0 ** -24,
 
 
 # float16 results are rounded once from float32; a gradient that cancels to the subnormal
-# range may land a few of float16's subnormal steps (2^-24) away
-SUBNORMAL_SLACK = {np.dtype(np.float16): 4 * 2.0 ** -24, np.dtype(np.float32): 0.0,
-                   np.dtype(np.float64): 0.0}
+# range may land a few of float16's subnormal steps (2^-24) away.  A float32 result in the
+# subnormal range (a product of tiny factors, 1e-43) is only as exact as that grid: a few
+# steps of 2^-149
+SUBNORMAL_SLACK = {np.dtype(np.float16): 4 * 2.0 ** -24, np.dtype(np.float32): 4 * 2.0 ** -149,
+                   np.dtype(np.float64): 4 * 2.0 ** -1074}
 
 
 def tolerance(dtype, magnitude=1.0, k=64):

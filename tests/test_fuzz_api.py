@@ -71,7 +71,7 @@ def known_gaps(kind, cfg, x, t, value, dtype=None, exported=False):
         skip_grad = not finite or (cfg["normalized"] and cfg["gamma"] > 100)
         skip_value = (cfg["normalized"] and nan) or (cfg["gamma"] > 1e3 and
                                                      x_dtype != np.float64)
-        if exported and cfg["gamma"] > 0:   # 1 - p_t by subtraction (main's strict xfail)
+        if exported and cfg["gamma"] > 0:   # the graph's float32 Sigmoid / PyTorch's 1 - p_t
             skip_value |= magnitude(x) > (30 if x_dtype == np.float64 else 12)
     return skip_value, skip_value or skip_grad
 

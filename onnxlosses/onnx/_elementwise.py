@@ -140,17 +140,21 @@ def emit_sigmoid_focal(b, loss, io):
     ce = b.op("Add", b.op("Mul", b.op("Sub", one, y, name="one_minus_y"), x, name="neg_term"),
               _softplus_neg(b, x), name="ce")
     s = b.op("Sigmoid", x, name="sigmoid")
-    sy = b.op("Mul", s, y, name="s_y")
-    q = b.op("Relu", b.op("Sub", b.op("Add", s, y, name="s_plus_y"),
-                          b.op("Mul", two, sy, name="two_s_y"), name="q_raw"), name="q")
+    sn = b.op("Sigmoid", b.op("Neg", x, name="neg_x"), name="sigmoid_neg")
+    one_minus_y = b.op("Sub", one, y, name="one_minus_y_q")
+    # 1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x): never a subtraction that loses it once
+    # p_t rounds to 1 (as the kernels)
+    q = b.op("Relu", b.op("Add", b.op("Mul", y, sn, name="y_sn"),
+                          b.op("Mul", one_minus_y, s, name="ny_s"), name="q_raw"), name="q")
     gamma = b.const(float(config["gamma"]), "gamma")
     thr = config["reduced_threshold"]
     base = b.op("Div", q, b.const(thr, "threshold"), name="q_over_thr") if thr else q
     ft = b.op("Pow", base, gamma, name="focal_term")
     low = None
     if thr:
-        low = b.op("Less", b.op("Sub", one, q, name="p_t"), b.const(thr, "threshold_2"),
-                   name="easy")
+        p_t = b.op("Add", b.op("Mul", y, s, name="y_s"),
+                   b.op("Mul", one_minus_y, sn, name="ny_sn"), name="p_t")
+        low = b.op("Less", p_t, b.const(thr, "threshold_2"), name="easy")
         ft = b.op("Where", low, one, ft, name="focal_term_reduced")
     alpha = float(config["alpha"])
     at = None
@@ -177,7 +181,7 @@ def emit_sigmoid_focal(b, loss, io):
     if not grad:
         return loss, None
     # d q / d x divided by q: finite, 0 where q == 0 (its limit inside dft)
-    dq = b.op("Mul", b.op("Mul", s, b.op("Sub", one, s, name="one_minus_s"), name="s_1ms"),
+    dq = b.op("Mul", b.op("Mul", s, sn, name="s_1ms"),
               b.op("Sub", one, b.op("Mul", two, y, name="two_y"), name="one_minus_2y"),
               name="dq")
     qpos = b.op("Greater", q, zero, name="q_pos")
@@ -188,7 +192,9 @@ def emit_sigmoid_focal(b, loss, io):
     if low:
         dft = b.op("Where", low, zero, dft, name="dft_reduced")
     dl = b.op("Add", b.op("Mul", dft, ce, name="dft_ce"),
-              b.op("Mul", ft, b.op("Sub", s, y, name="s_minus_y"), name="ft_dce"), name="dl")
+              b.op("Mul", ft, b.op("Sub", b.op("Mul", one_minus_y, s, name="ny_s_2"),
+                                   b.op("Mul", y, sn, name="y_sn_2"), name="s_minus_y"),
+                   name="ft_dce"), name="dl")
     if at:
         dl = b.op("Mul", at, dl, name="alpha_dl")
     scale = _grad_scale(b, count, reduction)
