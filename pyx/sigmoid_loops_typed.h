@@ -171,7 +171,11 @@ ONNXL_INLINE void ONNXL_FN(sigmoid_focal_body)(ptrdiff_t L, T gamma, T alpha, T 
             if (WG) {
                 /* s - y as (1 - y) s - y sigmoid(-x): no cancellation where s rounds to 1 */
                 T sy = ((T)1 - yi) * s - yi * sn;
-                T gi = go[c0 + i] * at * (dft * ce + ft * sy) + B * dft;
+                /* a focal term with no slope (gamma = 0, the reduced branch, saturation)
+                 * adds nothing, even beside an infinite ce or a NaN normalizer */
+                const int slope = dft != (T)0;
+                T gi = go[c0 + i] * at * ((slope ? dft * ce : (T)0) + ft * sy) +
+                       (slope ? B * dft : (T)0);
                 g[c0 + i] = c ? gi : (T)0;
             }
         }

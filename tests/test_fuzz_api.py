@@ -15,8 +15,8 @@ pytest.importorskip("hypothesis")
 torch = pytest.importorskip("torch", reason="the fuzzer's references use PyTorch autograd")
 
 import onnxlosses  # noqa: E402
-from fuzz_refs import (Refused, bce, bce_logits, dice_family, sigmoid_focal,  # noqa: E402
-                       softmax_family)
+from fuzz_refs import (Ambiguous, Refused, bce, bce_logits, dice_family,  # noqa: E402
+                       sigmoid_focal, softmax_family)
 from fuzz_support import (FLOATS, assert_close, assert_names, budget, layouts,  # noqa: E402
                           magnitude, place)
 from test_fuzz_dice import dice_cases  # noqa: E402
@@ -67,6 +67,11 @@ def known_gaps(kind, cfg, x, t, value, dtype=None, exported=False):
             # every class of a pixel ignored: NaN; some (exported): the graph zeroes p after
             # the softmax where the kernel renormalizes it over the classes left
             skip_value = bool(np.any(np.all(ignored, axis=1)) or (exported and ignored.any()))
+    if kind == "ce" and exported and cfg.get("label_smoothing", 0) > 0 and \
+            cfg["weight"] is not None and cfg["reduction"] == "mean":
+        # the graph's mean over zero total weight is +-inf where the kernel and PyTorch give
+        # NaN (tests/test_fuzz_findings.py): left out where a class weight is 0
+        skip_value |= bool(np.any(np.asarray(cfg["weight"]) == 0))
     if kind == "sigmoid_focal":
         skip_grad = not finite or (cfg["normalized"] and cfg["gamma"] > 100)
         skip_value = (cfg["normalized"] and nan) or (cfg["gamma"] > 1e3 and
@@ -103,7 +108,7 @@ def valid_cases(draw, kinds=KINDS, reductions=None):
     try:
         with np.errstate(all="ignore"):
             v, g = reference(kind, cfg, x, t, mask)
-    except Refused:
+    except (Refused, Ambiguous):     # refused, or no reference at a discontinuity
         assume(False)
     return kind, case, v, g
 
@@ -151,8 +156,12 @@ def test_fuzz_stats_over_random_splits(data, vc):
             term /= max(1, int(np.prod(x.shape)) // max(1, x.shape[1] if x.ndim > 1 else 1))
         finite_g = np.abs(np.asarray(g, np.float64)[np.isfinite(g)])
         scale = max(float(finite_g.max()) if finite_g.size else 0.0, term)
+        # (1 - p)^gamma turns a relative error e of 1 - p into gamma * e (as the softmax and
+        # elementwise fuzzers say): a focal loss's gamma is part of its magnitude
+        mag = 1.0 if kind == "nll" else max(magnitude(x), loss.config.get("gamma", 0.0)
+                                            if kind == "focal" else 0.0)
         assert_close(np.concatenate(grads, axis=0), g, dtype, "gradients with total=",
-                     magnitude=magnitude(x) if kind != "nll" else 1.0, scale=scale)
+                     magnitude=mag, scale=scale)
 
 
 @budget(30)
@@ -552,7 +561,7 @@ def test_fuzz_out_aliasing(vc, how, data):
         try:
             want_v, want_g = reference(kind, loss.config, xx, tt, mm,
                                        None if go is None else np.array(go, np.float64))
-        except Refused:
+        except (Refused, Ambiguous):
             assume(False)
         try:
             value, grad = loss.value_and_grad(x, t, go, out, mask=mask)

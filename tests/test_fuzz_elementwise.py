@@ -222,9 +222,8 @@ def test_fuzz_sigmoid_focal(case):
     def reference(want_grad, go):
         return sigmoid_focal(cfg, x, t, mask, go if want_grad else None, compute)
 
-    # Known gap (tests/test_fuzz_findings.py): at gamma = 0 the constant focal term's
-    # derivative is still formed, so an infinite logit (or, normalized, a NaN anywhere)
-    # gives NaN gradients; and a normalizer that overflowed (huge gamma) has no gradient
+    # Infinite logits: the reference's autograd forms 0 * inf where the kernels leave out a
+    # focal term with no slope; and a normalizer that overflowed (huge gamma) has no gradient
     gap = not np.all(np.isfinite(x)) or (cfg["normalized"] and cfg["gamma"] > 100)
     # Known gaps (tests/test_fuzz_findings.py), normalized=True: a NaN logit's focal term is
     # not NaN, so the normalizer stays finite; a 0-d input with an array grad_output raises

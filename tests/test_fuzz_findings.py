@@ -107,11 +107,10 @@ def test_dice_dense_multiclass_ignore_index():
                                rtol=1e-5)
 
 
-@gap("sigmoid focal at gamma=0 still forms the derivative of its constant focal term: an "
-     "infinite logit gives a NaN gradient (PyTorch's autograd and BCE-with-logits give "
-     "sigma(x) - y terms), and with normalized=True one NaN logit makes every element's "
-     "gradient NaN")
 def test_sigmoid_focal_gamma_zero_gradient_at_infinite_logits():
+    """At gamma=0 the focal term is a constant: its derivative adds nothing, so an infinite
+    logit gets sigma(x) - y terms (as PyTorch's autograd and BCE with logits), and with
+    normalized=True a NaN logit leaves the other elements' gradients finite."""
     x, y = np.array([[np.inf, 0.5]], np.float32), np.array([[0.6367, 0.5]], np.float32)
     _, grad = ol.SigmoidFocalLoss(gamma=0.0, reduction="sum").value_and_grad(x, y)
     assert np.isfinite(grad).all()
@@ -301,3 +300,16 @@ def test_dice_log_loss_gradient_of_a_nan_input_is_nan():
     value, grad = ol.DiceLoss(from_logits=False, log_loss=True).value_and_grad(
         x, np.array([[0]]))
     assert np.isnan(value) and np.isnan(grad[0, 0, 0])
+
+
+@gap("the exported cross-entropy with label_smoothing divides the smoothed sum by a total class "
+     "weight of 0 (every counted target in a class of weight 0) and gives +inf, where the kernel "
+     "and PyTorch give NaN (their mean over zero total weight)")
+def test_exported_cross_entropy_label_smoothing_zero_total_weight():
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime runs the exported graph")
+    loss = ol.CrossEntropyLoss(weight=[0.72531119, 0.0], label_smoothing=0.1)
+    x, t = np.array([[0.01257, -0.013214]], np.float32), np.array([1])
+    assert np.isnan(loss(x, t))
+    sess = ort.InferenceSession(loss.to_onnx(ndim=2).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    assert np.isnan(sess.run(None, {"input": x, "target": t})[0])

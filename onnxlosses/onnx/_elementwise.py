@@ -191,7 +191,11 @@ def emit_sigmoid_focal(b, loss, io):
     dft = b.op("Mul", b.op("Mul", gamma, ft, name="gamma_ft"), dq_q, name="dft")
     if low:
         dft = b.op("Where", low, zero, dft, name="dft_reduced")
-    dl = b.op("Add", b.op("Mul", dft, ce, name="dft_ce"),
+    # a focal term with no slope (gamma = 0, the reduced branch) adds nothing, even beside
+    # an infinite ce or a NaN normalizer (as the kernels)
+    flat = b.op("Equal", dft, zero, name="no_slope")
+    dl = b.op("Add", b.op("Where", flat, zero, b.op("Mul", dft, ce, name="dft_ce_raw"),
+                          name="dft_ce"),
               b.op("Mul", ft, b.op("Sub", b.op("Mul", one_minus_y, s, name="ny_s_2"),
                                    b.op("Mul", y, sn, name="y_sn_2"), name="s_minus_y"),
                    name="ft_dce"), name="dl")
@@ -204,7 +208,9 @@ def emit_sigmoid_focal(b, loss, io):
         ratio = b.op("Div", raw_total, b.op("Mul", F, F, name="f_sq"), name="s_over_f2")
         ratio = b.op("Where", b.op("Greater", f_raw, f_eps, name="unclamped"), ratio, zero,
                      name="s_over_f2_active")
-        g = b.op("Sub", g, b.op("Mul", ratio, dft, name="norm_term"), name="dl_normalized")
+        g = b.op("Sub", g, b.op("Where", flat, zero, b.op("Mul", ratio, dft,
+                                                          name="norm_term_raw"),
+                                name="norm_term"), name="dl_normalized")
     else:
         g = dl
     g = b.op("Mul", g, scale, name="grad_scaled")
