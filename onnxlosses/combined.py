@@ -25,6 +25,7 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from ._base import Loss, functional
+from ._checks import boolean
 from ._spec import Example, LossSpec, Param
 
 
@@ -109,11 +110,6 @@ def _reduction_of(terms):
     return "none" if terms[0][1].config.get("reduction") == "none" else "mean"
 
 
-def _boolean(name, value):
-    from ._checks import boolean
-    return boolean(name, value)
-
-
 def _first(config):
     return config["terms"][0][1]
 
@@ -127,7 +123,7 @@ COMBINED = LossSpec(
      Param("reduction", "mean", lambda name, value: value, internal=True),
      Param("ignore_index", None, lambda name, value: value, internal=True),
      # MONAI's DiceCELoss: class indices may come as (N, 1, d1, ...)
-     Param("_target_channel", False, _boolean, internal=True)),
+     Param("_target_channel", False, boolean, internal=True)),
     formula="""
     L = sum_k w_k L_k(input, target), each term with its own parameters and reduction;
     gradient sum_k w_k dL_k/dinput.

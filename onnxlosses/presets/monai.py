@@ -6,6 +6,8 @@ comes from the input: ``include_background=False`` scores classes 1..C-1 of what
 input has, and ``weight`` then has C-1 entries, as in MONAI.  ``reduction="none"`` gives
 MONAI's shape, (N, C, 1, ...) (per sample; (C, 1, ...) with ``batch=True``).
 """
+import numpy as np
+
 from ..combined import CombinedLoss
 from ..cross_entropy import CrossEntropyLoss
 from ..dice import DiceLoss as _Dice, GeneralizedDiceLoss as _Generalized, \
@@ -75,7 +77,6 @@ def DiceCELoss(include_background=True, to_onehot_y=False, sigmoid=False, softma
             raise ValueError(f"{name} should be no less than 0.0, got {value}")
     dice_weight = None
     if weight is not None:
-        import numpy as np
         weight = np.asarray(weight, np.float64)
         dice_weight = weight if include_background else weight[1:]
     dice = DiceLoss(include_background=include_background, to_onehot_y=to_onehot_y,
