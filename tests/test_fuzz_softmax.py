@@ -190,7 +190,10 @@ def check(kind, case):
                                        go if case.entry.startswith("value_and_grad") else None)
         assert_close(ref[0], tv, np.float64, "reference vs torch value", k=2 ** 20)
         if case.entry.startswith("value_and_grad") and ref[1] is not None:
-            assert_close(ref[1], tg, np.float64, "reference vs torch gradient", k=2 ** 20)
+            # a gradient that is 0 in exact arithmetic (label_smoothing=1 on equal logits) is
+            # rounding noise on both sides: relative to the terms' scale, not to itself
+            assert_close(ref[1], tg, np.float64, "reference vs torch gradient", k=2 ** 20,
+                         scale=gscale)
 
 
 @budget(300)
