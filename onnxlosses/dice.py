@@ -34,7 +34,7 @@ from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._softmax_ce import _tile_for
 from ._spec import Example, LossSpec, Param, per_class
 from ._threads import get_num_threads
-from ._types import Absent, ArrayLike, DiceMode, OptionalArray, Reduction, Value, Weighting
+from ._types import Absent, DiceMode, OptionalArray, Reduction, Weighting
 
 _ACT = _dice.onnxl_activation     # how the kernel turns the input into probabilities
 
