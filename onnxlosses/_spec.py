@@ -62,6 +62,21 @@ def class_weight_length(config):
 
 
 @dataclass(frozen=True)
+class SoftmaxTerm:
+    """A loss as a per-position softmax term on class indices, in the softmax kernels'
+    terms: l = w_t (lse - x_t) (label smoothing eps mixing in eps / C of every class), or
+    with focal_gamma the softmax focal loss w_t (1 - p_t)^gamma (lse - x_t), w = weight
+    (float64 (C,), or None for ones).  reduction "mean" divides the sum by the counted
+    positions' sum of w_t (mean_over "weight") or by their number ("count")."""
+    weight: object
+    ignore_index: int
+    label_smoothing: float
+    focal_gamma: object
+    reduction: str
+    mean_over: str
+
+
+@dataclass(frozen=True)
 class LossSpec:
     """A loss as every layer sees it.
 
@@ -88,6 +103,10 @@ class LossSpec:
     computes the gradient with the value scales it later instead of running the kernel
     again (onnxlosses.torch).  False (the default) where a loss depends on all of the input
     (Dice's per-class scores, a normalized focal loss).
+    softmax_term(config, C): the configuration as a SoftmaxTerm, or None when it is not one
+    (reduction "none"); adds_softmax_term(config): its kernel can compute a SoftmaxTerm on
+    the same logits beside its own work (the Dice family over a softmax).  Together they
+    let a combined loss fuse such a pair (onnxlosses/_fused.py).
     """
     name: str
     params: tuple
@@ -107,6 +126,8 @@ class LossSpec:
     torch_has_loss: bool = False
     positional: tuple = ()
     local: object = _constant(False)
+    softmax_term: object = None
+    adds_softmax_term: object = _constant(False)
     defaults: dict = field(init=False, repr=False, compare=False)
 
     def target_kinds(self, config):

@@ -24,6 +24,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+from . import _fused
 from ._base import Loss, functional
 from ._checks import boolean
 from ._spec import Example, LossSpec, Param
@@ -286,8 +287,19 @@ class CombinedLoss(Loss):
         dtype = _value_dtype(input)
         value = None
         grad = None
+        terms = list(self.terms)
+        fusing = _fused.pair(terms) if total is None else None
+        if fusing is not None:
+            # a softmax loss and a Dice-family loss in one kernel (None: not for these
+            # arguments, and each term runs on its own)
+            fused = _fused.evaluate(terms[fusing[0]], terms[fusing[1]], input, target, mask,
+                                    want_grad, grad_output, out)
+            if fused is not None:
+                value, grad = fused
+                terms = [t for k, t in enumerate(terms) if k not in fusing]
+                totals = [None] * len(terms)
         spare = None        # one scratch gradient, reused by every term after the first
-        for (w, loss), term_total in zip(self.terms, totals):
+        for (w, loss), term_total in zip(terms, totals):
             if not want_grad:
                 v, _ = loss._evaluate(input, target, mask, False, None, None, total=term_total)
             else:

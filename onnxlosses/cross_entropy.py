@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import _checks
 from ._base import Loss, class_axis_size
 from ._softmax_ce import evaluate
-from ._spec import Example, LossSpec, Param, class_weight_length, per_class
+from ._spec import Example, LossSpec, Param, SoftmaxTerm, class_weight_length, per_class
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _WEIGHT = Param("weight", None, _checks.class_weight,
@@ -14,6 +14,14 @@ _IGNORE = Param("ignore_index", -100, _checks.integer,
 _REDUCTION = Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'")
 _SMOOTHING = Param("label_smoothing", 0.0, _checks.unit_interval,
                    "eps in [0, 1]: the target mixes (1 - eps) of itself with eps / C per class")
+
+def _softmax_term(config, C):
+    """Cross-entropy with class indices as a softmax term (reduction "none": none)."""
+    if config["reduction"] == "none":
+        return None
+    return SoftmaxTerm(config["weight"], config["ignore_index"], config["label_smoothing"],
+                       None, config["reduction"], "weight")
+
 
 CROSS_ENTROPY = LossSpec(
     "cross_entropy",
@@ -30,7 +38,7 @@ CROSS_ENTROPY = LossSpec(
     emit="_cross_entropy:emit_cross_entropy",
     emit_native="_cross_entropy:emit_native_cross_entropy",
     reference="cross_entropy:cross_entropy", torch_reference="pytorch:cross_entropy",
-    torch_has_loss=True, local=lambda config: True,
+    torch_has_loss=True, local=lambda config: True, softmax_term=_softmax_term,
     examples=(
         Example(),
         Example("weight ignore=255", lambda C: dict(weight=per_class(C), ignore_index=255),

@@ -170,6 +170,9 @@ def _per_sample_shape(config, shape):
 
 
 _FAMILY = dict(targets=_targets, class_axis=_class_axis, loss_shape=_scores_shape,
+               # its kernel takes a softmax term beside the statistics (_fused.py)
+               adds_softmax_term=lambda config: config["mode"] == "multiclass"
+               and config["from_logits"],
                emit="_dice:emit_dice", reference="dice:dice_family",
                torch_reference="pytorch:dice_family")
 DICE = LossSpec(
@@ -320,16 +323,20 @@ class _DiceFamily(Loss):
         """How many statistics rows the kernel keeps: one per sample, or one pooled."""
         return d["x"].shape[0] if self._config["per_image"] else 1
 
-    def _statistics(self, d):
+    def _statistics(self, d, softmax_term=None):
+        """(stats (G, C, 3), counts (G,)); with softmax_term (the kernel's tuple, see
+        _dice.run) also the sum of that term's per-position losses."""
         x = d["x"]
         if x.size == 0:
             rows = self._groups(d)
-            return np.zeros((rows, d["C"], 3)), np.zeros(rows, np.int64)
+            empty = np.zeros((rows, d["C"], 3)), np.zeros(rows, np.int64)
+            return empty if softmax_term is None else empty + (0.0,)
         w = self._walk(d)
         return _dice.run(w, self._groups(d), x, d["t"], d["y"],
                          None if d["mask"] is None else d["mask"].view(np.uint8), None,
                          act=d["act"], squared=self._config["squared"], ignore_index=d["ii"],
-                         A=None, B=None, tile=_tile_for(d["C"]), nthreads=get_num_threads())
+                         A=None, B=None, tile=_tile_for(d["C"]), nthreads=get_num_threads(),
+                         softmax_term=softmax_term)
 
     # -- evaluation ---------------------------------------------------------------------
     @property
@@ -392,6 +399,11 @@ class _DiceFamily(Loss):
             value = d["xin"].dtype.type(value)
         if not want_grad:
             return value, None
+        return value, self._gradient(d, dI, dP, input, out)
+
+    def _gradient(self, d, dI, dP, input, out, softmax_term=None):
+        """The gradient pass: dL/dinput from dL/dI and dL/dP (N, C), into `out` when given,
+        plus a softmax term's gradient (the kernel's tuple, see _dice.run)."""
         if d["x"].dtype == np.float32 and not _fits_float32(dI, dP):
             d = _in_float64(d)
         x = d["x"]
@@ -411,16 +423,16 @@ class _DiceFamily(Loss):
                       A=np.ascontiguousarray(dI[:rows], np.float64),
                       B=np.ascontiguousarray(dP[:rows], np.float64), tile=_tile_for(d["C"]),
                       nthreads=get_num_threads(),
-                      stream=_gradient_stores.stream_gradient(grad))
+                      stream=_gradient_stores.stream_gradient(grad), softmax_term=softmax_term)
         if d["post_mask"] is not None:
             grad = np.where(d["post_mask"], grad, 0).astype(x.dtype)
         if direct:
-            return value, out
+            return out
         grad = grad.reshape(np.shape(input))
         if out is not None:
             out[...] = grad
-            return value, out
-        return value, grad.astype(d["xin"].dtype, copy=False)
+            return out
+        return grad.astype(d["xin"].dtype, copy=False)
 
     def _reduce(self, stats, want_grad, grad_output, norm_override=None, norm_only=False):
         """Value and dL/dI, dL/dP (N, C) from the statistics (N, C, 3), float64.

@@ -11,11 +11,25 @@ from ._elementwise_call import (SIGMOID_FOCAL, compute_dtype, finish_grad, prepa
                                 reduce_value, run, scalar_or_array_grad_output)
 from ._layout import exact_copy
 from ._softmax_ce import evaluate
-from ._spec import Example, LossSpec, Param, elements, per_class
+from ._spec import Example, LossSpec, Param, SoftmaxTerm, elements, per_class
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
 _IGNORE = Param("ignore_index", -100, _checks.integer,
                 "index targets equal to it contribute nothing and are not counted")
+
+def _alpha(config, C):
+    """alpha as per-class weights: None, or float64 (C,) (a number applies to every class)."""
+    alpha = config["alpha"]
+    return np.full(C, alpha) if alpha is not None and np.ndim(alpha) == 0 else alpha
+
+
+def _softmax_term(config, C):
+    """The softmax focal loss as a softmax term (reduction "none": none)."""
+    if config["reduction"] == "none":
+        return None
+    return SoftmaxTerm(_alpha(config, C), config["ignore_index"], 0.0, config["gamma"],
+                       config["reduction"], "count")
+
 
 FOCAL = LossSpec(
     "focal_loss",
@@ -31,6 +45,7 @@ FOCAL = LossSpec(
     fixed_classes=lambda config: None if np.ndim(config["alpha"]) == 0 else len(config["alpha"]),
     emit="_cross_entropy:emit_focal",
     reference="focal:focal", torch_reference="pytorch:focal", local=lambda config: True,
+    softmax_term=_softmax_term,
     examples=(
         Example("", lambda C: dict(alpha=per_class(C), gamma=2.0, ignore_index=255),
                 "index255"),
@@ -109,14 +124,11 @@ class FocalLoss(Loss):
 
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
-        cfg = dict(self._config)
-        alpha = cfg.pop("alpha")
+        cfg = self._config
         if np.ndim(input) == 0:
             raise ValueError("input must be (C,), (N, C) or (N, C, d1, ..., dk), got a scalar")
-        C = class_axis_size(input)
-        if alpha is not None and np.ndim(alpha) == 0:
-            alpha = np.full(C, alpha)
-        config = dict(weight=alpha, ignore_index=cfg["ignore_index"],
+        config = dict(weight=_alpha(cfg, class_axis_size(input)),
+                      ignore_index=cfg["ignore_index"],
                       reduction=cfg["reduction"], label_smoothing=0.0)
         return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
                         grad_output=grad_output, out=out, focal_gamma=cfg["gamma"],

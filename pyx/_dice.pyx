@@ -14,6 +14,13 @@ B = dL/dP per (sample, class), dL/dp = A t + B k p^(k-1), then through the activ
 softmax dx_c = p_c (g_c - sum_j p_j g_j), sigmoid dx = g p (1 - p), identity dx = g;
 0 at positions that are not counted.
 
+A softmax loss beside the Dice term (a fused combined loss: cross-entropy with its class
+weights and label smoothing, or softmax focal, on the same logits and class-index targets,
+counting the same positions): the statistics pass also sums its per-position losses (the
+per-position formulas of softmax_loops.h, one partial per tile, added in tile order as
+_cross_entropy.pyx does), and the gradient pass adds its gradient (dice_loops.h); the
+exponentials are taken once for both.
+
 Layout and determinism: per image, the position walk keeps the sample axis outermost, so a
 tile never spans two samples (pooled, the caller merges samples into one group); tiles are
 grouped into fixed chunks whose partial sums land in their own
@@ -25,7 +32,9 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t, uint8_t
 
-from softmax_loops cimport tile_max, tile_sumexp, tile_gather, tile_scatter
+from softmax_loops cimport (
+    tile_max, tile_sumexp, tile_gather, tile_scatter, tile_lse, tile_wdot, tile_hard, tile_focal,
+)
 
 cdef extern from "dice_loops.h" nogil:
     void dice_stats_f32(const float *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
@@ -42,10 +51,12 @@ cdef extern from "dice_loops.h" nogil:
                            const double *keep, int act, double *prob)
     void dice_grad_f32(const float *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
                        const float *y, const float *keep, const double *A, const double *B,
-                       int k, int act, float *m, float *out, Py_ssize_t ocs)
+                       int k, int act, const float *ta, const float *tb, const double *tw,
+                       const double *tfix, float *m, float *out, Py_ssize_t ocs)
     void dice_grad_f64(const double *prob, Py_ssize_t C, Py_ssize_t L, const int64_t *tt,
                        const double *y, const double *keep, const double *A, const double *B,
-                       int k, int act, double *m, double *out, Py_ssize_t ocs)
+                       int k, int act, const double *ta, const double *tb, const double *tw,
+                       const double *tfix, double *m, double *out, Py_ssize_t ocs)
 
 from targets cimport onnxl_targets_tile
 from kernel_common cimport (
@@ -61,6 +72,17 @@ cdef enum:
     # make the slots O(positions * C / tile) instead of O(threads * C)-like.
     CHUNK_MIN_TILES = 16
     CHUNK_MIN_POSITIONS = 4096
+
+
+cdef struct SoftmaxTerm:
+    # cross-entropy (weights w, label smoothing eps) or, focal, softmax focal (w = alpha)
+    bint on
+    bint focal
+    const double *w           # NULL: all ones
+    double W                  # sum of w over classes
+    double eps
+    double gamma
+    double scale              # gradient pass: d(combined loss)/d(per-position loss)
 
 
 cdef struct Plan:
@@ -80,6 +102,7 @@ cdef struct Plan:
     int64_t ignore_index
     const double *A           # (N, C) dL/dI, gradient pass only
     const double *B           # (N, C) dL/dP
+    SoftmaxTerm term          # a softmax loss computed beside the statistics (term.on)
 
 
 cdef extern from "dice_loops.h":
@@ -99,12 +122,21 @@ cdef struct Scratch:
     char *keep                # [tile]: 1 where counted, else 0, in T
     int64_t *tt               # [tile]: class index where counted, 0 elsewhere
     uint8_t *cnt              # [tile]: counted
+    # the softmax term's, per position (sizes 0 without one)
+    double *lse               # log sum exp
+    double *d1                # double scratch (label smoothing's sum w_c x_c; focal's nll)
+    double *d2                # double scratch (per-position losses; focal's q^gamma)
+    double *fix               # gradient at the target class
+    char *ta                  # [tile] of T: gradient coefficient of p_c
+    char *tb                  # [tile] of T: of w_c (label smoothing)
+    char *ones                # [tile] of T: 1 (the sum of p over classes, for ta)
 
 
 cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, Py_ssize_t isz,
-                                Scratch *sc) noexcept nogil:
+                                bint term, Scratch *sc) noexcept nogil:
     """Carve one thread's scratch block (base NULL: only size it); returns its size."""
     cdef Carver c
+    cdef Py_ssize_t tl = tile if term else 0
     c.base = base
     c.used = 0
     sc.prob = carve(&c, C * tile * isz)
@@ -115,6 +147,13 @@ cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, Py_ss
     sc.keep = carve(&c, tile * isz)
     sc.tt = <int64_t *> carve(&c, tile * 8)
     sc.cnt = <uint8_t *> carve(&c, tile)
+    sc.lse = <double *> carve(&c, tl * 8)
+    sc.d1 = <double *> carve(&c, tl * 8)
+    sc.d2 = <double *> carve(&c, tl * 8)
+    sc.fix = <double *> carve(&c, tl * 8)
+    sc.ta = carve(&c, tl * isz)
+    sc.tb = carve(&c, tl * isz)
+    sc.ones = carve(&c, tl * isz)
     return c.used
 
 
@@ -134,11 +173,46 @@ cdef inline void tile_activate(const floating *x, Py_ssize_t cs, Py_ssize_t C, P
         tile_activate_f64(x, cs, C, L, keep, act, prob)
 
 
-cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssize_t j0,
-                         Py_ssize_t L, const floating *keep, floating *buf, floating *m,
-                         floating *s, floating *prob) noexcept nogil:
-    """prob[c * L + i] = activation of the logits of the tile, 0 where keep[i] == 0."""
+cdef double _softmax_term(const floating *xt, Py_ssize_t xcs, const Plan *p, Py_ssize_t L,
+                          const Scratch *sc, const floating *m, const floating *s,
+                          bint want_grad) noexcept nogil:
+    """The softmax term of a tile from its logits xt, max m and sum of exponentials s:
+    returns the sum of its per-position losses; with want_grad, its gradient coefficients
+    (sc.ta, sc.tb, sc.fix: see dice_grad_onehot) instead, scaled by p.term.scale.  The
+    losses come from _cross_entropy.pyx's per-position formulas (tile_hard, tile_focal),
+    so a tile's sum has cross-entropy's own bits; the gradient's coefficient of p_c is
+    theirs of e_c taken with s = 1 (sc.ones)."""
+    cdef const SoftmaxTerm *u = &p.term
+    cdef floating *ta = <floating *> sc.ta if want_grad else NULL
+    cdef floating *tb = <floating *> sc.tb
+    cdef double qa = 1.0 - u.eps, qb = u.eps / p.C
+    cdef Py_ssize_t i
+    tile_lse(m, s, L, sc.lse)
+    if u.focal:
+        return tile_focal(L, xt, xcs, sc.tt, sc.cnt, sc.lse, u.w, u.gamma, u.scale,
+                          <const floating *> sc.ones, sc.d1, sc.d2, sc.fix, ta, tb, sc.fix)
+    if u.eps > 0:
+        if want_grad:
+            # the losses are not wanted, nor their smoothing sums: the coefficients are not
+            # functions of them
+            for i in range(L):
+                sc.d1[i] = 0.0
+        else:
+            tile_wdot(xt, xcs, p.C, L, u.w, sc.d1)
+    return tile_hard(L, xt, xcs, sc.tt, sc.cnt, sc.lse, u.w, qa, qb, u.W,
+                     sc.d1 if u.eps > 0 else NULL, u.scale, <const floating *> sc.ones,
+                     sc.d2, ta, tb, sc.fix)
+
+
+cdef double _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssize_t j0,
+                           Py_ssize_t L, const Scratch *sc, const floating *keep,
+                           floating *buf, floating *m, floating *s,
+                           floating *prob) noexcept nogil:
+    """prob[c * L + i] = activation of the logits of the tile, 0 where keep[i] == 0.
+    Returns the sum of the softmax term's losses over the tile (0 without one; with a
+    gradient, its coefficients are left in sc instead)."""
     cdef Py_ssize_t C = p.C
+    cdef double term = 0.0
     cdef const floating *xb = x + at(&p.x, o, j0)
     cdef const floating *xt = xb
     cdef Py_ssize_t xcs = p.x.cs
@@ -151,17 +225,22 @@ cdef void _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ssiz
         # prefetch the next tile (in place, same sample) while this one is exp-bound
         tile_sumexp(xt, xcs, C, L, m, s, prob,
                     xb + L if p.x.ps == 1 and j0 + L < p.inner else NULL)
+        if p.term.on:     # while s is the sum of the exponentials
+            term = _softmax_term(xt, xcs, p, L, sc, m, s, p.g.data != NULL)
         tile_normalize(prob, C, L, keep, s)
     else:
         tile_activate(xt, xcs, C, L, keep, p.act, prob)
+    return term
 
 
 cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_ssize_t q,
-                 double *stats, int64_t *count) noexcept nogil:
+                 double *stats, int64_t *count, double *term_part) noexcept nogil:
     """Tiles [q * CHUNK, (q + 1) * CHUNK) of outer index o: statistics into stats[C][3] and
-    count, or (p.g given) the gradient."""
+    count, and each tile's softmax term into term_part[tile] (term_part is indexed by the
+    tile's number o * tiles_per_outer + kt), or (p.g given) the gradient."""
     cdef Scratch sc
-    _scratch_layout(scr, p.C, p.tile, sizeof(floating), &sc)
+    _scratch_layout(scr, p.C, p.tile, sizeof(floating), p.term.on, &sc)
+    cdef floating *ones = <floating *> sc.ones
     cdef Py_ssize_t C = p.C, c, i, j0, L, kt
     cdef floating *prob = <floating *> sc.prob
     cdef floating *buf = <floating *> sc.buf
@@ -177,6 +256,10 @@ cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_s
     cdef bint direct
     cdef Py_ssize_t gcs
     cdef const floating *yb = NULL
+    cdef double term
+    if p.term.on:
+        for i in range(p.tile):
+            ones[i] = 1
     for kt in range(q * p.chunk_tiles, min((q + 1) * p.chunk_tiles, p.tiles_per_outer)):
         j0 = kt * p.tile
         L = min(p.tile, p.inner - j0)
@@ -191,7 +274,9 @@ cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_s
         for i in range(L):
             keep[i] = sc.cnt[i]
             count[0] += sc.cnt[i]
-        _probabilities(x, p, o, j0, L, keep, buf, m, <floating *> sc.s, prob)
+        term = _probabilities(x, p, o, j0, L, &sc, keep, buf, m, <floating *> sc.s, prob)
+        if p.term.on and g == NULL:
+            term_part[o * p.tiles_per_outer + kt] = term
         yb = NULL
         if p.y.data != NULL:     # dense targets as a contiguous [C][L] block
             tile_gather(<const floating *> p.y.data + at(&p.y, o, j0), p.y.cs, p.y.ps, C, L,
@@ -207,9 +292,15 @@ cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_s
             gout = g + at(&p.g, o, j0) if direct else gb
             gcs = p.g.cs if direct else L
             if floating is float:
-                dice_grad_f32(prob, C, L, sc.tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
+                dice_grad_f32(prob, C, L, sc.tt, yb, keep, An, Bn, p.k, p.act,
+                              <float *> sc.ta if p.term.on else NULL,
+                              <float *> sc.tb if p.term.on and p.term.eps > 0 else NULL,
+                              p.term.w, sc.fix, m, gout, gcs)
             else:
-                dice_grad_f64(prob, C, L, sc.tt, yb, keep, An, Bn, p.k, p.act, m, gout, gcs)
+                dice_grad_f64(prob, C, L, sc.tt, yb, keep, An, Bn, p.k, p.act,
+                              <double *> sc.ta if p.term.on else NULL,
+                              <double *> sc.tb if p.term.on and p.term.eps > 0 else NULL,
+                              p.term.w, sc.fix, m, gout, gcs)
             if p.g.ps != 1:
                 tile_scatter(gb, C, L, g + at(&p.g, o, j0), p.g.cs, p.g.ps)
             elif p.stream:
@@ -220,14 +311,14 @@ cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_s
 
 
 cdef void _run(const floating *x, const Plan *p, char *scratch, double *stats,
-               int64_t *counts, int nthreads) noexcept nogil:
+               int64_t *counts, double *term_part, int nthreads) noexcept nogil:
     cdef Py_ssize_t k, o, q
     with parallel(num_threads=nthreads):
         for k in prange(p.n_chunks, schedule="static"):
             o = k // p.chunks_per_outer
             q = k - o * p.chunks_per_outer
             _chunk(x, p, scratch + threadid() * p.scratch_stride, o, q,
-                   stats + 3 * p.C * k, counts + k)
+                   stats + 3 * p.C * k, counts + k, term_part)
 
 
 cdef inline Py_ssize_t _class_stride(arr):
@@ -235,7 +326,8 @@ cdef inline Py_ssize_t _class_stride(arr):
 
 
 def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bint squared,
-        ignore_index, A, B, Py_ssize_t tile, int nthreads, bint stream=False):
+        ignore_index, A, B, Py_ssize_t tile, int nthreads, bint stream=False,
+        softmax_term=None):
     """Statistics (grad is None): returns (stats (G, C, 3) float64 [I, P, T], counts (G,))
     for G = n_samples groups (the samples, or 1 when pooled).
     Gradient (grad given, A and B float64 (G, C)): writes grad, returns None.
@@ -247,8 +339,15 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
     target scan (_target_scan.py): the kernel indexes statistics with them unchecked;
     ignore_index None ignores nothing.  `act`: ONNXL_ACT_IDENTITY, _SOFTMAX or _SIGMOID.
     `stream`: gradient tiles are built in scratch and streamed out (stream_store.h).
+
+    `softmax_term` (act softmax, class-index targets): a softmax loss beside the Dice
+    statistics, (weight, label_smoothing, focal_gamma, scale): weight float64 (C,) or None
+    (focal: alpha), focal_gamma None for cross-entropy, scale the gradient's factor.  The
+    statistics pass then returns (stats, counts, sum of the term's per-position losses)
+    and the gradient pass adds the term's gradient.
     """
     cdef Plan p
+    cdef cnp.ndarray term_w = None
     cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0])
     p.C = C
     p.inner = walk.inner
@@ -271,8 +370,30 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
     p.ignore_index = ignore_index if p.use_ii else 0
     p.A = <const double *> data_ptr(A)
     p.B = <const double *> data_ptr(B)
+    p.term.on = softmax_term is not None
+    p.term.w = NULL
+    p.term.W = C
+    p.term.eps = 0.0
+    p.term.focal = False
+    p.term.gamma = 0.0
+    p.term.scale = 0.0
+    if p.term.on:
+        if act != ONNXL_ACT_SOFTMAX or target is None:
+            raise ValueError("a softmax term needs the softmax activation and class indices")
+        weight, eps, gamma, scale = softmax_term
+        if weight is not None:
+            term_w = np.ascontiguousarray(weight, dtype=np.float64)
+            if term_w.shape[0] != C:
+                raise ValueError(f"the softmax term's weight has {term_w.shape[0]} entries "
+                                 f"for {C} classes")
+            p.term.w = <const double *> cnp.PyArray_DATA(term_w)
+            p.term.W = float(term_w.sum())
+        p.term.eps = eps
+        p.term.focal = gamma is not None
+        p.term.gamma = gamma if gamma is not None else 0.0
+        p.term.scale = scale
     cdef Scratch sizing
-    p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, &sizing)
+    p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, p.term.on, &sizing)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
     cdef char *scr = aligned_blocks(scratch)
     # one [C][3] slot per chunk, statistics pass only (the gradient pass writes none)
@@ -281,19 +402,32 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
     cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
     cdef double *ps = <double *> cnp.PyArray_DATA(part)
     cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
+    # one softmax-term partial per tile, statistics pass only
+    cdef Py_ssize_t n_tiles = n_outer * p.tiles_per_outer \
+        if p.term.on and grad is None else 0
+    cdef cnp.ndarray term_part = np.zeros(n_tiles, dtype=np.float64)
+    cdef double *tp = <double *> cnp.PyArray_DATA(term_part)
+    cdef double term_total = 0.0
+    cdef Py_ssize_t k
     cdef bint single = x.dtype == np.float32
     with nogil:
         # the one dispatch: on the float type (targets are read in any width by targets.h)
         if single:
-            _run(<const float *> p.x.data, &p, scr, ps, pn, nthreads)
+            _run(<const float *> p.x.data, &p, scr, ps, pn, tp, nthreads)
         else:
-            _run(<const double *> p.x.data, &p, scr, ps, pn, nthreads)
+            _run(<const double *> p.x.data, &p, scr, ps, pn, tp, nthreads)
+        # fixed order: tile 0, 1, 2, ... (as _cross_entropy.run adds its tiles)
+        for k in range(n_tiles):
+            term_total += tp[k]
     if grad is not None:
         return None
     # chunks of one sample are consecutive; numpy adds them in a fixed (pairwise) order
     cdef Py_ssize_t per = p.per_sample * p.chunks_per_outer
     if per == 1:       # one chunk per sample: the slots are the statistics (no N*C copy)
-        return part.reshape(n_samples, C, 3), part_n
-    stats = part.reshape(n_samples, per, C, 3).sum(axis=1)
-    counts = part_n.reshape(n_samples, per).sum(axis=1)
+        stats, counts = part.reshape(n_samples, C, 3), part_n
+    else:
+        stats = part.reshape(n_samples, per, C, 3).sum(axis=1)
+        counts = part_n.reshape(n_samples, per).sum(axis=1)
+    if p.term.on:
+        return stats, counts, term_total
     return stats, counts

@@ -76,11 +76,16 @@ static ONNXL_CLONES void ONNXL_FN(dice_stats)(const T *restrict prob, ptrdiff_t 
  * g_c = A_c [c == t] + B_c k p_c^(k-1), the softmax's m = sum_j p_j g_j is
  *     m = p_t A_t + sum_j B_j k p_j^k,
  * and dx_c = p_c (B_c k p_c^(k-1) - m) + [c == t] p_t A_t: one write per element plus a
- * fix-up of the target entry, instead of building g in out and reading it back twice. */
+ * fix-up of the target entry, instead of building g in out and reading it back twice.
+ * A softmax loss beside the Dice term (ta != NULL, softmax only: a fused combined loss)
+ * adds its gradient in cross-entropy's form (softmax_loops.h) with e_c / s = p_c:
+ *     ta p_c - tb w_c - [c == t] tfix        (tb NULL: no second term; tw NULL: ones)
+ * so dx_c = p_c (B_c k p_c^(k-1) - m + ta) - tb w_c + [c == t] (p_t A_t - tfix). */
 static ONNXL_CLONES void ONNXL_FN(dice_grad_onehot)(const T *restrict prob, ptrdiff_t C,
         ptrdiff_t L, const int64_t *restrict tt, const T *restrict keep,
         const double *restrict A, const double *restrict B, int k, int act,
-        T *restrict m, T *restrict out, ptrdiff_t ocs) {
+        const T *restrict ta, const T *restrict tb, const double *restrict tw,
+        const double *restrict tfix, T *restrict m, T *restrict out, ptrdiff_t ocs) {
     if (act == ONNXL_ACT_SOFTMAX) {
         for (ptrdiff_t i = 0; i < L; i++) m[i] = 0;
         for (ptrdiff_t c = 0; c < C; c++) {
@@ -100,10 +105,21 @@ static ONNXL_CLONES void ONNXL_FN(dice_grad_onehot)(const T *restrict prob, ptrd
         const T *pc = prob + c * L;
         T *oc = out + c * ocs;
         const T b = (T)B[c];
-        if (act == ONNXL_ACT_SOFTMAX) {
+        if (act == ONNXL_ACT_SOFTMAX && ta == NULL) {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
                 const T g = k == 2 ? (T)2 * b * pc[i] : b;
                 oc[i] = keep[i] != 0 ? pc[i] * (g - m[i]) : (T)0;
+            }
+        } else if (act == ONNXL_ACT_SOFTMAX && tb == NULL) {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+                const T g = k == 2 ? (T)2 * b * pc[i] : b;
+                oc[i] = keep[i] != 0 ? pc[i] * (g - m[i] + ta[i]) : (T)0;
+            }
+        } else if (act == ONNXL_ACT_SOFTMAX) {
+            const T wc = (T)(tw ? tw[c] : 1.0);
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+                const T g = k == 2 ? (T)2 * b * pc[i] : b;
+                oc[i] = keep[i] != 0 ? pc[i] * (g - m[i] + ta[i]) - tb[i] * wc : (T)0;
             }
         } else {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
@@ -115,20 +131,26 @@ static ONNXL_CLONES void ONNXL_FN(dice_grad_onehot)(const T *restrict prob, ptrd
     for (ptrdiff_t i = 0; i < L; i++) {
         if (keep[i] == 0) continue;
         const ptrdiff_t t = (ptrdiff_t)tt[i];
-        out[t * ocs + i] += act == ONNXL_ACT_SOFTMAX ? prob[t * L + i] * (T)A[t] : (T)A[t];
+        if (ta != NULL)
+            out[t * ocs + i] += prob[t * L + i] * (T)A[t] - (T)tfix[i];
+        else
+            out[t * ocs + i] += act == ONNXL_ACT_SOFTMAX ? prob[t * L + i] * (T)A[t] : (T)A[t];
     }
 }
 /* out[c * ocs + i] = d loss / d x: g = A_c t + B_c k p^(k-1), then through the activation
  * (1 softmax: p (g - sum_j p_j g_j); 2 sigmoid: g p (1 - p); 0 identity); 0 if uncounted.
- * m is scratch of L. */
+ * m is scratch of L.  ta, tb, tw, tfix: a softmax loss's gradient added (see
+ * dice_grad_onehot; class-index targets only, NULL otherwise). */
 static ONNXL_CLONES void ONNXL_FN(dice_grad)(const T *restrict prob, ptrdiff_t C, ptrdiff_t L,
                                          const int64_t *restrict tt, const T *restrict y,
                                          const T *restrict keep,
                                          const double *restrict A, const double *restrict B,
-                                         int k, int act, T *restrict m, T *restrict out,
-                                         ptrdiff_t ocs) {
+                                         int k, int act, const T *ta, const T *tb,
+                                         const double *tw, const double *tfix,
+                                         T *restrict m, T *restrict out, ptrdiff_t ocs) {
     if (!y && act != 2) {
-        ONNXL_FN(dice_grad_onehot)(prob, C, L, tt, keep, A, B, k, act, m, out, ocs);
+        ONNXL_FN(dice_grad_onehot)(prob, C, L, tt, keep, A, B, k, act, ta, tb, tw, tfix, m,
+                                   out, ocs);
         return;
     }
     for (ptrdiff_t c = 0; c < C; c++) {
