@@ -28,8 +28,21 @@ def configurations(C=7, losses=None):
 
 def configured(config, C=7):
     """The one configuration of a --config object such as {"loss": "dice_loss", "mode":
-    "multiclass", "ignore_index": 255}: (name, loss, target kind, False).  Class-index
-    targets get void pixels where the configuration ignores 255 or -1."""
+    "multiclass", "ignore_index": 255}: (name, loss, target kind, False).  A parameter's
+    value may itself be a configured loss, {"loss": ...}, so a combined loss is
+    {"loss": "combined_loss", "terms": [[1.0, {"loss": "cross_entropy"}], [0.5, {"loss":
+    "dice_loss"}]]}.  Class-index targets get void pixels where the configuration ignores
+    255 or -1."""
+    loss, params = _loss_of(config)
+    kind = loss.spec.target_kinds(loss._config)[0]
+    if kind == "index":
+        kind = {255: "index255", -1: "index-1"}.get(loss._config.get("ignore_index"), kind)
+    label = " ".join(f"{k}={v}" for k, v in params.items())
+    return (f"{loss.spec.name} {label}".strip(), loss, kind, False)
+
+
+def _loss_of(config):
+    """(the loss a --config object describes, its parameters as given)."""
     from ._registry import BY_NAME
     if not isinstance(config, dict):
         raise ValueError(f"--config must be a JSON object such as "
@@ -39,13 +52,18 @@ def configured(config, C=7):
     if name not in BY_NAME:
         raise ValueError(f"--config's \"loss\" must be one of {', '.join(sorted(BY_NAME))}, "
                          f"got {name!r}")
-    BY_NAME[name].spec.bind(params)         # names an unknown parameter and the valid ones
-    loss = BY_NAME[name](**params)
-    kind = loss.spec.target_kinds(loss._config)[0]
-    if kind == "index":
-        kind = {255: "index255", -1: "index-1"}.get(loss._config.get("ignore_index"), kind)
-    label = " ".join(f"{k}={v}" for k, v in params.items())
-    return (f"{name} {label}".strip(), loss, kind, False)
+    values = {k: _losses_in(v) for k, v in params.items()}
+    BY_NAME[name].spec.bind(values)         # names an unknown parameter and the valid ones
+    return BY_NAME[name](**values), params
+
+
+def _losses_in(value):
+    """value with every {"loss": ...} object in it (in lists too) made a loss."""
+    if isinstance(value, dict) and "loss" in value:
+        return _loss_of(value)[0]
+    if isinstance(value, list):
+        return [_losses_in(v) for v in value]
+    return value
 
 
 def seed(loss, kind, shape, dtype, mask):

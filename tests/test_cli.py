@@ -188,6 +188,29 @@ def test_parity_checks_ones_own_batch_and_configuration(tmp_path):
     assert kernel["value"] == want
 
 
+def test_parity_config_takes_a_combined_loss(tmp_path):
+    config = {"loss": "combined_loss",
+              "terms": [[1.0, {"loss": "cross_entropy", "ignore_index": 255,
+                               "label_smoothing": 0.1}],
+                        [0.5, {"loss": "dice_loss", "ignore_index": 255}]]}
+    res = run("parity", "--config", json.dumps(config), "--dtypes", "float32", "--ranks", "4",
+              "--opsets", "18", "--providers", "CPUExecutionProvider",
+              "--json", str(tmp_path / "r.json"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    reports = json.loads((tmp_path / "r.json").read_text())
+    assert {r["loss"] for r in reports} == {
+        "CrossEntropyLoss(ignore_index=255, label_smoothing=0.1) + "
+        "0.5 * DiceLoss(ignore_index=255)"}
+    paths = {r["path"] for rep in reports for r in rep["results"]}
+    assert {"kernel", "torch"} <= paths, paths
+
+
+def test_parity_config_names_a_bad_term(capsys):
+    status, err = cli(capsys, "parity", "--config",
+                      '{"loss": "combined_loss", "terms": [[1, {"loss": "dice"}]]}')
+    assert status == 2 and "error: --config's \"loss\" must be one of " in err, err
+
+
 def test_require_fails_on_an_unavailable_provider():
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
