@@ -8,6 +8,7 @@ MONAI's shape, (N, C, 1, ...) (per sample; (C, 1, ...) with ``batch=True``).
 """
 import numpy as np
 
+from .. import _checks
 from ..combined import CombinedLoss
 from ..cross_entropy import CrossEntropyLoss
 from ..dice import DiceLoss as _Dice, GeneralizedDiceLoss as _Generalized, \
@@ -29,13 +30,18 @@ def DiceLoss(include_background=True, to_onehot_y=False, sigmoid=False, softmax=
              other_act=None, squared_pred=False, jaccard=False, reduction="mean",
              smooth_nr=1e-5, smooth_dr=1e-5, batch=False, weight=None, soft_label=False,
              ignore_index=None):
-    """monai.losses.DiceLoss: a DiceLoss (JaccardLoss with ``jaccard=True``)."""
+    """monai.losses.DiceLoss: a DiceLoss (JaccardLoss with ``jaccard=True``).  A ``weight``
+    of one entry scores one class (C = 1, or C = 2 without the background), where MONAI
+    leaves the weight out: it weighs nothing here either (the one-class length is kept)."""
     cls = _Jaccard if jaccard else _Dice
     kw = dict(include_background=include_background, to_onehot_y=to_onehot_y,
               squared_pred=squared_pred, reduction=reduction, smooth_nr=smooth_nr,
               smooth_dr=smooth_dr, batch=batch, soft_label=soft_label,
               **_activation(sigmoid, softmax, other_act))
     if weight is not None:
+        weight = _checks.class_weight("weight", weight) if np.ndim(weight) else weight
+        if np.ndim(weight) == 1 and len(weight) == 1:
+            weight = np.ones(1)        # MONAI: `if class_weight is not None and C != 1`
         kw["weight"] = weight
     if ignore_index is not None:
         kw["ignore_index"] = ignore_index
