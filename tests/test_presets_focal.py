@@ -1,6 +1,7 @@
 """The focal presets against the real libraries: MONAI 1.6's FocalLoss and DiceFocalLoss, and
 DiceCELoss on a single-channel input (its BCE-with-logits branch), through
-onnxlosses.presets.monai.  Values and gradients (torch autograd through the library's code
+onnxlosses.presets.monai; segmentation_models_pytorch 0.5's FocalLoss through
+onnxlosses.presets.smp.  Values and gradients (torch autograd through the library's code
 against our value_and_grad) over grids of the libraries' own arguments, in float32 and
 float64; one exported graph per preset run by onnxruntime; statistics of two shards; and a
 ValueError naming the argument for every configuration a preset refuses.
@@ -15,9 +16,9 @@ import numpy as np
 import pytest
 
 import onnxlosses
-from onnxlosses.presets import monai
+from onnxlosses.presets import monai, smp
 
-from live_libraries import monai_losses
+from live_libraries import monai_losses, smp_losses
 
 torch = pytest.importorskip("torch", reason="PyTorch runs the libraries' losses")
 
@@ -198,6 +199,65 @@ def test_monai_dice_ce_single_channel(case):
                                       atol=1e-8 if x.dtype == np.float32 else 1e-14))
 
 
+# ---- smp FocalLoss ------------------------------------------------------------------------
+
+SMP_DENSE_CASES = _grid(mode=["binary", "multilabel"], alpha_gamma=[(None, 2.0), (0.25, 0.5)],
+                        normalized=[False, True], reduced_threshold=[None, 0.5],
+                        reduction=["mean", "sum", "batchwise_mean"], dtype=DTYPES)
+
+
+def _smp_tol(dtype):
+    return dict(rtol=1e-5, atol=1e-8) if dtype == "float32" else dict(rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", SMP_DENSE_CASES, ids=_ids)
+def test_smp_focal_dense(case):
+    sl = smp_losses()
+    kw = dict(case)
+    kw["alpha"], kw["gamma"] = kw.pop("alpha_gamma")
+    dtype = kw.pop("dtype")
+    x, _, _ = _data(dtype)
+    rng = np.random.default_rng(4)
+    if kw["mode"] == "binary":
+        x, y = x[:, :1], (rng.random((N, 1) + SHAPE[2:]) < 0.4).astype(dtype)
+    else:
+        y = (rng.random(SHAPE) < 0.3).astype(dtype)
+    want = _live(sl.FocalLoss(**kw), x, y)
+    _check(smp.FocalLoss(**kw), x, y, want, tol=_smp_tol(dtype))
+
+
+SMP_MULTICLASS_CASES = _grid(alpha=[None, 0.25], gamma=[0.5, 2.0],
+                             reduced_threshold=[None, 0.5], ignore_index=[None, 255],
+                             dtype=DTYPES)
+
+
+@pytest.mark.parametrize("case", SMP_MULTICLASS_CASES, ids=_ids)
+def test_smp_focal_multiclass(case):
+    sl = smp_losses()
+    kw = dict(case, mode="multiclass", reduction="sum")
+    dtype = kw.pop("dtype")
+    x, labels, _ = _data(dtype)
+    t = labels[:, 0].astype(np.uint8)
+    if kw["ignore_index"] is not None:
+        t[1, 2:] = kw["ignore_index"]
+    want = _live(sl.FocalLoss(**kw), x, t.astype(np.int64))
+    _check(smp.FocalLoss(**kw), x, t, want, tol=_smp_tol(dtype))
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_smp_dense_ignore_index_is_a_mask(normalized):
+    # what the refusal of ignore_index for dense targets tells the user to do instead
+    sl = smp_losses()
+    x, _, _ = _data("float64")
+    y = (np.random.default_rng(4).random(SHAPE) < 0.3).astype(np.float64)
+    y[0, 1, :2] = 255
+    want = _live(sl.FocalLoss("multilabel", ignore_index=255, normalized=normalized), x, y)
+    value, grad = smp.FocalLoss("multilabel", normalized=normalized).value_and_grad(
+        x, y, mask=y != 255)
+    np.testing.assert_allclose(value, want[0], rtol=1e-10)
+    np.testing.assert_allclose(grad, want[1], rtol=1e-8, atol=1e-16)
+
+
 # ---- exported graphs (onnxruntime) and statistics, against the libraries -------------------
 
 def _ort(loss, x, target, **kw):
@@ -210,7 +270,7 @@ def _ort(loss, x, target, **kw):
 def _onnx_cases():
     """{name: (our loss, live loss, input, target given to the graph, target given to the
     library, to_onnx keywords)}, one or two per preset."""
-    ml = monai_losses()
+    ml, sl = monai_losses(), smp_losses()
     x, labels, onehot = _data("float64")
     idx = labels[:, 0]
     one = dict(sigmoid=True, weight=[1.7])
@@ -233,11 +293,19 @@ def _onnx_cases():
         "monai-DiceCELoss-one-channel": (
             monai.DiceCELoss(**one), ml.DiceCELoss(**_torch_kwargs(one)), x[:, :1], y1, y1,
             dict(shape=("N", 1, "H", "W"))),
+        "smp-FocalLoss-multiclass": (
+            smp.FocalLoss("multiclass", reduction="sum"),
+            sl.FocalLoss("multiclass", reduction="sum"), x, idx, idx,
+            dict(target_dtype="int64")),
+        "smp-FocalLoss-multilabel": (
+            smp.FocalLoss("multilabel", normalized=True),
+            sl.FocalLoss("multilabel", normalized=True), x, onehot, onehot, {}),
     }
 
 
 ONNX_CASES = ["monai-FocalLoss-sigmoid", "monai-FocalLoss-none", "monai-FocalLoss-softmax",
-              "monai-DiceFocalLoss", "monai-DiceCELoss-one-channel"]
+              "monai-DiceFocalLoss", "monai-DiceCELoss-one-channel",
+              "smp-FocalLoss-multiclass", "smp-FocalLoss-multilabel"]
 
 
 @pytest.mark.parametrize("name", ONNX_CASES)
@@ -309,12 +377,35 @@ def test_monai_dice_focal_refusals(kw, match):
         monai.DiceFocalLoss(**kw)
 
 
+SMP_REFUSED = [
+    (("multiclass",), dict(), "reduction='mean' cannot be honoured with mode='multiclass'"),
+    (("multiclass",), dict(reduction="batchwise_mean"), "reduction='batchwise_mean'"),
+    (("multiclass",), dict(reduction="sum", normalized=True), "normalized=True"),
+    (("multilabel",), dict(reduction="none"), "reduction='none'"),
+    (("binary",), dict(ignore_index=255), r"mask=\(target != 255\)"),
+    (("multilabel",), dict(alpha=-0.25), "alpha must be finite and >= 0"),
+    (("multilabel",), dict(reduced_threshold=1.5), "reduced_threshold must be in"),
+    (("multilabel",), dict(reduction="avg"), "reduction must be one of"),
+    (("multi-class",), dict(), "mode must be one of"),
+]
+
+
+@pytest.mark.parametrize("args,kw,match", SMP_REFUSED, ids=lambda v: str(v))
+def test_smp_focal_refusals(args, kw, match):
+    with pytest.raises(ValueError, match=match):
+        smp.FocalLoss(*args, **kw)
+
+
 def test_the_refusals_are_real_differences():
     """A refused configuration is one the nearest onnxlosses loss would get wrong: MONAI's
-    sum, against what the loss alone gives."""
-    ml = monai_losses()
+    sum and smp's multiclass mean, each against what the loss alone gives."""
+    ml, sl = monai_losses(), smp_losses()
     x, labels, onehot = _data("float64")
     theirs = _live(ml.FocalLoss(reduction="sum"), x, onehot)[0]
     ours = onnxlosses.SigmoidFocalLoss(alpha=-1.0, reduction="sum")(x, onehot)
     assert not np.isclose(ours, theirs, rtol=1e-3)
     np.testing.assert_allclose(ours / np.prod(SHAPE[2:]), theirs, rtol=2e-5)   # why
+    theirs = _live(sl.FocalLoss("multiclass"), x, labels[:, 0])[0]
+    ours = onnxlosses.SigmoidFocalLoss(alpha=-1.0, reduction="mean")(x, labels[:, 0])
+    assert not np.isclose(ours, theirs, rtol=1e-3)
+    np.testing.assert_allclose(C * ours, theirs, rtol=1e-10)                    # why

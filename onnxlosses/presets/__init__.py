@@ -13,7 +13,7 @@ has) is a clear ValueError naming it, at construction: docs/presets.md lists the
 
 - ``monai``: DiceLoss, GeneralizedDiceLoss, TverskyLoss, DiceCELoss, FocalLoss,
   DiceFocalLoss (MONAI 1.6)
-- ``smp``: DiceLoss, JaccardLoss, TverskyLoss (segmentation_models_pytorch 0.5)
+- ``smp``: DiceLoss, JaccardLoss, TverskyLoss, FocalLoss (segmentation_models_pytorch 0.5)
 - ``torchvision``: sigmoid_focal_loss (torchvision.ops)
 - ``hubutui``: DiceLoss, BinaryDiceLoss (hubutui/DiceLoss-PyTorch)
 
