@@ -78,10 +78,11 @@ def FocalLoss(mode, alpha=None, gamma=2.0, ignore_index=None, reduction="mean",
               reduced_threshold=reduced_threshold, normalized=normalized)
     if mode == "multiclass":
         if reduction != "sum":
-            raise ValueError(f"reduction={reduction!r} cannot be honoured with mode='multiclass':"
-                             f" smp adds the C per-class means ('mean': C times "
-                             f"SigmoidFocalLoss's mean, C known only at call time) or sums "
-                             f"over the batch per pixel ('batchwise_mean'); use 'sum'")
+            why = ("smp adds the C per-class means, C times SigmoidFocalLoss's mean (C known "
+                   "only at call time)") if reduction == "mean" else \
+                "smp sums over the batch per pixel, an (H, W) array"
+            raise ValueError(f"reduction={reduction!r} cannot be honoured with "
+                             f"mode='multiclass': {why}; use 'sum'")
         if normalized:
             raise ValueError("normalized=True cannot be honoured with mode='multiclass': smp "
                              "normalizes each class's loss by that class's focal terms, "
