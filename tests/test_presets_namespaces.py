@@ -87,6 +87,17 @@ def test_monai_dice_loss_weight_and_one_hot_targets(include_background):
     np.testing.assert_allclose(grad, want_g, rtol=1e-8, atol=1e-12)
 
 
+
+def test_monai_dice_loss_one_weight_weighs_nothing():
+    # MONAI leaves the class weight out where one class is scored (C = 2 without the
+    # background here): the preset used to multiply the loss by it
+    x, labels = _batch(C=2)
+    kw = dict(softmax=True, to_onehot_y=True, include_background=False, weight=[3.0])
+    want_v, want_g = _monai("DiceLoss", kw, x, labels)
+    value, grad = monai.DiceLoss(**kw).value_and_grad(x, labels)
+    np.testing.assert_allclose(value, want_v, rtol=1e-10)
+    np.testing.assert_allclose(grad, want_g, rtol=1e-8, atol=1e-12)
+
 @pytest.mark.parametrize("kw", _grid(activation=["softmax", "sigmoid"],
                                      include_background=[True, False],
                                      w_type=["square", "simple", "uniform"], batch=[False, True],

@@ -8,10 +8,12 @@
 Each name takes the library's constructor arguments with the library's defaults and
 returns a normal configured onnxlosses loss (value_and_grad, stats, to_onnx, parity, Dask):
 the number of classes comes from the input at call time.  An argument a preset cannot
-honour (MONAI's ``other_act``, a callable) is a clear error naming it.
+honour (MONAI's ``other_act``, a callable; a configuration whose formula no onnxlosses loss
+has) is a clear ValueError naming it, at construction: docs/presets.md lists them.
 
-- ``monai``: DiceLoss, GeneralizedDiceLoss, TverskyLoss, DiceCELoss (MONAI 1.6)
-- ``smp``: DiceLoss, JaccardLoss, TverskyLoss (segmentation_models_pytorch 0.5)
+- ``monai``: DiceLoss, GeneralizedDiceLoss, TverskyLoss, DiceCELoss, FocalLoss,
+  DiceFocalLoss (MONAI 1.6)
+- ``smp``: DiceLoss, JaccardLoss, TverskyLoss, FocalLoss (segmentation_models_pytorch 0.5)
 - ``torchvision``: sigmoid_focal_loss (torchvision.ops)
 - ``hubutui``: DiceLoss, BinaryDiceLoss (hubutui/DiceLoss-PyTorch)
 
