@@ -34,7 +34,8 @@ from libc.string cimport memset
 from libc.stdint cimport int64_t, uint8_t, int16_t, int32_t
 
 from softmax_loops cimport (
-    tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_gather, tile_scatter,
+    tile_max, tile_sumexp, tile_lse, tile_wdot, tile_qdot, tile_grad, tile_grad_positions,
+    tile_gather, tile_scatter,
     row_max, row_sumexp, row_wdot, row_qdot, row_grad, focal_terms, tile_hard, tile_focal,
     onnxl_prefetch, onnxl_ce_index, onnxl_ce_index_fix, onnxl_ce_probabilities,
     onnxl_focal_index, onnxl_focal_index_fix, onnxl_grad_kind, ONNXL_GRAD_PLAIN,
@@ -42,8 +43,7 @@ from softmax_loops cimport (
 )
 from targets cimport onnxl_targets_tile
 from kernel_common cimport (
-    Operand, operand, at, Carver, carve, aligned_blocks, data_ptr, onnxl_stream_copy,
-    onnxl_stream_fence,
+    Operand, operand, at, Carver, carve, aligned_blocks, data_ptr,
 )
 
 cnp.import_array()
@@ -77,6 +77,9 @@ cdef struct Scratch:
     char *s                  # sum of exponentials
     char *a                  # gradient coefficient of e_c
     char *b                  # gradient coefficient of k_c
+    char *keep               # 1 where counted, else 0 (the gradient pass)
+    char *tf                 # the class index where counted, as T
+    char *fixt               # fix, rounded to T
     # per position, double
     double *acc1
     double *acc2
@@ -102,6 +105,9 @@ cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, bint 
     sc.s = carve(&c, tile * isz)
     sc.a = carve(&c, tile * isz)
     sc.b = carve(&c, tile * isz)
+    sc.keep = carve(&c, tile * isz)
+    sc.tf = carve(&c, tile * isz)
+    sc.fixt = carve(&c, tile * isz)
     sc.acc1 = <double *> carve(&c, tile * 8)
     sc.acc2 = <double *> carve(&c, tile * 8)
     sc.fix = <double *> carve(&c, tile * 8)
@@ -283,6 +289,7 @@ cdef double _tile(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
     cdef floating *g = <floating *> p.g.data
     cdef floating *gout
     cdef floating *gb
+    cdef floating *dst
     cdef floating *lo_b = NULL
     cdef const floating *go_b = NULL
     cdef double total = 0.0
@@ -343,35 +350,26 @@ cdef double _tile(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
 
     if want_grad:
         gb = g + at(&p.g, o, j0)
+        dst = NULL
         if p.g.ps == 1 and not p.stream:
             gout = gb
             gcs = p.g.cs
-        elif p.g.ps == 1 and not p.nll:
-            # streamed: the gradient replaces the exponentials in place (one tile buffer
-            # less in cache), then goes out from there
-            gout = e
+        elif p.g.ps == 1:
+            # streamed: each finished row goes out from scratch (in place of the
+            # exponentials, one tile buffer less in cache) while it is in L1
+            gout = gbuf if p.nll else e
             gcs = L
+            dst = gb
         else:
             gout = gbuf
             gcs = L
-        if p.nll:
-            # NLL's gradient is 0 but at the target: plain zero rows (a memset each)
-            for c in range(C):
-                memset(gout + c * gcs, 0, L * sizeof(floating))
-        else:
-            tile_grad(e, C, L, a, b, _grad_kind(p), p.weight, qt, qcs, qa, qb, gout, gcs)
-        for i in range(L):
-            if not sc.cnt[i]:
-                for c in range(C):
-                    gout[c * gcs + i] = 0
-            elif hard:
-                gout[sc.tt[i] * gcs + i] -= <floating> sc.fix[i]
+        tile_grad_positions(L, sc.cnt, sc.tt if hard else NULL, sc.fix,
+                            <floating *> sc.keep, <floating *> sc.tf, <floating *> sc.fixt)
+        tile_grad(NULL if p.nll else e, C, L, a, b, _grad_kind(p), p.weight, qt, qcs, qa, qb,
+                  <floating *> sc.keep, <floating *> sc.tf if hard else NULL,
+                  <floating *> sc.fixt, gout, gcs, dst, p.g.cs)
         if p.g.ps != 1:
             tile_scatter(gbuf, C, L, gb, p.g.cs, p.g.ps)
-        elif p.stream:
-            for c in range(C):
-                onnxl_stream_copy(gb + c * p.g.cs, gout + c * L, L * sizeof(floating))
-            onnxl_stream_fence()
     return total
 
 

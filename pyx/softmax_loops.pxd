@@ -39,10 +39,18 @@ cdef extern from "softmax_loops.h" nogil:
                        double *kx, double *k)
     void tile_grad_f32(const float *e, Py_ssize_t C, Py_ssize_t L, const float *a,
                        const float *b, int kind, const double *w, const float *q,
-                       Py_ssize_t qcs, double qa, double qb, float *out, Py_ssize_t ocs)
+                       Py_ssize_t qcs, double qa, double qb, const float *keep,
+                       const float *tf, const float *fix, float *out, Py_ssize_t ocs,
+                       float *dst, Py_ssize_t dcs)
     void tile_grad_f64(const double *e, Py_ssize_t C, Py_ssize_t L, const double *a,
                        const double *b, int kind, const double *w, const double *q,
-                       Py_ssize_t qcs, double qa, double qb, double *out, Py_ssize_t ocs)
+                       Py_ssize_t qcs, double qa, double qb, const double *keep,
+                       const double *tf, const double *fix, double *out, Py_ssize_t ocs,
+                       double *dst, Py_ssize_t dcs)
+    void tile_grad_positions_f32(Py_ssize_t L, const unsigned char *cnt, const int64_t *tt,
+                                 const double *fix, float *keep, float *tf, float *fixt)
+    void tile_grad_positions_f64(Py_ssize_t L, const unsigned char *cnt, const int64_t *tt,
+                                 const double *fix, double *keep, double *tf, double *fixt)
     void tile_gather_f32(const float *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
                          Py_ssize_t L, float *dst)
     void tile_gather_f64(const double *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
@@ -151,12 +159,21 @@ cdef inline double tile_focal(Py_ssize_t L, const floating *x, Py_ssize_t cs,
 
 cdef inline void tile_grad(const floating *e, Py_ssize_t C, Py_ssize_t L, const floating *a,
                            const floating *b, int kind, const double *w, const floating *q,
-                           Py_ssize_t qcs, double qa, double qb, floating *out,
-                           Py_ssize_t ocs) noexcept nogil:
+                           Py_ssize_t qcs, double qa, double qb, const floating *keep,
+                           const floating *tf, const floating *fix, floating *out,
+                           Py_ssize_t ocs, floating *dst, Py_ssize_t dcs) noexcept nogil:
     if floating is float:
-        tile_grad_f32(e, C, L, a, b, kind, w, q, qcs, qa, qb, out, ocs)
+        tile_grad_f32(e, C, L, a, b, kind, w, q, qcs, qa, qb, keep, tf, fix, out, ocs, dst, dcs)
     else:
-        tile_grad_f64(e, C, L, a, b, kind, w, q, qcs, qa, qb, out, ocs)
+        tile_grad_f64(e, C, L, a, b, kind, w, q, qcs, qa, qb, keep, tf, fix, out, ocs, dst, dcs)
+
+cdef inline void tile_grad_positions(Py_ssize_t L, const unsigned char *cnt, const int64_t *tt,
+                                     const double *fix, floating *keep, floating *tf,
+                                     floating *fixt) noexcept nogil:
+    if floating is float:
+        tile_grad_positions_f32(L, cnt, tt, fix, keep, tf, fixt)
+    else:
+        tile_grad_positions_f64(L, cnt, tt, fix, keep, tf, fixt)
 
 cdef inline void tile_gather(const floating *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
                              Py_ssize_t L, floating *dst) noexcept nogil:

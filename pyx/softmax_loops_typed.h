@@ -76,25 +76,66 @@ static ONNXL_CLONES void ONNXL_FN(tile_qdot)(const T *x, ptrdiff_t cs, const T *
         }
     }
 }
-/* out[c, i] = a[i] e[c, i] - b[i] k_c[i], with k_c[i] = 0 (kind 0), w_c (kind 1) or
- * w_c (qa q[c, i] + qb) (kind 2); out has class stride ocs and contiguous positions. */
+/* The gradient of a tile, one class row at a time:
+ *     out[c, i] = keep[i] ? a[i] e[c, i] - b[i] k_c[i] - [c == t_i] fix[i] : 0
+ * with k_c[i] = 0 (kind 0), w_c (kind 1) or w_c (qa q[c, i] + qb) (kind 2); NLL (e NULL)
+ * has only the target's term.  keep, tf (the class index t_i as T, exact below 2^24) and
+ * fix come per position in T (tile_grad_positions), so the row loop is all one width and
+ * vectorises with selects; tf NULL: no target term (probability targets).  out has class
+ * stride ocs and contiguous positions; each finished row is copied to dst (class stride
+ * dcs) with streaming stores when dst != NULL (stream_store.h), while it is in L1.
+ * The operations and their order are those of the separate passes this replaces (a e - b
+ * k, then - fix at the target, then 0 where not kept), so every bit is the same. */
 static ONNXL_CLONES void ONNXL_FN(tile_grad)(const T *e, ptrdiff_t C, ptrdiff_t L,
                                          const T *restrict a, const T *restrict b, int kind,
                                          const double *w, const T *q, ptrdiff_t qcs,
-                                         double qa, double qb, T *out, ptrdiff_t ocs) {
+                                         double qa, double qb, const T *restrict keep,
+                                         const T *restrict tf, const T *restrict fix,
+                                         T *out, ptrdiff_t ocs, T *dst, ptrdiff_t dcs) {
     for (ptrdiff_t c = 0; c < C; c++) {
-        const T *ec = e + c * L;
+        const T *ec = e ? e + c * L : NULL;
         T *oc = out + c * ocs;
-        const T wc = (T)(w ? w[c] : 1.0);
-        if (kind == ONNXL_GRAD_PLAIN) {
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i];
+        const T wc = (T)(w ? w[c] : 1.0), cf = (T)c;
+        if (!ec) {                 /* NLL: 0 but at the target */
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+                const T v = tf[i] == cf ? (T)0 - fix[i] : (T)0;
+                oc[i] = keep[i] != 0 ? v : (T)0;
+            }
+        } else if (kind == ONNXL_GRAD_PLAIN) {
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+                T v = a[i] * ec[i];
+                v = tf[i] == cf ? v - fix[i] : v;
+                oc[i] = keep[i] != 0 ? v : (T)0;
+            }
         } else if (kind == ONNXL_GRAD_SMOOTHED) {
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) oc[i] = a[i] * ec[i] - b[i] * wc;
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+                T v = a[i] * ec[i] - b[i] * wc;
+                v = tf[i] == cf ? v - fix[i] : v;
+                oc[i] = keep[i] != 0 ? v : (T)0;
+            }
         } else {
             const T *qc = q + c * qcs;
             const T ta = (T)qa, tb = (T)qb;
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++)
-                oc[i] = a[i] * ec[i] - b[i] * (wc * (ta * qc[i] + tb));
+            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+                const T v = a[i] * ec[i] - b[i] * (wc * (ta * qc[i] + tb));
+                oc[i] = keep[i] != 0 ? v : (T)0;
+            }
+        }
+        if (dst) onnxl_stream_copy(dst + c * dcs, oc, (size_t)L * sizeof(T));
+    }
+    if (dst) onnxl_stream_fence();
+}
+/* The per-position operands of tile_grad from the counted flags, class indices (tt NULL:
+ * probability targets) and the target terms in double: keep = cnt, tf = t, fixt = fix,
+ * each in T. */
+static ONNXL_CLONES void ONNXL_FN(tile_grad_positions)(ptrdiff_t L,
+        const unsigned char *restrict cnt, const int64_t *restrict tt,
+        const double *restrict fix, T *restrict keep, T *restrict tf, T *restrict fixt) {
+    ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) keep[i] = cnt[i] ? (T)1 : (T)0;
+    if (tt) {
+        ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
+            tf[i] = (T)tt[i];
+            fixt[i] = (T)fix[i];
         }
     }
 }
