@@ -305,7 +305,10 @@ cdef double _tile(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
         xt = xb
         xcs = p.x.cs
     else:
-        tile_gather(xb, p.x.cs, p.x.ps, C, L, <floating *> sc.xbuf)
+        # the next tile of this run, prefetched while this one is gathered
+        tile_gather(xb, p.x.cs, p.x.ps, C, L, <floating *> sc.xbuf,
+                    xb + L * p.x.ps if j0 + L < p.inner else NULL,
+                    min(p.tile, p.inner - j0 - L))
         xt = <floating *> sc.xbuf
         xcs = L
 
@@ -369,7 +372,7 @@ cdef double _tile(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
                   <floating *> sc.keep, <floating *> sc.tf if hard else NULL,
                   <floating *> sc.fixt, gout, gcs, dst, p.g.cs)
         if p.g.ps != 1:
-            tile_scatter(gbuf, C, L, gb, p.g.cs, p.g.ps)
+            tile_scatter(gbuf, C, L, gb, p.g.cs, p.g.ps, p.stream)
     return total
 
 

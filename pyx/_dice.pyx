@@ -217,7 +217,10 @@ cdef double _probabilities(const floating *x, const Plan *p, Py_ssize_t o, Py_ss
     cdef const floating *xt = xb
     cdef Py_ssize_t xcs = p.x.cs
     if p.x.ps != 1:
-        tile_gather(xb, p.x.cs, p.x.ps, C, L, buf)
+        # the next tile of this run, prefetched while this one is gathered
+        tile_gather(xb, p.x.cs, p.x.ps, C, L, buf,
+                    xb + L * p.x.ps if j0 + L < p.inner else NULL,
+                    min(p.tile, p.inner - j0 - L))
         xt = buf
         xcs = L
     if p.act == ONNXL_ACT_SOFTMAX:
@@ -302,7 +305,7 @@ cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_s
                               <double *> sc.tb if p.term.on and p.term.eps > 0 else NULL,
                               p.term.w, sc.fix, m, gout, gcs)
             if p.g.ps != 1:
-                tile_scatter(gb, C, L, g + at(&p.g, o, j0), p.g.cs, p.g.ps)
+                tile_scatter(gb, C, L, g + at(&p.g, o, j0), p.g.cs, p.g.ps, p.stream)
             elif p.stream:
                 for c in range(C):
                     onnxl_stream_copy(g + at(&p.g, o, j0) + c * p.g.cs, gb + c * L,

@@ -20,6 +20,7 @@
 #include "exp_nonpositive.h"
 #include "expm1_nonpositive.h"
 #include "stream_store.h"
+#include "transpose.h"
 
 /* Softmax focal terms from nll = -log p_t, per position, in double:
  *   qg   = q^gamma with q = 1 - p_t = -expm1(-nll)      (the loss is alpha_t qg nll)

@@ -52,13 +52,13 @@ cdef extern from "softmax_loops.h" nogil:
     void tile_grad_positions_f64(Py_ssize_t L, const unsigned char *cnt, const int64_t *tt,
                                  const double *fix, double *keep, double *tf, double *fixt)
     void tile_gather_f32(const float *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
-                         Py_ssize_t L, float *dst)
+                         Py_ssize_t L, float *dst, const float *next, Py_ssize_t next_len)
     void tile_gather_f64(const double *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
-                         Py_ssize_t L, double *dst)
+                         Py_ssize_t L, double *dst, const double *next, Py_ssize_t next_len)
     void tile_scatter_f32(const float *src, Py_ssize_t C, Py_ssize_t L, float *dst,
-                          Py_ssize_t cs, Py_ssize_t ps)
+                          Py_ssize_t cs, Py_ssize_t ps, int stream)
     void tile_scatter_f64(const double *src, Py_ssize_t C, Py_ssize_t L, double *dst,
-                          Py_ssize_t cs, Py_ssize_t ps)
+                          Py_ssize_t cs, Py_ssize_t ps, int stream)
     double tile_hard_f32(Py_ssize_t L, const float *x, Py_ssize_t cs, const int64_t *tt,
                          const unsigned char *cnt, const double *lse, const double *w,
                          double qa, double qb, double W, const double *acc, double scale,
@@ -176,18 +176,23 @@ cdef inline void tile_grad_positions(Py_ssize_t L, const unsigned char *cnt, con
         tile_grad_positions_f64(L, cnt, tt, fix, keep, tf, fixt)
 
 cdef inline void tile_gather(const floating *src, Py_ssize_t cs, Py_ssize_t ps, Py_ssize_t C,
-                             Py_ssize_t L, floating *dst) noexcept nogil:
+                             Py_ssize_t L, floating *dst, const floating *next=NULL,
+                             Py_ssize_t next_len=0) noexcept nogil:
+    """`next` (channels-last only): the next tile of the same run, next_len positions,
+    prefetched while this one is gathered."""
     if floating is float:
-        tile_gather_f32(src, cs, ps, C, L, dst)
+        tile_gather_f32(src, cs, ps, C, L, dst, next, next_len)
     else:
-        tile_gather_f64(src, cs, ps, C, L, dst)
+        tile_gather_f64(src, cs, ps, C, L, dst, next, next_len)
 
 cdef inline void tile_scatter(const floating *src, Py_ssize_t C, Py_ssize_t L, floating *dst,
-                              Py_ssize_t cs, Py_ssize_t ps) noexcept nogil:
+                              Py_ssize_t cs, Py_ssize_t ps, bint stream) noexcept nogil:
+    """`stream`: channels-last destinations (cs 1, ps C) are written with streaming stores
+    (transpose.h); other layouts ignore it."""
     if floating is float:
-        tile_scatter_f32(src, C, L, dst, cs, ps)
+        tile_scatter_f32(src, C, L, dst, cs, ps, stream)
     else:
-        tile_scatter_f64(src, C, L, dst, cs, ps)
+        tile_scatter_f64(src, C, L, dst, cs, ps, stream)
 
 cdef inline floating row_max(const floating *x, Py_ssize_t C) noexcept nogil:
     if floating is float:

@@ -139,10 +139,45 @@ static ONNXL_CLONES void ONNXL_FN(tile_grad_positions)(ptrdiff_t L,
         }
     }
 }
+/* dst[c * L + i] = src[i * C + c]: a contiguous [L][C] block (a channels-last tile) into
+ * [C][L] (transpose.h). */
+static void ONNXL_FN(rows_to_tile)(const T *src, ptrdiff_t C, ptrdiff_t L, T *restrict dst,
+                                   const T *next, ptrdiff_t next_len) {
+    ptrdiff_t done = 0;
+#if ONNXL_HAVE_GATHER_TRANSPOSE
+    if (C <= ONNXL_TRANSPOSE_MAX_C && onnxl_gather_transpose_available())
+        ONNXL_FN(rows_to_tile_avx512)(src, C, L, dst, (const char *)next,
+                                      next_len * C * (ptrdiff_t)sizeof(T), &done);
+#else
+    (void)next;
+    (void)next_len;
+#endif
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t i = done; i < L; i++) dst[c * L + i] = src[i * C + c];
+}
+/* dst[i * C + c] = src[c * L + i]: a [C][L] block into a contiguous [L][C] one, streamed
+ * where `stream` asks for it (transpose.h). */
+static void ONNXL_FN(tile_to_rows)(const T *restrict src, ptrdiff_t C, ptrdiff_t L, T *dst,
+                                   int stream) {
+    ptrdiff_t done = 0;
+#if ONNXL_HAVE_GATHER_TRANSPOSE
+    if (C <= ONNXL_TRANSPOSE_MAX_C && onnxl_gather_transpose_available())
+        ONNXL_FN(tile_to_rows_avx512)(src, C, L, dst, stream, &done);
+#endif
+    for (ptrdiff_t i = done; i < L; i++)
+        for (ptrdiff_t c = 0; c < C; c++) dst[i * C + c] = src[c * L + i];
+}
 /* Copy a [C][L] block between strided storage (class stride cs, position stride ps) and a
- * contiguous buffer (class stride L). */
+ * contiguous buffer (class stride L).  Channels-last storage (cs 1, ps C: the tile is one
+ * contiguous [L][C] block) is transposed a block of positions at a time, and `next` (NULL,
+ * or the next tile of the same run, next_len positions) prefetched meanwhile. */
 static ONNXL_CLONES void ONNXL_FN(tile_gather)(const T *src, ptrdiff_t cs, ptrdiff_t ps,
-                                           ptrdiff_t C, ptrdiff_t L, T *restrict dst) {
+                                           ptrdiff_t C, ptrdiff_t L, T *restrict dst,
+                                           const T *next, ptrdiff_t next_len) {
+    if (cs == 1 && ps == C) {
+        ONNXL_FN(rows_to_tile)(src, C, L, dst, next, next_len);
+        return;
+    }
     for (ptrdiff_t c = 0; c < C; c++) {
         const T *sc = src + c * cs;
         ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) dst[c * L + i] = sc[i * ps];
@@ -150,7 +185,11 @@ static ONNXL_CLONES void ONNXL_FN(tile_gather)(const T *src, ptrdiff_t cs, ptrdi
 }
 static ONNXL_MAYBE_UNUSED void ONNXL_FN(tile_scatter)(const T *restrict src, ptrdiff_t C,
                                                   ptrdiff_t L, T *dst, ptrdiff_t cs,
-                                                  ptrdiff_t ps) {
+                                                  ptrdiff_t ps, int stream) {
+    if (cs == 1 && ps == C) {
+        ONNXL_FN(tile_to_rows)(src, C, L, dst, stream);
+        return;
+    }
     for (ptrdiff_t c = 0; c < C; c++)
         for (ptrdiff_t i = 0; i < L; i++) dst[c * cs + i * ps] = src[c * L + i];
 }

@@ -57,6 +57,26 @@ def test_streamed_gradient_equals_plain_one(name, dtype, monkeypatch):
     assert np.isnan(buf[0]) and np.all(np.isnan(buf[1 + x.size:]))   # nothing outside
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(_losses()))
+def test_streamed_channels_last_gradient_equals_plain_one(name, dtype, monkeypatch):
+    """Channels-last tiles are transposed back into rows (pyx/transpose.h), streamed where
+    the destination is 64-byte aligned: into an aligned and a misaligned out=."""
+    loss = _losses()[name]
+    x, t = _data(dtype, spatial=(5, 41))
+    last = np.ascontiguousarray(np.moveaxis(x, 1, -1))        # (N, H, W, C) memory
+    x = last.transpose(0, 3, 1, 2)
+    v0, g0 = _grad(loss, x, t, False, monkeypatch)
+    for offset in (0, 1):
+        buf = np.full(x.size + 64, np.nan, dtype)
+        start = (-buf.ctypes.data // buf.itemsize) % (64 // buf.itemsize) + offset
+        out = buf[start:start + x.size].reshape(last.shape).transpose(0, 3, 1, 2)
+        v1, g1 = _grad(loss, x, t, True, monkeypatch, out=out)
+        assert v1 == v0 and g1 is out
+        np.testing.assert_array_equal(out, g0)
+        assert np.all(np.isnan(buf[:start])) and np.all(np.isnan(buf[start + x.size:]))
+
+
 def test_streamed_cross_entropy_gradient_matches_the_reference(monkeypatch):
     x, t = _data(np.float64, spatial=(3, 17))
     loss = CrossEntropyLoss(ignore_index=3)
