@@ -51,6 +51,12 @@ def _softmax_term(config, C):
                        config["gamma"], config["reduction"], config["_mean_over"])
 
 
+def _sigmoid_targets(config):
+    """dense (default) or class indices; a preset's mean over positions (smp's multiclass
+    FocalLoss) takes class indices only."""
+    return ("index",) if config["_mean_over"] == "positions" else ("dense", "index")
+
+
 FOCAL = LossSpec(
     "focal_loss",
     (Param("alpha", None, _checks.class_alpha,
@@ -103,8 +109,7 @@ SIGMOID_FOCAL_SPEC = LossSpec(
     mean divides by the number of counted elements; normalized divides by
     max(sum of focal terms, 1e-6).
     """,
-    targets=lambda config: ("index",) if config["_mean_over"] == "positions" else
-    ("dense", "index"),
+    targets=_sigmoid_targets,
     class_axis=lambda config, dense: None if dense else 1,
     loss_shape=elements,
     mask_over="elements",
@@ -136,11 +141,11 @@ class FocalLoss(Loss):
     -----
     Per counted position ``l = -alpha_t (1 - p_t)^gamma log p_t`` with ``log p_t`` from a
     stable log-softmax; "mean" divides by the number of counted positions (not by alpha),
-    NaN when there are none (with a zero gradient).  (MONAI's ``use_softmax=True`` mean
-    also divides by C: ``presets.monai.FocalLoss`` builds that.)  ``gamma=0`` and ``alpha=None`` give
-    cross-entropy.  ``1 - p_t`` is computed as ``-expm1(log p_t)`` and the gradient's
-    ``(1 - p_t)^(gamma - 1) log p_t`` term is taken at its limit 0 where ``p_t == 1``, so
-    ``gamma < 1`` gives finite gradients at saturated logits.
+    NaN when there are none (with a zero gradient); MONAI's ``use_softmax=True`` mean also
+    divides by C (``presets.monai.FocalLoss`` builds that).  ``gamma=0`` and
+    ``alpha=None`` give cross-entropy.  ``1 - p_t`` is computed as ``-expm1(log p_t)`` and
+    the gradient's ``(1 - p_t)^(gamma - 1) log p_t`` term is taken at its limit 0 where
+    ``p_t == 1``, so ``gamma < 1`` gives finite gradients at saturated logits.
 
     Examples
     --------
