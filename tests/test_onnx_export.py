@@ -14,7 +14,7 @@ from onnxlosses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, 
                         GeneralizedDiceLoss, JaccardLoss, NLLLoss, SigmoidFocalLoss,
                         TverskyLoss)
 from onnxlosses.onnx import DEFAULT_OPSET, newest_onnxruntime_opset, supported_opsets
-from onnxlosses.references import torch_reference
+from onnxlosses.references import numpy_reference, torch_reference
 
 pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
 
@@ -177,6 +177,25 @@ def test_mask_input():
     kv, kg = loss.value_and_grad(x, t, mask=mask)
     np.testing.assert_allclose(v, kv, rtol=2e-5)
     np.testing.assert_allclose(g, kg, rtol=2e-5, atol=2e-7)
+
+
+@pytest.mark.parametrize("params", [
+    dict(_mean_over="elements", ignore_index=255, alpha=0.3, _alpha0=0.6),
+    dict(reduction="mean", _mean_over="positions", ignore_index=255, normalized=True)],
+    ids=["focal-elements", "sigmoid-focal-positions"])
+def test_mask_input_with_the_presets_mean_switches(params):
+    """The mask joins the counted positions of both internal means (against the float64
+    reference)."""
+    cls = SigmoidFocalLoss if "normalized" in params else FocalLoss
+    loss = cls._from_config(params)
+    x, t = make("index255", (2, 4, 3, 5), np.float64)
+    mask = np.random.default_rng(1).random((2, 3, 5)) < 0.7
+    model = loss.to_onnx(dtype="float64", target_dtype="uint8", mask=True, grad=True,
+                         shape=("N", 4, "H", "W"))
+    v, g = run_ort(model, input=x, target=t, mask=mask)
+    rv, rg = numpy_reference(loss, x, t, mask=mask)
+    np.testing.assert_allclose(v, rv, rtol=1e-12)
+    np.testing.assert_allclose(g, rg, rtol=1e-10, atol=1e-16)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
