@@ -62,10 +62,13 @@ def evaluate(softmax, dice, input, target, mask, want_grad, grad_output, out):
     stats, _, term_sum = dice_loss._statistics(d, options + (0.0,))
 
     # the softmax term's value, as its own evaluation gives it: the mean over the counted
-    # positions' weight (sum_c w_c n_c, n_c = T: the counted positions of class c)
+    # positions' weight (sum_c w_c n_c, n_c = T: the counted positions of class c), their
+    # number, or the number of their elements (times C)
     counted = stats[..., 2].sum(axis=0)
-    weight = term.weight if term.mean_over == "weight" and term.weight is not None else None
-    denom = float(counted.sum()) if weight is None else float(np.dot(weight, counted))
+    if term.mean_over == "weight" and term.weight is not None:
+        denom = float(np.dot(term.weight, counted))
+    else:
+        denom = float(counted.sum()) * (C if term.mean_over == "elements" else 1)
     soft_value = dtype.type(mean_value({"loss": term_sum, "weight": denom}, term.reduction))
 
     if not want_grad:

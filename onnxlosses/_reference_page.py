@@ -102,7 +102,7 @@ def _targets(spec):
 
 def _input_shape(spec):
     if spec.mask_over == "elements":
-        indices = not callable(spec.targets) and "index" in spec.targets
+        indices = "index" in spec.target_kinds(_config(spec))
         return "any shape" + (" (with class-index targets `(N, C, d1, ..., dk)`)"
                               if indices else "")
     return "`(C,)`, `(N, C)` or `(N, C, d1, ..., dk)`"

@@ -106,7 +106,8 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
              focal_gamma=None, total=None, stats_only=False):
     """(value, grad or None) of cross-entropy (log_probs=False), NLL (log_probs=True) or,
     with `focal_gamma`, the softmax focal loss (config["weight"] then holds alpha and the
-    mean divides by the number of counted positions).  stats_only: return the statistics
+    mean divides by the number of counted positions, times C where config["mean_over"] is
+    "elements").  stats_only: return the statistics
     {"loss": sum of losses, "weight": the mean's denominator}; total: the statistics of
     all the data, whose denominator scales the gradient and whose value is returned."""
     focal = focal_gamma is not None
@@ -145,8 +146,8 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
         count = int(np.count_nonzero(call.mask)) if call.mask is not None else n_pos
         weight_total = float(count)  # probability targets: the mean is over positions
 
-    if focal:
-        weight_total = float(count)  # focal's mean is over positions, not alpha-weighted
+    if focal:  # focal's mean is over positions (or elements: positions x C), not alpha-weighted
+        weight_total = float(count) * (C if config.get("mean_over") == "elements" else 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = np.float64(weight_total if total is None else total.parts["weight"])
         scale = np.float64(call.g0) / denom if reduction == "mean" else np.float64(call.g0)

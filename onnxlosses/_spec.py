@@ -67,7 +67,8 @@ class SoftmaxTerm:
     terms: l = w_t (lse - x_t) (label smoothing eps mixing in eps / C of every class), or
     with focal_gamma the softmax focal loss w_t (1 - p_t)^gamma (lse - x_t), w = weight
     (float64 (C,), or None for ones).  reduction "mean" divides the sum by the counted
-    positions' sum of w_t (mean_over "weight") or by their number ("count")."""
+    positions' sum of w_t (mean_over "weight"; their number without a weight), by their
+    number ("positions") or by that times C ("elements")."""
     weight: object
     ignore_index: int
     label_smoothing: float

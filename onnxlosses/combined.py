@@ -87,6 +87,12 @@ def _check_compatible(terms):
                              f"({sorted(shapes)} for an input (N, C, H, W)): they cannot add")
 
 
+def _optional_message(name, value):
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be None or a message (str), got {value!r}")
+    return value
+
+
 def _takes(loss, kind):
     """Whether `loss` takes targets of `kind` (class probabilities are dense targets too)."""
     kinds = loss.spec.target_kinds(loss.config)
@@ -124,7 +130,11 @@ COMBINED = LossSpec(
      Param("reduction", "mean", lambda name, value: value, internal=True),
      Param("ignore_index", None, lambda name, value: value, internal=True),
      # MONAI's DiceCELoss: class indices may come as (N, 1, d1, ...)
-     Param("_target_channel", False, boolean, internal=True)),
+     Param("_target_channel", False, boolean, internal=True),
+     Param("_refuse_one_channel", None, _optional_message,
+           "None, or the ValueError's message for an input with a single channel (C = 1), "
+           "where the library a preset follows computes another loss than these terms",
+           internal=True)),
     formula="""
     L = sum_k w_k L_k(input, target), each term with its own parameters and reduction;
     gradient sum_k w_k dL_k/dinput.
@@ -268,8 +278,14 @@ class CombinedLoss(Loss):
             raise TypeError(f"target must be float ({' or '.join(kinds)} of the input's shape): "
                             f"the terms share no class-index targets ({takes})")
 
+    def _check_channels(self, input):
+        why = self._config["_refuse_one_channel"]
+        if why is not None and np.ndim(input) >= 2 and np.shape(input)[1] == 1:
+            raise ValueError(f"input has a single channel, shape {np.shape(input)}: {why}")
+
     def _evaluate(self, input, target, mask, want_grad, grad_output, out, total=None,
                   stats_only=False):
+        self._check_channels(input)
         self._check_mask(mask)
         self._check_target(target)
         if self._config["_target_channel"]:

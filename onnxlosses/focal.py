@@ -17,18 +17,44 @@ from ._types import ArrayLike, OptionalArray, Reduction, Value
 _IGNORE = Param("ignore_index", -100, _checks.integer,
                 "index targets equal to it contribute nothing and are not counted")
 
-def _alpha(config, C):
-    """alpha as per-class weights: None, or float64 (C,) (a number applies to every class)."""
-    alpha = config["alpha"]
-    return np.full(C, alpha) if alpha is not None and np.ndim(alpha) == 0 else alpha
+
+def _choice(*options):
+    def check(name, value):
+        if not isinstance(value, str) or value not in options:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
+                             f"got {value!r}")
+        return value
+    return check
+
+
+def _optional_nonnegative(name, value):
+    return None if value is None else _checks.nonnegative_real(name, value)
+
+
+def alpha_per_class(config, C):
+    """alpha as per-class weights: None, or float64 (C,) (a number applies to every class;
+    _alpha0, where set, replaces class 0's entry, alpha None counting as 1)."""
+    alpha, alpha0 = config["alpha"], config["_alpha0"]
+    if (alpha is not None and np.ndim(alpha) == 0) or (alpha is None and alpha0 is not None):
+        alpha = np.full(C, 1.0 if alpha is None else alpha)
+    if alpha0 is not None and C:
+        alpha = np.array(alpha, dtype=np.float64)
+        alpha[0] = alpha0
+    return alpha
 
 
 def _softmax_term(config, C):
     """The softmax focal loss as a softmax term (reduction "none": none)."""
     if config["reduction"] == "none":
         return None
-    return SoftmaxTerm(_alpha(config, C), config["ignore_index"], 0.0, config["gamma"],
-                       config["reduction"], "count")
+    return SoftmaxTerm(alpha_per_class(config, C), config["ignore_index"], 0.0,
+                       config["gamma"], config["reduction"], config["_mean_over"])
+
+
+def _sigmoid_targets(config):
+    """dense (default) or class indices; a preset's mean over positions (smp's multiclass
+    FocalLoss) takes class indices only."""
+    return ("index",) if config["_mean_over"] == "positions" else ("dense", "index")
 
 
 FOCAL = LossSpec(
@@ -37,7 +63,15 @@ FOCAL = LossSpec(
            "None, one non-negative number for every class, or one per class"),
      Param("gamma", 2.0, _checks.nonnegative_real, "focusing exponent, >= 0"),
      _IGNORE,
-     Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'")),
+     Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'"),
+     Param("_mean_over", "positions", _choice("positions", "elements"),
+           "what reduction 'mean' divides by: the counted positions, or the counted "
+           "elements, positions times C (MONAI's use_softmax=True mean over (N, C, d1, ...), "
+           "whose entries off the target class are 0)", internal=True),
+     Param("_alpha0", None, _optional_nonnegative,
+           "class 0's alpha in place of alpha's entry (alpha None counting as 1 for the "
+           "others): MONAI's use_softmax=True number alpha, 1 - alpha for the background",
+           internal=True)),
     formula="""
     l = -alpha_t (1 - p_t)^gamma log p_t,  log p_t from a stable log-softmax over classes
     mean divides by the number of counted positions.
@@ -61,14 +95,21 @@ SIGMOID_FOCAL_SPEC = LossSpec(
      Param("normalized", False, _checks.boolean,
            "divide by the sum of the focal terms (smp's normalized=True)"),
      Param("reduced_threshold", None, _checks.threshold,
-           "smp's reduced focal loss: focal term ((1 - p_t) / thr)^gamma, 1 where p_t < thr")),
+           "smp's reduced focal loss: focal term ((1 - p_t) / thr)^gamma, 1 where p_t < thr"),
+     Param("_mean_over", "elements", _choice("elements", "positions"),
+           "what reduction 'mean' divides by: the counted elements, or the counted positions "
+           "(N, d1, ...) of class-index targets, so that 'mean' is the sum over classes of "
+           "each class's mean (smp's multiclass FocalLoss; MONAI's FocalLoss with "
+           "ignore_index), C times the elements' mean.  'positions' takes class indices "
+           "only: a dense target, which has no positions apart from its elements, is a "
+           "ValueError, whatever the reduction", internal=True)),
     formula="""
     p = sigmoid(x), p_t = p y + (1 - p)(1 - y), ce = BCEWithLogits(x, y)
     l = alpha_t (1 - p_t)^gamma ce,  alpha_t = alpha y + (1 - alpha)(1 - y) (1 when alpha < 0)
     mean divides by the number of counted elements; normalized divides by
     max(sum of focal terms, 1e-6).
     """,
-    targets=("dense", "index"),
+    targets=_sigmoid_targets,
     class_axis=lambda config, dense: None if dense else 1,
     loss_shape=elements,
     mask_over="elements",
@@ -100,10 +141,11 @@ class FocalLoss(Loss):
     -----
     Per counted position ``l = -alpha_t (1 - p_t)^gamma log p_t`` with ``log p_t`` from a
     stable log-softmax; "mean" divides by the number of counted positions (not by alpha),
-    NaN when there are none (with a zero gradient).  ``gamma=0`` and ``alpha=None`` give
-    cross-entropy.  ``1 - p_t`` is computed as ``-expm1(log p_t)`` and the gradient's
-    ``(1 - p_t)^(gamma - 1) log p_t`` term is taken at its limit 0 where ``p_t == 1``, so
-    ``gamma < 1`` gives finite gradients at saturated logits.
+    NaN when there are none (with a zero gradient); MONAI's ``use_softmax=True`` mean also
+    divides by C (``presets.monai.FocalLoss`` builds that).  ``gamma=0`` and
+    ``alpha=None`` give cross-entropy.  ``1 - p_t`` is computed as ``-expm1(log p_t)`` and
+    the gradient's ``(1 - p_t)^(gamma - 1) log p_t`` term is taken at its limit 0 where
+    ``p_t == 1``, so ``gamma < 1`` gives finite gradients at saturated logits.
 
     Examples
     --------
@@ -127,8 +169,8 @@ class FocalLoss(Loss):
         cfg = self._config
         if np.ndim(input) == 0:
             raise ValueError("input must be (C,), (N, C) or (N, C, d1, ..., dk), got a scalar")
-        config = dict(weight=_alpha(cfg, class_axis_size(input)),
-                      ignore_index=cfg["ignore_index"],
+        config = dict(weight=alpha_per_class(cfg, class_axis_size(input)),
+                      ignore_index=cfg["ignore_index"], mean_over=cfg["_mean_over"],
                       reduction=cfg["reduction"], label_smoothing=0.0)
         return evaluate(config, input, target, mask, log_probs=False, want_grad=want_grad,
                         grad_output=grad_output, out=out, focal_gamma=cfg["gamma"],
@@ -162,7 +204,8 @@ class SigmoidFocalLoss(Loss):
     ``p = sigmoid(x)``, ``p_t = p y + (1 - p)(1 - y)``, ``ce = BCEWithLogits(x, y)``,
     ``l = alpha_t (1 - p_t)^gamma ce``.  "mean" divides by the number of counted elements
     (for class indices: counted positions times C; smp's multiclass FocalLoss adds the C
-    per-class means, i.e. C times this).  Gradients stay finite for every gamma >= 0.
+    per-class means, C times this, which ``presets.smp.FocalLoss("multiclass")`` builds).
+    Gradients stay finite for every gamma >= 0.
 
     Examples
     --------
@@ -191,6 +234,12 @@ class SigmoidFocalLoss(Loss):
         t = np.asarray(target)
         y = tg = classes = m = None
         if t.shape == x.shape:
+            if cfg["_mean_over"] == "positions":
+                raise ValueError(
+                    f"target must be integer class indices of shape "
+                    f"{x.shape[:1] + x.shape[2:]} for this loss (a preset's: its mean is over "
+                    f"positions, the sum of the classes' means), got the input's shape "
+                    f"{t.shape}")
             if t.dtype.kind not in "fiub":
                 raise TypeError(f"target must be a real array, got dtype {t.dtype}")
             y = exact_copy(t.astype(x.dtype, copy=False))
@@ -206,7 +255,8 @@ class SigmoidFocalLoss(Loss):
             t = exact_copy(t)
             if mask is not None:
                 mask = _checks.bool_mask("mask", mask, t.shape)
-            count = _target_scan.scan(t, mask, C, cfg["ignore_index"])[0] * C
+            count = _target_scan.scan(t, mask, C, cfg["ignore_index"])[0] * \
+                (1 if cfg["_mean_over"] == "positions" else C)
             tg = np.broadcast_to(np.expand_dims(t, 1), x.shape)
             classes = np.broadcast_to(
                 np.arange(C, dtype=np.int64).reshape((1, C) + (1,) * (x.ndim - 2)), x.shape)

@@ -130,3 +130,30 @@ def test_one_graph_shares_the_terms_common_nodes():
     separate = len(CrossEntropyLoss(label_smoothing=0.1).to_onnx(grad=True).graph.node) + \
         len(FocalLoss(gamma=2.0).to_onnx(grad=True).graph.node)
     assert len(ops) < separate
+
+
+def test_a_preset_may_refuse_single_channel_inputs_before_any_work(monkeypatch):
+    """_refuse_one_channel (a preset's switch: the library computes another loss on one
+    channel) is a ValueError with its message for C = 1, before any term runs, in every
+    entry point; C >= 2 is untouched."""
+    terms = [(1.0, CrossEntropyLoss()), (0.5, DiceLoss())]
+    loss = CombinedLoss._from_config(dict(terms=terms, _refuse_one_channel="use another"))
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((2, 1, 3, 3)), np.zeros((2, 3, 3), np.int64)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("a term ran")
+
+    with monkeypatch.context() as m:
+        for _, term in terms:
+            m.setattr(term, "_evaluate", boom)
+        for call in (lambda: loss(x, t), lambda: loss.value_and_grad(x, t),
+                     lambda: loss.stats(x, t)):
+            with pytest.raises(ValueError, match=r"input has a single channel, shape "
+                                                 r"\(2, 1, 3, 3\): use another"):
+                call()
+    x2, t2 = rng.standard_normal((2, 3, 3, 3)), rng.integers(0, 3, (2, 3, 3))
+    np.testing.assert_allclose(loss(x2, t2), CombinedLoss(terms)(x2, t2), rtol=1e-15)
+    assert pickle.loads(pickle.dumps(loss)).config["_refuse_one_channel"] == "use another"
+    with pytest.raises(TypeError, match=r"_refuse_one_channel must be None or a message"):
+        CombinedLoss._from_config(dict(terms=terms, _refuse_one_channel=True))

@@ -217,3 +217,76 @@ def test_sigmoid_focal_bad_input():
         sigmoid_focal_loss(np.zeros((2, 3)), np.zeros((3,)))
     with pytest.raises(ValueError, match=r"target has 1 value outside \[0, 3\)"):
         sigmoid_focal_loss(np.zeros((2, 3)), np.array([0, 5]))
+
+
+# ---- the presets' internal switches (their values against the references: test_references,
+# test_onnx_export; against MONAI and smp: test_presets_focal) ------------------------------
+
+def test_mean_over_switches_scale_the_mean_only():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 4, 3, 5))
+    t = rng.integers(0, 4, (2, 3, 5))
+    t[0, 0] = 255
+    C = x.shape[1]
+    for plain, switched, factor in [
+            (FocalLoss(ignore_index=255),
+             FocalLoss._from_config(dict(ignore_index=255, _mean_over="elements")), 1 / C),
+            (SigmoidFocalLoss(reduction="mean", ignore_index=255),
+             SigmoidFocalLoss._from_config(dict(reduction="mean", ignore_index=255,
+                                                _mean_over="positions")), C)]:
+        v0, g0 = plain.value_and_grad(x, t)
+        v1, g1 = switched.value_and_grad(x, t)
+        np.testing.assert_allclose(v1, factor * v0, rtol=1e-13)
+        np.testing.assert_allclose(g1, factor * g0, rtol=1e-13, atol=1e-300)
+        for reduction in ("sum", "none"):     # nothing but the mean's denominator changes
+            a = type(plain)._from_config(dict(plain.config, reduction=reduction))
+            b = type(plain)._from_config(dict(switched.config, reduction=reduction))
+            np.testing.assert_array_equal(a(x, t), b(x, t))
+
+
+def test_alpha0_replaces_class_zeros_alpha():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 4, 6))
+    t = rng.integers(0, 4, (3, 6))
+    for alpha, alpha0, want in [(0.25, 0.75, [0.75, 0.25, 0.25, 0.25]),
+                                (None, 2.0, [2.0, 1.0, 1.0, 1.0]),
+                                ([0.1, 0.2, 0.3, 0.4], 0.9, [0.9, 0.2, 0.3, 0.4])]:
+        loss = FocalLoss._from_config(dict(alpha=alpha, _alpha0=alpha0, gamma=1.5))
+        value, grad = loss.value_and_grad(x, t)
+        v, g = FocalLoss(alpha=np.array(want), gamma=1.5).value_and_grad(x, t)
+        np.testing.assert_allclose(value, v, rtol=1e-14)
+        np.testing.assert_allclose(grad, g, rtol=1e-14)
+
+
+def test_internal_switch_values_are_checked():
+    with pytest.raises(ValueError, match=r"_mean_over must be one of 'positions', "
+                                         r"'elements', got 'classes'"):
+        FocalLoss._from_config(dict(_mean_over="classes"))
+    with pytest.raises(ValueError, match=r"_mean_over must be one of 'elements', "
+                                         r"'positions', got 'weight'"):
+        SigmoidFocalLoss._from_config(dict(_mean_over="weight"))
+    with pytest.raises(ValueError, match=r"_alpha0 must be finite and >= 0, got -0.5"):
+        FocalLoss._from_config(dict(_alpha0=-0.5))
+    with pytest.raises(TypeError, match=r"unexpected keyword argument"):
+        FocalLoss(_mean_over="elements")
+
+
+def test_mean_over_positions_refuses_dense_targets():
+    """SigmoidFocalLoss's mean over positions is defined for class indices only: a target of
+    the input's shape is a ValueError in the kernel path, the references and the export."""
+    loss = SigmoidFocalLoss._from_config(dict(reduction="mean", _mean_over="positions"))
+    x = np.zeros((2, 3, 4))
+    y = np.zeros((2, 3, 4))
+    match = r"target must be integer class indices of shape \(2, 4\)"
+    for call in (lambda: loss(x, y), lambda: loss.value_and_grad(x, y),
+                 lambda: loss.stats(x, y)):
+        with pytest.raises(ValueError, match=match):
+            call()
+    with pytest.raises(ValueError, match=r"target must be class indices"):
+        numpy_reference(loss, x, y)
+    with pytest.raises(ValueError, match=r"target must be class indices"):
+        torch_reference(loss, x, y)
+    with pytest.raises(ValueError, match=r"takes class indices: target_dtype must be"):
+        loss.to_onnx(target_dtype="float32")
+    assert loss.spec.target_kinds(loss.config) == ("index",)
+    assert loss.to_onnx().graph.input[1].type.tensor_type.elem_type == 7      # int64

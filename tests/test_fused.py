@@ -19,6 +19,9 @@ SOFTMAX_TERMS = [
     CrossEntropyLoss(ignore_index=255, label_smoothing=0.2, reduction="sum"),
     FocalLoss(ignore_index=255),
     FocalLoss(ignore_index=255, gamma=0.5, alpha=np.linspace(0.1, 0.9, C), reduction="sum"),
+    # MONAI's softmax focal (presets.monai): the mean over elements, 1 - alpha for class 0
+    FocalLoss._from_config(dict(ignore_index=255, alpha=0.3, _alpha0=0.7,
+                                _mean_over="elements")),
 ]
 DICE_TERMS = [
     DiceLoss(ignore_index=255),

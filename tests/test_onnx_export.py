@@ -14,7 +14,7 @@ from onnxlosses import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, DiceLoss, 
                         GeneralizedDiceLoss, JaccardLoss, NLLLoss, SigmoidFocalLoss,
                         TverskyLoss)
 from onnxlosses.onnx import DEFAULT_OPSET, newest_onnxruntime_opset, supported_opsets
-from onnxlosses.references import torch_reference
+from onnxlosses.references import numpy_reference, torch_reference
 
 pytest.importorskip("torch", reason="PyTorch is the reference for these tests")
 
@@ -44,6 +44,15 @@ CONFIGS = {
                                                             reduced_threshold=0.5), "dense"),
     "sigmoid-focal-indices": (SigmoidFocalLoss, dict(reduction="sum", ignore_index=255,
                                                      alpha=-1.0), "index255"),
+    # the presets' internal switches (MONAI's softmax mean and alpha, smp's multiclass mean)
+    "focal-internal-elements-alpha0": (FocalLoss, dict(alpha=W5, _alpha0=0.3, gamma=1.5,
+                                                       _mean_over="elements"), "index"),
+    "focal-internal-elements-ignore255": (FocalLoss, dict(_mean_over="elements",
+                                                          ignore_index=255), "index255"),
+    "sigmoid-focal-internal-positions": (SigmoidFocalLoss, dict(
+        reduction="mean", ignore_index=255, _mean_over="positions"), "index255"),
+    "sigmoid-focal-internal-positions-normalized": (SigmoidFocalLoss, dict(
+        reduction="mean", normalized=True, _mean_over="positions"), "index"),
     "dice": (DiceLoss, dict(ignore_index=255), "index255"),
     "dice-per-image-squared-none": (DiceLoss, dict(per_image=True, squared=True,
                                                    reduction="none", weight=W5), "index"),
@@ -53,6 +62,14 @@ CONFIGS = {
     "tversky-focal": (TverskyLoss, dict(alpha=0.3, beta=0.7, gamma=1.5), "index"),
     "generalized-dice": (GeneralizedDiceLoss, dict(per_image=True, smooth=1e-5), "index"),
 }
+
+
+def build(cls, params):
+    """The configured loss; internal switches (a leading underscore) as a preset sets them."""
+    return cls._from_config(params) if any(k.startswith("_") for k in params) else \
+        cls(**params)
+
+
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
@@ -97,7 +114,7 @@ def test_export_matches_kernel_and_torch(config, opset, dtype, rank):
     cls, cfg, kind = CONFIGS[config]
     shape = (6, 5) if rank == 2 else (2, 5, 4, 3)
     x, t = make(kind, shape, dtype, seed=opset + rank, log_probs=cls is NLLLoss)
-    loss = cls(**cfg)
+    loss = build(cls, cfg)
     target_dtype = np.dtype(dtype).name if t.dtype.kind == "f" else t.dtype.name
     model = loss.to_onnx(opset=opset, dtype=np.dtype(dtype).name, target_dtype=target_dtype,
                          ndim=rank, grad=True)
@@ -160,6 +177,25 @@ def test_mask_input():
     kv, kg = loss.value_and_grad(x, t, mask=mask)
     np.testing.assert_allclose(v, kv, rtol=2e-5)
     np.testing.assert_allclose(g, kg, rtol=2e-5, atol=2e-7)
+
+
+@pytest.mark.parametrize("params", [
+    dict(_mean_over="elements", ignore_index=255, alpha=0.3, _alpha0=0.6),
+    dict(reduction="mean", _mean_over="positions", ignore_index=255, normalized=True)],
+    ids=["focal-elements", "sigmoid-focal-positions"])
+def test_mask_input_with_the_presets_mean_switches(params):
+    """The mask joins the counted positions of both internal means (against the float64
+    reference)."""
+    cls = SigmoidFocalLoss if "normalized" in params else FocalLoss
+    loss = cls._from_config(params)
+    x, t = make("index255", (2, 4, 3, 5), np.float64)
+    mask = np.random.default_rng(1).random((2, 3, 5)) < 0.7
+    model = loss.to_onnx(dtype="float64", target_dtype="uint8", mask=True, grad=True,
+                         shape=("N", 4, "H", "W"))
+    v, g = run_ort(model, input=x, target=t, mask=mask)
+    rv, rg = numpy_reference(loss, x, t, mask=mask)
+    np.testing.assert_allclose(v, rv, rtol=1e-12)
+    np.testing.assert_allclose(g, rg, rtol=1e-10, atol=1e-16)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -320,7 +356,7 @@ def test_float32_graphs_add_whole_tensors_in_float64(name):
     float64, as the kernels add: found by the benchmark suite, where onnxruntime's float32
     ReduceSum was 2% off on 65 M Dice terms and 1e-4 off on 4 M sigmoid focal terms."""
     cls, params, _ = CONFIGS[name]
-    model = cls(**params).to_onnx()
+    model = build(cls, params).to_onnx()
     producers = {out: node for node in model.graph.node for out in node.output}
     full = [n for n in model.graph.node if n.op_type == "ReduceSum" and len(n.input) == 1]
     if params.get("reduction") != "none" and cls is not GeneralizedDiceLoss:

@@ -4,7 +4,8 @@ onnxlosses.presets.monai; segmentation_models_pytorch 0.5's FocalLoss through
 onnxlosses.presets.smp.  Values and gradients (torch autograd through the library's code
 against our value_and_grad) over grids of the libraries' own arguments, in float32 and
 float64; one exported graph per preset run by onnxruntime; statistics of two shards; and a
-ValueError naming the argument for every configuration a preset refuses.
+ValueError naming the argument for every configuration a preset refuses, at construction
+or (a single-channel input where the library computes another loss) at call time.
 
 MONAI's FocalLoss computes in float32 whatever the input (``input.float()``), so its values
 carry float32 rounding against our float64 ones: the tolerances below are float32's.
@@ -57,6 +58,16 @@ def _data(dtype, seed=0, channels=C):
     labels[:, 0, 0, :channels] = np.arange(channels)      # every class present
     onehot = (labels == np.arange(channels).reshape(1, -1, 1, 1)).astype(dtype)
     return x, labels, onehot
+
+
+def _ignored(labels, ignore_index):
+    """The label map with some pixels set to ignore_index (None: as it is)."""
+    if ignore_index is None:
+        return labels
+    labels = labels.copy()
+    labels[0, 0, 1:3, 1:] = ignore_index
+    labels[1, 0, 4] = ignore_index
+    return labels
 
 
 def _torch_kwargs(kwargs):
@@ -115,14 +126,42 @@ def test_monai_sigmoid_focal(case):
     _check(ours, x, target, want, go)          # "none": MONAI's (N, C, H, W)
 
 
+# with ignore_index (class indices): MONAI's mean over the pixels left, without C, is
+# SigmoidFocalLoss's mean over positions; "none" has zeros at the ignored pixels
+
+SIGMOID_IGNORE_CASES = _grid(gamma=[0.5, 2.0], alpha_weight=[(None, None), (0.3, 2.5)],
+                             reduction=["mean", "none"], ignore_index=[255, 2, -1],
+                             dtype=DTYPES)
+
+
+@pytest.mark.parametrize("case", SIGMOID_IGNORE_CASES, ids=_ids)
+def test_monai_sigmoid_focal_ignore_index(case):
+    ml = monai_losses()
+    kw = dict(case, to_onehot_y=True)
+    kw["alpha"], kw["weight"] = kw.pop("alpha_weight")
+    x, labels, _ = _data(kw.pop("dtype"))
+    labels = _ignored(labels, kw["ignore_index"])
+    loss = ml.FocalLoss(**kw)
+    go = None
+    if kw["reduction"] == "none":
+        go = _grad_output(_live(loss, x, labels)[0]).astype(x.dtype)
+    want = _live(loss, x, labels, go)
+    ours = monai.FocalLoss(**kw)
+    _check(ours, x, labels, want, go)
+    if kw["reduction"] == "mean":
+        _check(ours, x, labels[:, 0], want)
+
+
 # ---- MONAI FocalLoss, softmax -------------------------------------------------------------
-# honoured where a per-class weight or alpha gives C (MONAI's mean divides by it)
+# MONAI's mean divides by N C S (FocalLoss's mean over elements), with ignore_index by the
+# pixels left (FocalLoss's own mean); a number alpha is [1 - alpha, alpha, ..., alpha]
 
 SOFTMAX_CASES = _grid(gamma=[0.5, 2.0],
-                      weight_alpha=[([0.5, 2.0, 1.0, 1.5], None), ([0.5, 2.0, 1.0, 1.5], 0.25),
-                                    ([0.5, 2.0, 1.0, 1.5], [0.1, 0.4, 0.2, 0.3]),
-                                    (None, [0.1, 0.4, 0.2, 0.3]), (3.0, [1.0, 1.0, 2.0, 0.5])],
-                      dtype=DTYPES)
+                      weight_alpha=[(None, None), (None, 0.25), (2.5, None), (2.5, 0.25),
+                                    (None, [0.1, 0.4, 0.2, 0.3]), (3.0, [1.0, 1.0, 2.0, 0.5]),
+                                    ([0.5, 2.0, 1.0, 1.5], None), ([0.5, 2.0, 1.0, 1.5], 0.25),
+                                    ([0.5, 2.0, 1.0, 1.5], [0.1, 0.4, 0.2, 0.3])],
+                      ignore_index=[None, 255, 2], dtype=DTYPES)
 
 
 @pytest.mark.parametrize("case", SOFTMAX_CASES, ids=_ids)
@@ -131,6 +170,7 @@ def test_monai_softmax_focal(case):
     kw = dict(case)
     weight, alpha = kw.pop("weight_alpha")
     x, labels, _ = _data(kw.pop("dtype"))
+    labels = _ignored(labels, kw["ignore_index"])
     kw.update(weight=weight, alpha=alpha, use_softmax=True, to_onehot_y=True)
     want = _live(ml.FocalLoss(**_torch_kwargs(kw)), x, labels)
     ours = monai.FocalLoss(**kw)
@@ -169,6 +209,27 @@ def test_monai_dice_focal(case):
     ours = monai.DiceFocalLoss(**kw)
     assert isinstance(ours, onnxlosses.CombinedLoss)
     _check(ours, x, target, want)
+
+
+DICE_FOCAL_WEIGHT_CASES = [c for c in _grid(
+    activation=["softmax", "sigmoid", "none"], to_onehot_y=[False, True], batch=[False, True],
+    weight=[2.5, 0.0], dtype=DTYPES) if not (c["activation"] == "sigmoid" and c["to_onehot_y"])]
+
+
+@pytest.mark.parametrize("case", DICE_FOCAL_WEIGHT_CASES, ids=_ids)
+def test_monai_dice_focal_number_weight(case):
+    # a number weight scales both of MONAI's terms (on C >= 2 channels)
+    ml = monai_losses()
+    kw = dict(case, lambda_dice=0.7, lambda_focal=1.5, alpha=0.4)
+    act = kw.pop("activation")
+    x, labels, onehot = _data(kw.pop("dtype"))
+    if act == "none":
+        x = 1 / (1 + np.exp(-x))
+    else:
+        kw[act] = True
+    target = labels if kw["to_onehot_y"] else onehot
+    want = _live(ml.DiceFocalLoss(**kw), x, target)
+    _check(monai.DiceFocalLoss(**kw), x, target, want)
 
 
 # ---- MONAI DiceCELoss on one channel: Dice + BCE with logits ------------------------------
@@ -228,13 +289,15 @@ def test_smp_focal_dense(case):
 
 SMP_MULTICLASS_CASES = _grid(alpha=[None, 0.25], gamma=[0.5, 2.0],
                              reduced_threshold=[None, 0.5], ignore_index=[None, 255],
-                             dtype=DTYPES)
+                             reduction=["mean", "sum"], dtype=DTYPES)
 
 
 @pytest.mark.parametrize("case", SMP_MULTICLASS_CASES, ids=_ids)
 def test_smp_focal_multiclass(case):
+    # "mean" (smp's default) adds the C per-class means: SigmoidFocalLoss's mean over
+    # positions
     sl = smp_losses()
-    kw = dict(case, mode="multiclass", reduction="sum")
+    kw = dict(case, mode="multiclass")
     dtype = kw.pop("dtype")
     x, labels, _ = _data(dtype)
     t = labels[:, 0].astype(np.uint8)
@@ -275,6 +338,8 @@ def _onnx_cases():
     idx = labels[:, 0]
     one = dict(sigmoid=True, weight=[1.7])
     y1 = (labels > 1).astype(np.float64)
+    ignored = _ignored(labels, 255)
+    fixed_c = dict(shape=("N", C, "H", "W"))      # a number alpha needs a fixed C
     return {
         "monai-FocalLoss-sigmoid": (
             monai.FocalLoss(to_onehot_y=True, weight=2.0, alpha=0.3),
@@ -287,9 +352,27 @@ def _onnx_cases():
             monai.FocalLoss(to_onehot_y=True, use_softmax=True, alpha=[0.1, 0.4, 0.2, 0.3]),
             ml.FocalLoss(to_onehot_y=True, use_softmax=True, alpha=[0.1, 0.4, 0.2, 0.3]),
             x, idx, labels, {}),
+        "monai-FocalLoss-softmax-default": (
+            monai.FocalLoss(to_onehot_y=True, use_softmax=True),
+            ml.FocalLoss(to_onehot_y=True, use_softmax=True), x, idx, labels, {}),
+        "monai-FocalLoss-softmax-alpha-weight": (
+            monai.FocalLoss(to_onehot_y=True, use_softmax=True, alpha=0.25, weight=2.5),
+            ml.FocalLoss(to_onehot_y=True, use_softmax=True, alpha=0.25, weight=2.5),
+            x, idx, labels, fixed_c),
+        "monai-FocalLoss-softmax-ignore": (
+            monai.FocalLoss(to_onehot_y=True, use_softmax=True, alpha=0.25, ignore_index=255),
+            ml.FocalLoss(to_onehot_y=True, use_softmax=True, alpha=0.25, ignore_index=255),
+            x, ignored[:, 0], ignored, fixed_c),
+        "monai-FocalLoss-sigmoid-ignore": (
+            monai.FocalLoss(to_onehot_y=True, alpha=0.3, ignore_index=255),
+            ml.FocalLoss(to_onehot_y=True, alpha=0.3, ignore_index=255),
+            x, ignored[:, 0], ignored, {}),
         "monai-DiceFocalLoss": (
             monai.DiceFocalLoss(to_onehot_y=True, softmax=True, alpha=0.4),
             ml.DiceFocalLoss(to_onehot_y=True, softmax=True, alpha=0.4), x, idx, labels, {}),
+        "monai-DiceFocalLoss-weight": (
+            monai.DiceFocalLoss(to_onehot_y=True, softmax=True, weight=2.5),
+            ml.DiceFocalLoss(to_onehot_y=True, softmax=True, weight=2.5), x, idx, labels, {}),
         "monai-DiceCELoss-one-channel": (
             monai.DiceCELoss(**one), ml.DiceCELoss(**_torch_kwargs(one)), x[:, :1], y1, y1,
             dict(shape=("N", 1, "H", "W"))),
@@ -297,6 +380,10 @@ def _onnx_cases():
             smp.FocalLoss("multiclass", reduction="sum"),
             sl.FocalLoss("multiclass", reduction="sum"), x, idx, idx,
             dict(target_dtype="int64")),
+        "smp-FocalLoss-multiclass-mean": (
+            smp.FocalLoss("multiclass", ignore_index=255, alpha=0.25),
+            sl.FocalLoss("multiclass", ignore_index=255, alpha=0.25), x, ignored[:, 0],
+            ignored[:, 0], {}),
         "smp-FocalLoss-multilabel": (
             smp.FocalLoss("multilabel", normalized=True),
             sl.FocalLoss("multilabel", normalized=True), x, onehot, onehot, {}),
@@ -304,8 +391,11 @@ def _onnx_cases():
 
 
 ONNX_CASES = ["monai-FocalLoss-sigmoid", "monai-FocalLoss-none", "monai-FocalLoss-softmax",
-              "monai-DiceFocalLoss", "monai-DiceCELoss-one-channel",
-              "smp-FocalLoss-multiclass", "smp-FocalLoss-multilabel"]
+              "monai-FocalLoss-softmax-default", "monai-FocalLoss-softmax-alpha-weight",
+              "monai-FocalLoss-softmax-ignore", "monai-FocalLoss-sigmoid-ignore",
+              "monai-DiceFocalLoss", "monai-DiceFocalLoss-weight",
+              "monai-DiceCELoss-one-channel", "smp-FocalLoss-multiclass",
+              "smp-FocalLoss-multiclass-mean", "smp-FocalLoss-multilabel"]
 
 
 @pytest.mark.parametrize("name", ONNX_CASES)
@@ -333,14 +423,12 @@ MONAI_REFUSED = [
     (dict(reduction="sum"), "reduction='sum'"),
     (dict(alpha=[0.1, 0.2, 0.3, 0.4]), "alpha as one value per class"),
     (dict(weight=[1.0, 2.0, 1.0, 1.0]), "weight as one value per class"),
-    (dict(ignore_index=255), "ignore_index=255"),
+    (dict(ignore_index=255), "ignore_index=255 cannot be honoured with one-hot targets"),
     (dict(use_softmax=True, to_onehot_y=True, include_background=False, weight=[1.0, 2.0]),
      "include_background=False"),
     (dict(use_softmax=True, weight=[1.0, 2.0]), "to_onehot_y=True"),
     (dict(use_softmax=True, to_onehot_y=True, weight=[1.0, 2.0], reduction="none"),
      "reduction='none'"),
-    (dict(use_softmax=True, to_onehot_y=True), "number of classes"),
-    (dict(use_softmax=True, to_onehot_y=True, alpha=0.25, weight=2.0), "number of classes"),
     (dict(use_softmax=True, to_onehot_y=True, alpha=[0.5, 0.5], weight=[1.0, 2.0, 3.0]),
      "lengths 2 and 3"),
     (dict(use_softmax=True, to_onehot_y=True, alpha=1.5, weight=[1.0, 2.0]),
@@ -361,8 +449,7 @@ def test_monai_focal_refusals(kw, match):
 DICE_FOCAL_REFUSED = [
     (dict(reduction="none"), "reduction='none'"),
     (dict(reduction="sum"), "reduction='sum'"),
-    (dict(weight=2.0), "weight cannot be honoured"),
-    (dict(weight=[1.0, 2.0]), "weight cannot be honoured"),
+    (dict(weight=[1.0, 2.0]), "weight as one value per class cannot be honoured"),
     (dict(include_background=False), "include_background=False"),
     (dict(lambda_focal=-1.0), "lambda_focal"),
     (dict(lambda_dice=-0.5), "lambda_dice"),
@@ -378,7 +465,6 @@ def test_monai_dice_focal_refusals(kw, match):
 
 
 SMP_REFUSED = [
-    (("multiclass",), dict(), "reduction='mean' cannot be honoured with mode='multiclass'"),
     (("multiclass",), dict(reduction="batchwise_mean"), "reduction='batchwise_mean'"),
     (("multiclass",), dict(reduction="sum", normalized=True), "normalized=True"),
     (("multilabel",), dict(reduction="none"), "reduction='none'"),
@@ -398,17 +484,30 @@ def test_smp_focal_refusals(args, kw, match):
 
 def test_the_refusals_are_real_differences():
     """A refused configuration is one the nearest onnxlosses loss would get wrong: MONAI's
-    sum and smp's multiclass mean, each against what the loss alone gives."""
-    ml, sl = monai_losses(), smp_losses()
+    sum, against what the loss alone gives."""
+    ml = monai_losses()
     x, labels, onehot = _data("float64")
     theirs = _live(ml.FocalLoss(reduction="sum"), x, onehot)[0]
     ours = onnxlosses.SigmoidFocalLoss(alpha=-1.0, reduction="sum")(x, onehot)
     assert not np.isclose(ours, theirs, rtol=1e-3)
     np.testing.assert_allclose(ours / np.prod(SHAPE[2:]), theirs, rtol=2e-5)   # why
-    theirs = _live(sl.FocalLoss("multiclass"), x, labels[:, 0])[0]
-    ours = onnxlosses.SigmoidFocalLoss(alpha=-1.0, reduction="mean")(x, labels[:, 0])
-    assert not np.isclose(ours, theirs, rtol=1e-3)
-    np.testing.assert_allclose(C * ours, theirs, rtol=1e-10)                    # why
+
+
+def test_the_mean_switches_are_needed():
+    """The lifted configurations differ from the public losses by the class count C, which
+    the internal mean switches supply at call time: smp's multiclass mean and MONAI's
+    sigmoid mean with ignore_index are C times SigmoidFocalLoss's, MONAI's softmax mean
+    1 / C times FocalLoss's."""
+    ml, sl = monai_losses(), smp_losses()
+    x, labels, _ = _data("float64")
+    t = labels[:, 0]
+    plain = onnxlosses.SigmoidFocalLoss(alpha=-1.0, reduction="mean")(x, t)
+    theirs = _live(sl.FocalLoss("multiclass"), x, t)[0]
+    np.testing.assert_allclose(theirs, C * plain, rtol=1e-10)
+    theirs = _live(ml.FocalLoss(to_onehot_y=True, ignore_index=-7), x, labels)[0]
+    np.testing.assert_allclose(theirs, C * plain, rtol=2e-5)
+    theirs = _live(ml.FocalLoss(to_onehot_y=True, use_softmax=True), x, labels)[0]
+    np.testing.assert_allclose(theirs, onnxlosses.FocalLoss()(x, t) / C, rtol=2e-5)
 
 
 # ---- known gaps: configurations the presets accept but cannot check, each needing an
@@ -448,10 +547,82 @@ def test_smp_binary_mask_without_channel_axis():
     _check(smp.FocalLoss("binary"), x, t, want, tol=_smp_tol("float64"))
 
 
-@_gap("DiceCELoss without a weight cannot tell a single-channel input at construction: its "
-      "cross-entropy term is 0 there, where MONAI takes BCE with logits")
-def test_monai_dice_ce_single_channel_without_weight():
-    x, labels, _ = _data("float64")
-    x, y = x[:, :1], (labels > 1).astype(np.float64)
-    want = _live(monai_losses().DiceCELoss(sigmoid=True), x, y)
-    _check(monai.DiceCELoss(sigmoid=True), x, y, want)
+# ---- a single-channel input, where MONAI computes another loss than the preset's terms:
+# a ValueError at call time that names the workaround, and the workaround gives MONAI's
+# value --------------------------------------------------------------------------------------
+
+def _one_channel(dtype="float64"):
+    x, labels, _ = _data(dtype)
+    return x[:, :1], labels, (labels > 1).astype(dtype)
+
+
+@pytest.mark.parametrize("kw", [dict(sigmoid=True), dict(softmax=True, to_onehot_y=True),
+                                dict(lambda_dice=0.3, lambda_ce=2.0, batch=True)],
+                         ids=_ids)
+def test_monai_dice_ce_single_channel_without_weight(kw):
+    ml = monai_losses()
+    x, _, y = _one_channel()
+    ours = monai.DiceCELoss(**kw)
+    match = r"input has a single channel, shape \(2, 1, 5, 4\): MONAI's DiceCELoss takes " \
+            r"BCE with logits there.*weight=\[1\.0\]"
+    for call in (lambda: ours(x, y), lambda: ours.value_and_grad(x, y),
+                 lambda: ours.stats(x, y)):
+        with pytest.raises(ValueError, match=match):
+            call()
+    # the workaround the message names is MONAI's loss without a weight
+    want = _live(ml.DiceCELoss(**kw), x, y)
+    _check(monai.DiceCELoss(weight=[1.0], **kw), x, y, want,
+           tol=dict(rtol=1e-10, atol=1e-14))
+    # and on C >= 2 channels the loss is MONAI's (tests/test_presets_namespaces.py too)
+    x4, labels, onehot = _data("float64")
+    if not (kw.get("sigmoid") or kw.get("softmax")):
+        x4 = 1 / (1 + np.exp(-x4))        # probabilities for the Dice term
+    target = labels if kw.get("to_onehot_y") else onehot
+    _check(ours, x4, target, _live(ml.DiceCELoss(**kw), x4, target),
+           tol=dict(rtol=1e-10, atol=1e-14))
+
+
+def test_monai_focal_ignore_index_single_channel():
+    ml = monai_losses()
+    x, labels, y = _one_channel()
+    t = y.astype(np.int64)
+    t[0, 0, 1:3] = 255
+    kw = dict(to_onehot_y=True, ignore_index=255, alpha=0.3, gamma=1.5)
+    with pytest.raises(ValueError, match=r"input has a single channel.*reads a single-channel "
+                                         r"target as it comes.*mask=\(target != 255\)"):
+        monai.FocalLoss(**kw)(x, t)
+    want = _live(ml.FocalLoss(**kw), x, t)
+    del kw["ignore_index"]
+    value, grad = monai.FocalLoss(**kw).value_and_grad(x, t, mask=t != 255)
+    np.testing.assert_allclose(value, want[0], **MONAI_TOL)
+    np.testing.assert_allclose(grad, want[1], rtol=100 * MONAI_TOL["rtol"],
+                               atol=MONAI_TOL["atol"])
+
+
+def test_monai_dice_focal_weight_single_channel():
+    ml = monai_losses()
+    x, _, y = _one_channel()
+    kw = dict(sigmoid=True, weight=2.5, lambda_focal=0.8)
+    with pytest.raises(ValueError, match=r"input has a single channel.*leaves weight=2.5 out "
+                                         r"of its Dice term.*weight=None and "
+                                         r"lambda_focal=2.0"):
+        monai.DiceFocalLoss(**kw)(x, y)
+    want = _live(ml.DiceFocalLoss(**kw), x, y)
+    _check(monai.DiceFocalLoss(sigmoid=True, lambda_focal=2.0), x, y, want)
+
+
+def test_single_channel_refusal_in_exported_graphs():
+    """A graph cannot raise: with a symbolic C it gives NaN for a single-channel input (and
+    MONAI's value on more); a fixed C = 1 is refused at export."""
+    ml = monai_losses()
+    ours = monai.DiceCELoss(sigmoid=True)
+    with pytest.raises(ValueError, match=r"shape\[1\] is 1, a single channel: MONAI's "
+                                         r"DiceCELoss"):
+        ours.to_onnx(shape=("N", 1, "H", "W"))
+    x, labels, onehot = _data("float32")
+    value, grad = _ort(ours, x, onehot)
+    want_v, want_g = _live(ml.DiceCELoss(sigmoid=True), x, onehot)
+    np.testing.assert_allclose(value, want_v, rtol=2e-5)
+    np.testing.assert_allclose(grad, want_g, rtol=2e-3, atol=1e-8)
+    value, grad = _ort(ours, x[:, :1], onehot[:, :1])
+    assert np.isnan(value) and np.all(np.isnan(grad))

@@ -113,6 +113,19 @@ LOSS_CASES = [
                                                     gamma=0.5), "soft"),
     ("sfocal-indices", SigmoidFocalLoss(ignore_index=255), "index255"),
     ("sfocal-indices-normalized", SigmoidFocalLoss(normalized=True, alpha=0.4), "index-mask"),
+    # the presets' internal switches: MONAI's softmax mean over elements and background
+    # alpha, smp's multiclass mean over positions
+    ("focal-internal-elements-alpha0", internal(FocalLoss, _mean_over="elements", alpha=0.25,
+                                                _alpha0=0.75, gamma=1.5, ignore_index=255),
+     "index255"),
+    ("focal-internal-elements-alphas-mask", internal(FocalLoss, _mean_over="elements",
+                                                     alpha=W, _alpha0=0.1), "index-mask"),
+    ("focal-internal-alpha0-only", internal(FocalLoss, _alpha0=3.0, gamma=0.5), "index"),
+    ("sfocal-internal-positions", internal(SigmoidFocalLoss, _mean_over="positions",
+                                           ignore_index=255), "index255"),
+    ("sfocal-internal-positions-normalized", internal(SigmoidFocalLoss, _mean_over="positions",
+                                                      normalized=True, alpha=0.4),
+     "index-mask"),
 ]
 DICE_OPTIONS = [
     ("", dict(), "index-mask"),

@@ -35,6 +35,13 @@ LOSSES = {
     "bce-logits": (BCEWithLogitsLoss(pos_weight=np.array([2.0, 1.0, 0.5])), "dense"),
     "sigmoid-focal": (SigmoidFocalLoss(reduction="mean", ignore_index=255), "index"),
     "sigmoid-focal-normalized": (SigmoidFocalLoss(reduction="sum", normalized=True), "dense"),
+    # the presets' internal switches: the mean over elements (MONAI's softmax focal) and over
+    # positions (smp's multiclass focal), which the statistics' denominator must carry
+    "focal-mean-over-elements": (FocalLoss._from_config(dict(
+        alpha=0.3, _alpha0=0.7, ignore_index=255, _mean_over="elements")), "index"),
+    "sigmoid-focal-mean-over-positions": (SigmoidFocalLoss._from_config(dict(
+        reduction="mean", normalized=True, ignore_index=255, _mean_over="positions")),
+        "index"),
     "dice-pooled": (DiceLoss(ignore_index=255), "index"),
     "dice-per-image-weighted": (DiceLoss(ignore_index=255, per_image=True, weight=W,
                                          absent="skip"), "index"),

@@ -21,6 +21,8 @@ one-hot is Equal + Cast (OneHot has no float64 kernel).
 """
 import numpy as np
 
+from ..focal import alpha_per_class
+
 
 def _class_count(b, x, weight):
     """C as a compute-dtype scalar: a constant when the weight fixes it, else from the shape."""
@@ -40,12 +42,12 @@ def _classes(b, lp):
 
 
 def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reduction, grad,
-         gamma=None):
+         gamma=None, mean_over="positions"):
     """Append the loss to builder `b`.  `x` is already in the compute dtype, (N, C, d..);
     index targets are int64, probability targets in the compute dtype.
     With `gamma`, the softmax focal loss: config["weight"] holds alpha, the mean is over
-    counted positions.  Returns (loss_name, grad_name or None); grad is in the compute
-    dtype, (N, C, d..)."""
+    counted positions, or (mean_over "elements") their number times C.  Returns
+    (loss_name, grad_name or None); grad is in the compute dtype, (N, C, d..)."""
     ct = b.compute_dtype
     weight = config["weight"]
     eps = float(config.get("label_smoothing", 0.0))
@@ -110,6 +112,8 @@ def emit(b, config, x, target, mask, *, rank, log_probs, probabilities, reductio
         counted = b.op("Where", valid, wt, zero, name="w_counted") if wt and gamma is None \
             else b.cast(valid, ct, name="valid_f")
         den = b.total(counted, name="total_weight")
+        if gamma is not None and mean_over == "elements":
+            den = b.op("Mul", den, C, name="total_elements")
 
     if reduction == "none":
         loss = per
@@ -200,16 +204,16 @@ def emit_focal(b, loss, io):
     per-class weight."""
     config = loss.config
     alpha = config["alpha"]
-    if alpha is not None and np.ndim(alpha) == 0:
+    if (alpha is not None and np.ndim(alpha) == 0) or config["_alpha0"] is not None:
         if isinstance(io.shape[1], str):
             raise ValueError("a scalar alpha needs the number of classes: give shape= with a "
                              "fixed C, or alpha per class")
-        alpha = np.full(io.shape[1], alpha)
+        alpha = alpha_per_class(config, io.shape[1])
     cfg = dict(weight=alpha, ignore_index=config["ignore_index"], reduction=io.reduction,
                label_smoothing=0.0)
     return emit(b, cfg, io.x, io.target, io.mask, rank=io.rank, log_probs=False,
                 probabilities=False, reduction=io.reduction, grad=io.grad,
-                gamma=float(config["gamma"]))
+                gamma=float(config["gamma"]), mean_over=config["_mean_over"])
 
 
 def emit_native_cross_entropy(b, loss, io):

@@ -114,7 +114,11 @@ def emit_sigmoid_focal(b, loss, io):
     reduction, grad, rank, indices = io.reduction, io.grad, io.rank, io.kind == "index"
     ct = b.compute_dtype
     one, zero, two = b.const(1.0, "one"), b.const(0.0, "zero"), b.const(2.0, "two")
-    counted = None
+    counted = positions = None
+    over_positions = config["_mean_over"] == "positions"
+    if over_positions and not indices:
+        raise ValueError("this sigmoid_focal_loss's mean is over positions: it takes class "
+                         "indices, not targets of the input's shape")
     if indices:
         # one-vs-rest over the class axis: y[n, c, ...] = (t[n, ...] == c)
         axis1 = b.const(np.array([1], np.int64), "class_axis_1d")
@@ -132,6 +136,7 @@ def emit_sigmoid_focal(b, loss, io):
         if mask is not None:
             counted = b.op("And", counted, b.op("Unsqueeze", mask, axis1, name="mask_col"),
                            name="valid_masked")
+        positions = counted
         counted = b.op("Expand", counted, b.op("Shape", x, name="x_shape"), name="counted")
     else:
         y = target
@@ -168,7 +173,9 @@ def emit_sigmoid_focal(b, loss, io):
         per = b.op("Mul", at, per, name="alpha_focal_ce")
     if counted is not None:
         per = b.op("Where", counted, per, zero, name="per_counted")
-    count = _count(b, per, counted)
+    # the mean's denominator: counted elements, or counted positions (class indices)
+    count = b.total(b.cast(positions, ct, name="positions_f"), name="count") \
+        if over_positions else _count(b, per, counted)
     raw_total = None
     if config["normalized"]:
         fts = b.op("Where", counted, ft, zero, name="ft_counted") if counted is not None else ft

@@ -90,8 +90,9 @@ def DiceCELoss(include_background=True, to_onehot_y=False, sigmoid=False, softma
     Dice weight.  The channel count is known only at call time, and a CombinedLoss adds
     every one of its terms: a ``weight`` of one entry says C = 1 (cross-entropy takes one
     per class) and gives that Dice + BCEWithLogitsLoss (float targets of the input's shape).
-    Without a weight the terms are Dice + cross-entropy, for C >= 2: on one channel the
-    cross-entropy would be 0, not MONAI's BCE (docs/presets.md)."""
+    Without a weight the terms are Dice + cross-entropy, for C >= 2: a single-channel input
+    is a ValueError at call time (its cross-entropy would be 0, not MONAI's BCE) that says
+    to pass ``weight=[1.0]`` instead, which gives MONAI's value (docs/presets.md)."""
     for name, value in (("lambda_dice", lambda_dice), ("lambda_ce", lambda_ce)):
         if _checks.real(name, value) < 0:
             raise ValueError(f"{name} should be no less than 0.0, got {value}")
@@ -115,8 +116,13 @@ def DiceCELoss(include_background=True, to_onehot_y=False, sigmoid=False, softma
                     squared_pred=squared_pred, jaccard=jaccard, reduction=reduction,
                     smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch, weight=dice_weight)
     ce = CrossEntropyLoss(weight=weight, reduction=reduction, label_smoothing=label_smoothing)
+    one_channel = None if weight is not None else (
+        "MONAI's DiceCELoss takes BCE with logits there, where this one, built without a "
+        "weight, has a cross-entropy of one class (0); build it with weight=[1.0] (one "
+        "entry: a single channel) for Dice + BCE with logits, MONAI's loss on one channel")
     return CombinedLoss._from_config(dict(terms=[(lambda_dice, dice), (lambda_ce, ce)],
-                                          _target_channel=True))
+                                          _target_channel=True,
+                                          _refuse_one_channel=one_channel))
 
 
 # ---- focal --------------------------------------------------------------------------------
@@ -126,9 +132,12 @@ def DiceCELoss(include_background=True, to_onehot_y=False, sigmoid=False, softma
 #   softmax: l = -alpha_c (1 - p_c)^gamma log p_c y_c (alpha_c = [1 - alpha, alpha, ...] for
 #            a number), non-zero at the target class only: FocalLoss's per-position loss;
 #   then times weight_c; "mean" divides by every element (N C S), "sum" is the sum of each
-#   (n, c)'s mean over the spatial positions S, "none" keeps (N, C, d1, ...).
-# Sigmoid "mean" and "none" are SigmoidFocalLoss's; softmax "mean" is FocalLoss's divided
-# by C, which the preset knows only where a per-class weight or alpha fixes C.
+#   (n, c)'s mean over the spatial positions S, "none" keeps (N, C, d1, ...).  With
+#   ignore_index the ignored pixels' losses are 0 and "mean" divides by the pixels left
+#   (N S minus the ignored, without C).
+# Sigmoid "mean" and "none" are SigmoidFocalLoss's (with ignore_index: its mean over
+# positions); softmax "mean" is FocalLoss's mean over elements (with ignore_index: its
+# plain mean over positions).
 
 
 def _number_or_classes(name, value):
@@ -141,22 +150,18 @@ def _number_or_classes(name, value):
 
 
 def _check_focal(gamma, alpha, weight, reduction, ignore_index):
-    """MONAI FocalLoss's arguments, checked: (alpha, weight, reduction)."""
+    """MONAI FocalLoss's arguments, checked: (alpha, weight, reduction, ignore_index)."""
     _checks.nonnegative_real("gamma", gamma)
     reduction = _checks.reduction("reduction", getattr(reduction, "value", reduction))
     alpha = _number_or_classes("alpha", alpha)
     weight = _number_or_classes("weight", weight)
     if ignore_index is not None:
-        _checks.integer("ignore_index", ignore_index)
-        raise ValueError(
-            f"ignore_index={ignore_index} cannot be honoured: MONAI's focal 'mean' then divides "
-            f"by the unignored pixels without the class count (C times SigmoidFocalLoss's "
-            f"mean, C known only at call time), and one-hot targets would need a mask; pass "
-            f"mask= at call time to an onnxlosses.SigmoidFocalLoss instead")
-    return alpha, weight, reduction
+        ignore_index = _checks.integer("ignore_index", ignore_index)
+    return alpha, weight, reduction, ignore_index
 
 
-def _sigmoid_focal(include_background, gamma, alpha, weight, reduction):
+def _sigmoid_focal(include_background, to_onehot_y, gamma, alpha, weight, reduction,
+                   ignore_index):
     """(factor, SigmoidFocalLoss) of MONAI's sigmoid focal loss, or a ValueError."""
     if not include_background:
         raise ValueError("include_background=False cannot be honoured with the sigmoid focal "
@@ -174,14 +179,22 @@ def _sigmoid_focal(include_background, gamma, alpha, weight, reduction):
         raise ValueError("weight as one value per class cannot be honoured with the sigmoid "
                          "focal loss (SigmoidFocalLoss has no class weights); one number "
                          "for every class can")
-    loss = _SigmoidFocal(alpha=-1.0 if alpha is None else alpha, gamma=gamma,
-                         reduction=reduction)
-    return (1.0 if weight is None else weight), loss
+    config = dict(alpha=-1.0 if alpha is None else alpha, gamma=gamma, reduction=reduction)
+    if ignore_index is not None:
+        if not to_onehot_y:
+            raise ValueError(
+                f"ignore_index={ignore_index} cannot be honoured with one-hot targets "
+                f"(to_onehot_y=False): MONAI finds the ignored pixels from the one-hot "
+                f"channels and divides 'mean' by their number (without C); pass class "
+                f"indices (N, 1, ...) with to_onehot_y=True instead")
+        # MONAI's mean over the pixels left: the sum over classes of each class's mean
+        config.update(ignore_index=ignore_index, _mean_over="positions")
+    return (1.0 if weight is None else weight), _SigmoidFocal._from_config(config)
 
 
-def _softmax_focal(include_background, to_onehot_y, gamma, alpha, weight, reduction):
-    """FocalLoss of MONAI's softmax focal loss (its class weights divided by C), or a
-    ValueError."""
+def _softmax_focal(include_background, to_onehot_y, gamma, alpha, weight, reduction,
+                   ignore_index):
+    """(factor, FocalLoss) of MONAI's softmax focal loss, or a ValueError."""
     if not include_background:
         raise ValueError("include_background=False cannot be honoured with use_softmax=True: "
                          "MONAI's softmax then runs over channels 1..C-1 only, not "
@@ -199,20 +212,27 @@ def _softmax_focal(include_background, to_onehot_y, gamma, alpha, weight, reduct
     if len(sizes) > 1:
         raise ValueError(f"alpha and weight must have one entry per class each, got lengths "
                          f"{len(alpha)} and {len(weight)}")
-    if not sizes:
-        raise ValueError("use_softmax=True needs the number of classes, which only a per-class "
-                         "weight or alpha gives: MONAI's mean divides by every element, N C S, "
-                         "FocalLoss's by the positions N S, and C is known only at call time")
-    C = sizes.pop()
-    if alpha is None:
-        alpha = np.ones(C)
-    elif np.ndim(alpha) == 0:
-        if alpha > 1:
-            raise ValueError(f"alpha must be in [0, 1] with use_softmax=True (the background "
-                             f"class gets 1 - alpha), got {alpha}")
-        alpha = np.array([1.0 - alpha] + [alpha] * (C - 1))
-    scale = (1.0 if weight is None else weight) / C
-    return _SoftmaxFocal(alpha=alpha * scale, gamma=gamma, reduction="mean")
+    if np.ndim(alpha) == 0 and alpha is not None and alpha > 1:
+        raise ValueError(f"alpha must be in [0, 1] with use_softmax=True (the background "
+                         f"class gets 1 - alpha), got {alpha}")
+    # MONAI's "mean" divides by every element, N C S, without ignore_index; with it, by the
+    # pixels left, N S minus the ignored: FocalLoss's own mean
+    config = dict(gamma=gamma, reduction="mean",
+                  _mean_over="elements" if ignore_index is None else "positions")
+    if ignore_index is not None:
+        config["ignore_index"] = ignore_index
+    factor = 1.0
+    if isinstance(weight, np.ndarray):          # C known: MONAI's alpha factors times weight
+        C = len(weight)
+        a = np.ones(C) if alpha is None else alpha if np.ndim(alpha) else \
+            np.array([1.0 - alpha] + [alpha] * (C - 1))
+        config["alpha"] = a * weight
+    else:
+        factor = 1.0 if weight is None else weight
+        config["alpha"] = alpha
+        if alpha is not None and np.ndim(alpha) == 0:
+            config["_alpha0"] = 1.0 - alpha     # [1 - alpha, alpha, ..., alpha] for any C
+    return factor, _SoftmaxFocal._from_config(config)
 
 
 def FocalLoss(include_background=True, to_onehot_y=False, gamma=2.0, alpha=None, weight=None,
@@ -224,23 +244,32 @@ def FocalLoss(include_background=True, to_onehot_y=False, gamma=2.0, alpha=None,
     Sigmoid: one-hot / multi-label targets of the input's shape (hard, 0 or 1: MONAI's focal
     factor for soft targets, sigmoid(-x (2y - 1))^gamma, is not (1 - p_t)^gamma), or class
     indices with to_onehot_y=True; ``alpha`` and ``weight`` numbers; reduction "mean" (over
-    every element) or "none" (the input's shape, as MONAI).  Softmax: class indices
-    (to_onehot_y=True), include_background=True, reduction "mean", and a per-class
-    ``weight`` or ``alpha`` (MONAI's mean divides by C as well, and only these give C).
-    Anything else is a ValueError naming the argument and why: see docs/presets.md.
+    every element) or "none" (the input's shape, as MONAI); ``ignore_index`` with class
+    indices (to_onehot_y=True, C >= 2), "mean" then over the pixels left.  Softmax: class
+    indices (to_onehot_y=True), include_background=True, reduction "mean" (over every
+    element, or with ``ignore_index`` over the pixels left, as MONAI), ``alpha`` and
+    ``weight`` numbers or per class.  Anything else is a ValueError naming the argument
+    and why: see docs/presets.md.
     """
     for name, value in (("include_background", include_background),
                         ("to_onehot_y", to_onehot_y), ("use_softmax", use_softmax)):
         _checks.boolean(name, value)
-    alpha, weight, reduction = _check_focal(gamma, alpha, weight, reduction, ignore_index)
-    if use_softmax:
-        factor, loss = 1.0, _softmax_focal(include_background, to_onehot_y, gamma, alpha,
-                                           weight, reduction)
-    else:
-        factor, loss = _sigmoid_focal(include_background, gamma, alpha, weight, reduction)
+    alpha, weight, reduction, ignore_index = _check_focal(gamma, alpha, weight, reduction,
+                                                          ignore_index)
+    build = _softmax_focal if use_softmax else _sigmoid_focal
+    factor, loss = build(include_background, to_onehot_y, gamma, alpha, weight, reduction,
+                         ignore_index)
     if factor == 1.0 and not to_onehot_y:
         return loss
-    return CombinedLoss._from_config(dict(terms=[(factor, loss)], _target_channel=to_onehot_y))
+    # on one channel MONAI ignores to_onehot_y and reads the target as it comes, 0 / 1 with
+    # ignored pixels, which a SigmoidFocalLoss built for class indices cannot
+    one_channel = None if ignore_index is None or use_softmax else (
+        f"MONAI's FocalLoss reads a single-channel target as it comes (0 / 1, and "
+        f"ignore_index={ignore_index} at ignored pixels), where this one takes class indices; "
+        f"build it without ignore_index and pass mask=(target != {ignore_index}) at call "
+        f"time (on one channel its mean over elements is MONAI's over the pixels left)")
+    return CombinedLoss._from_config(dict(terms=[(factor, loss)], _target_channel=to_onehot_y,
+                                          _refuse_one_channel=one_channel))
 
 
 def DiceFocalLoss(include_background=True, to_onehot_y=False, sigmoid=False, softmax=False,
@@ -250,8 +279,11 @@ def DiceFocalLoss(include_background=True, to_onehot_y=False, sigmoid=False, sof
     """monai.losses.DiceFocalLoss: ``lambda_dice * dice + lambda_focal * focal``, a
     CombinedLoss of this module's DiceLoss and (sigmoid) FocalLoss, both on the input as it
     comes (MONAI's focal term always takes it as logits; sigmoid / softmax / other_act are
-    the Dice term's).  Reduction "mean" only, include_background=True, no ``weight``, a
-    number or None for ``alpha``: what the focal term can honour (docs/presets.md)."""
+    the Dice term's).  Reduction "mean" only, include_background=True, ``weight`` None or a
+    number, a number or None for ``alpha``: what the focal term can honour
+    (docs/presets.md).  A number ``weight`` scales both terms, as MONAI's do for C >= 2; a
+    single-channel input, where MONAI's Dice term leaves it out, is then a ValueError at call
+    time that says what to pass instead."""
     for name, value in (("lambda_dice", lambda_dice), ("lambda_focal", lambda_focal)):
         if _checks.real(name, value) < 0:
             raise ValueError(f"{name} should be no less than 0.0, got {value}")
@@ -259,20 +291,29 @@ def DiceFocalLoss(include_background=True, to_onehot_y=False, sigmoid=False, sof
                         ("to_onehot_y", to_onehot_y)):
         _checks.boolean(name, value)
     _activation(sigmoid, softmax, other_act)
-    alpha, weight, reduction = _check_focal(gamma, alpha, weight, reduction, None)
+    alpha, weight, reduction, _ = _check_focal(gamma, alpha, weight, reduction, None)
     if reduction == "none":
         raise ValueError("reduction='none' cannot be honoured: MONAI adds the Dice term's "
                          "(N, C, 1, ...) to the focal term's (N, C, d1, ...) by broadcasting, "
                          "which a CombinedLoss does not")
-    if weight is not None:
-        raise ValueError("weight cannot be honoured: MONAI's Dice term leaves it out where "
-                         "one class is scored (known only at call time), and the sigmoid "
-                         "focal term has no class weights")
-    factor, focal = _sigmoid_focal(include_background, gamma, alpha, weight, reduction)
+    if isinstance(weight, np.ndarray):
+        raise ValueError("weight as one value per class cannot be honoured: the sigmoid focal "
+                         "term has no class weights (and MONAI's Dice term leaves the weight "
+                         "out where one class is scored); one number for every class can")
+    factor, focal = _sigmoid_focal(include_background, to_onehot_y, gamma, alpha, weight,
+                                   reduction, None)
     dice = DiceLoss(include_background=include_background, to_onehot_y=to_onehot_y,
                     sigmoid=sigmoid, softmax=softmax, other_act=other_act,
                     squared_pred=squared_pred, jaccard=jaccard, reduction=reduction,
                     smooth_nr=smooth_nr, smooth_dr=smooth_dr, batch=batch)
-    return CombinedLoss._from_config(dict(terms=[(lambda_dice, dice),
+    # MONAI's Dice term multiplies every class's score by a number weight, then takes their
+    # plain mean: the weight times the Dice loss, except on one channel, where it leaves
+    # the weight out
+    one_channel = None if weight is None else (
+        f"MONAI's DiceFocalLoss leaves weight={weight} out of its Dice term there (it "
+        f"scales the focal term only); for a single-channel input build it with "
+        f"weight=None and lambda_focal={lambda_focal * weight} (lambda_focal * weight)")
+    return CombinedLoss._from_config(dict(terms=[(lambda_dice * factor, dice),
                                                  (lambda_focal * factor, focal)],
-                                          _target_channel=True))
+                                          _target_channel=True,
+                                          _refuse_one_channel=one_channel))

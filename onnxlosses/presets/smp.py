@@ -55,8 +55,9 @@ def FocalLoss(mode, alpha=None, gamma=2.0, ignore_index=None, reduction="mean",
     "sum" or "batchwise_mean" (a sum, on smp's flattened loss); normalized and
     reduced_threshold as smp.  "multiclass": class indices (N, d1, ...), the sum over
     classes c of the binary focal loss on ``target == c``, with ``ignore_index``; reduction
-    "sum" (smp's "mean" adds the C per-class means, C times SigmoidFocalLoss's mean, C known
-    only at call time).  The rest is a ValueError naming the argument: docs/presets.md.
+    "mean" (smp adds the C per-class means: the sum over the counted positions, a
+    SigmoidFocalLoss whose mean is over positions, not elements) or "sum".  The rest is a
+    ValueError naming the argument: docs/presets.md.
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}")
@@ -77,19 +78,20 @@ def FocalLoss(mode, alpha=None, gamma=2.0, ignore_index=None, reduction="mean",
     kw = dict(alpha=-1.0 if alpha is None else alpha, gamma=gamma,
               reduced_threshold=reduced_threshold, normalized=normalized)
     if mode == "multiclass":
-        if reduction != "sum":
-            why = ("smp adds the C per-class means, C times SigmoidFocalLoss's mean (C known "
-                   "only at call time)") if reduction == "mean" else \
-                "smp sums over the batch per pixel, an (H, W) array"
-            raise ValueError(f"reduction={reduction!r} cannot be honoured with "
-                             f"mode='multiclass': {why}; use 'sum'")
+        if reduction == "batchwise_mean":
+            raise ValueError("reduction='batchwise_mean' cannot be honoured with "
+                             "mode='multiclass': smp sums over the batch per pixel, an (H, W) "
+                             "array; use 'mean' or 'sum'")
         if normalized:
             raise ValueError("normalized=True cannot be honoured with mode='multiclass': smp "
                              "normalizes each class's loss by that class's focal terms, "
                              "SigmoidFocalLoss by all of them")
         if ignore_index is not None:
             kw["ignore_index"] = ignore_index
-        return _SigmoidFocal(reduction="sum", **kw)
+        # smp's "mean" adds the C per-class means over the same counted positions (and
+        # takes class indices only, as the switch does)
+        return _SigmoidFocal._from_config(dict(kw, reduction=reduction,
+                                               _mean_over="positions"))
     if ignore_index is not None:
         raise ValueError(f"ignore_index={ignore_index} cannot be honoured with mode={mode!r}: "
                          f"SigmoidFocalLoss ignores class indices only, and these targets are "

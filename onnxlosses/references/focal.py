@@ -4,7 +4,9 @@
 Softmax focal, per counted position with lpt = log_softmax(x)_t, u = 1 - p_t = -expm1(lpt):
     l = -alpha_t u^gamma lpt
     dl/dlpt = alpha_t (gamma p_t u^(gamma-1) lpt - u^gamma)   (the first term 0 where u = 0)
-    dl/dx_j = dl/dlpt (delta_tj - p_j);  "mean" divides by the number of counted positions.
+    dl/dx_j = dl/dlpt (delta_tj - p_j);  "mean" divides by the number of counted positions
+    (_mean_over "elements": that times C).  A number alpha is alpha_c for every class;
+    _alpha0, where set, is class 0's (alpha None counting as 1 for the others).
 
 Sigmoid focal (torchvision, smp's options), per counted element, p = sigmoid(x):
     p_t = p y + (1 - p)(1 - y),  r = 1 - p_t = p (1 - y) + (1 - p) y
@@ -15,7 +17,8 @@ Sigmoid focal (torchvision, smp's options), per counted element, p = sigmoid(x):
     l = alpha_t ft ce,  dl/dx = alpha_t (dft/dx ce + ft (p - y))
     normalized: every l divided by F = max(sum of ft over counted elements, 1e-6); the
     gradient of sum(g l) / F is g dl / F - sum(g l) dF / F^2 (dF = 0 where the clamp holds).
-    "mean" divides by the number of counted elements (class indices: positions times C).
+    "mean" divides by the number of counted elements (class indices: positions times C),
+    or with _mean_over "positions" (class indices only) by the number of counted positions.
 """
 import numpy as np
 
@@ -49,11 +52,13 @@ def focal(loss, input, target, mask=None, grad_output=None):
         mask = None if mask is None else np.asarray(mask)[None]
     C = x.shape[1]
     alpha = cfg["alpha"]
-    a = np.ones(C) if alpha is None else np.broadcast_to(f64(alpha), (C,)) \
-        if np.ndim(alpha) == 0 else f64(alpha)
+    a = np.ones(C) if alpha is None else np.full(C, float(alpha)) \
+        if np.ndim(alpha) == 0 else f64(alpha).copy()
     if a.shape != (C,):
         raise ValueError(f"alpha must have one value per class (C={C}), got length "
                          f"{a.shape[0]}")
+    if cfg["_alpha0"] is not None:
+        a[0] = cfg["_alpha0"]
     gamma = cfg["gamma"]
     ti = t.astype(np.int64)
     counted = ti != cfg["ignore_index"]
@@ -77,7 +82,8 @@ def focal(loss, input, target, mask=None, grad_output=None):
         onehot = tc[:, None] == np.arange(C).reshape((1, C) + (1,) * (x.ndim - 2))
         dper = dlpt[:, None] * (onehot - p)
     per = np.where(counted, per, 0.0)
-    value, factor = _finish(per, dper, counted, np.count_nonzero(counted), cfg["reduction"],
+    n = np.count_nonzero(counted) * (C if cfg["_mean_over"] == "elements" else 1)
+    value, factor = _finish(per, dper, counted, n, cfg["reduction"],
                             grad_output, t.shape[1:] if unbatched else per.shape)
     if unbatched and cfg["reduction"] == "none":
         factor = factor[None]
@@ -95,7 +101,10 @@ def sigmoid_focal(loss, input, target, mask=None, grad_output=None):
     cfg = loss.config
     x = f64(input)
     t = np.asarray(target)
+    positions = cfg["_mean_over"] == "positions"
     if t.shape == x.shape:
+        if positions:
+            raise ValueError("target must be class indices: the mean is over positions")
         y = f64(t)
         counted = np.ones(x.shape, bool) if mask is None else \
             np.broadcast_to(np.asarray(mask, bool), x.shape)
@@ -132,7 +141,7 @@ def sigmoid_focal(loss, input, target, mask=None, grad_output=None):
     per = np.where(counted, per, 0.0)
     dper = np.where(counted, dper, 0.0)
     reduction = cfg["reduction"]
-    n = np.count_nonzero(counted)
+    n = np.count_nonzero(pos) if positions else np.count_nonzero(counted)
     if cfg["normalized"]:
         F_raw = float(np.sum(np.where(counted, ft, 0.0)))
         F = max(F_raw, 1e-6)

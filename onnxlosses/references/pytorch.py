@@ -136,9 +136,14 @@ def focal(loss, input, target, mask=None, grad_output=None):
         alpha = cfg["alpha"]
         a = torch.ones(C, dtype=x.dtype) if alpha is None else \
             _tensor(alpha, x, torch).expand(C)
+        if cfg["_alpha0"] is not None:                         # class 0's alpha
+            a = torch.cat([_tensor([cfg["_alpha0"]], x, torch), a[1:]])
         u = -torch.expm1(lpt)                                  # 1 - p_t
-        per = _reduce(-a[tc] * _spow(u, cfg["gamma"], torch) * lpt, counted,
-                      cfg["reduction"], torch)
+        per = -a[tc] * _spow(u, cfg["gamma"], torch) * lpt
+        if cfg["reduction"] == "mean" and cfg["_mean_over"] == "elements":
+            per = torch.where(counted, per, torch.zeros_like(per))
+            return per.sum() / (counted.sum() * C)
+        per = _reduce(per, counted, cfg["reduction"], torch)
         return per[0] if xt.ndim == 1 and cfg["reduction"] == "none" else per
     return _run(input, body, grad_output)
 
@@ -153,7 +158,11 @@ def sigmoid_focal(loss, input, target, mask=None, grad_output=None):
     t = np.asarray(target)
     index = t.shape != x_shape
 
+    if not index and cfg["_mean_over"] == "positions":
+        raise ValueError("target must be class indices: the mean is over positions")
+
     def body(x):
+        pos = None
         if index:
             ti = _index(t, torch)
             C = x.shape[1]
@@ -184,7 +193,8 @@ def sigmoid_focal(loss, input, target, mask=None, grad_output=None):
             per = per / torch.where(counted, ft, torch.zeros_like(ft)).sum().clamp_min(1e-6)
         if cfg["reduction"] == "mean":
             per = torch.where(counted, per, torch.zeros_like(per))
-            return per.sum() / counted.sum()
+            return per.sum() / (pos.sum() if cfg["_mean_over"] == "positions" else
+                                counted.sum())
         return _reduce(per, counted, cfg["reduction"], torch)
     return _run(input, body, grad_output)
 
