@@ -12,6 +12,7 @@ cdef extern from "roofline.h" nogil:
     double roofline_sum_f32(const float *x, Py_ssize_t n)
     double roofline_exp_sum_f32(const float *x, Py_ssize_t n)
     double roofline_ownexp_sum_f32(const float *x, Py_ssize_t n)
+    double roofline_read_write_f32(const float *x, Py_ssize_t n, float *y, int stream)
 
 cnp.import_array()
 
@@ -36,4 +37,25 @@ def read_pass(x, int nthreads, bint with_exp, bint own_exp=False):
                 part[k] = roofline_exp_sum_f32(p + start, count)
             else:
                 part[k] = roofline_sum_f32(p + start, count)
+    return float(partial.sum())
+
+
+def read_write_pass(x, out, int nthreads, bint stream):
+    """out[...] = x (float32, C-contiguous, same size) through an L1 buffer, with streaming
+    stores (stream, AVX-512 only; plain stores elsewhere) or plain ones: the read+write
+    floor of a value-and-gradient pass."""
+    cdef cnp.ndarray a = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    cdef cnp.ndarray b = out.reshape(-1)
+    if b.dtype != np.float32 or b.shape[0] != a.shape[0] or not b.flags.c_contiguous:
+        raise ValueError("out must be a C-contiguous float32 array of x's size")
+    cdef const float *p = <const float *> cnp.PyArray_DATA(a)
+    cdef float *q = <float *> cnp.PyArray_DATA(b)
+    cdef Py_ssize_t n = a.shape[0], k, n_chunks = (n + CHUNK - 1) // CHUNK, start, count
+    cdef cnp.ndarray partial = np.zeros(max(n_chunks, 1), dtype=np.float64)
+    cdef double *part = <double *> cnp.PyArray_DATA(partial)
+    with nogil:
+        for k in prange(n_chunks, num_threads=nthreads, schedule="static"):
+            start = k * CHUNK
+            count = min(CHUNK, n - start)
+            part[k] = roofline_read_write_f32(p + start, count, q + start, stream)
     return float(partial.sum())
