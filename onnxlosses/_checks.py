@@ -180,3 +180,13 @@ def gradient_out(out, input, target=None):
     if target is not None and np.may_share_memory(out, target):
         raise ValueError("out must not share memory with target")
     return out
+
+
+def choice(*options):
+    """A Param check: one of the strings `options`."""
+    def check(name, value):
+        if not isinstance(value, str) or value not in options:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
+                             f"got {value!r}")
+        return value
+    return check

@@ -42,15 +42,6 @@ MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
 
 
-def _choice(options):
-    def check(name, value):
-        if not isinstance(value, str) or value not in options:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
-                             f"got {value!r}")
-        return value
-    return check
-
-
 def _optional_real(name, value):
     return None if value is None else _checks.nonnegative_real(name, value)
 
@@ -71,7 +62,7 @@ def _optional_index(name, value):
 
 
 COMMON = (
-    Param("mode", "multiclass", _choice(MODES),
+    Param("mode", "multiclass", _checks.choice(*MODES),
           "'binary' (sigmoid, one channel), 'multiclass' (softmax, class indices), "
           "'multilabel' (sigmoid per channel, dense targets)"),
     Param("from_logits", True, _checks.boolean, "apply the mode's activation to the input"),
@@ -85,13 +76,13 @@ COMMON = (
     Param("classes", None, _classes, "class indices to score; None: all"),
     Param("per_image", False, _checks.boolean, "score each sample, then average"),
     Param("log_loss", False, _checks.boolean, "-log(score) instead of 1 - score"),
-    Param("absent", "keep", _choice(ABSENT),
+    Param("absent", "keep", _checks.choice(*ABSENT),
           "a class with no target pixels: 'keep' its loss, 'zero' it (still counted), "
           "'skip' it in the average"),
     Param("reduction", "mean", _checks.reduction, "'mean', 'sum' or 'none'"),
 )
 # Internal switches: set by presets to reproduce another library's formula, never public.
-_ONE = Param("_weight_mean", "sum", _choice(("sum", "count", "all")),
+_ONE = Param("_weight_mean", "sum", _checks.choice("sum", "count", "all"),
              "the weighted mean divides by the sum of the weights used, by their count "
              "(MONAI's), or by the count of all (sample,) class entries (the seed's)",
              internal=True)
@@ -201,7 +192,7 @@ GENERALIZED = LossSpec(
     "generalized_dice_loss",
     # one score over all classes: no per-class log_loss and no absent-class rule
     tuple(p for p in COMMON if p.name not in ("log_loss", "absent"))
-    + (Param("weighting", "square", _choice(("square", "simple", "uniform")),
+    + (Param("weighting", "square", _checks.choice("square", "simple", "uniform"),
                     "class weights from target volumes: 1/T^2, 1/T or 1"),) + _MONAI,
     formula="1 - (2 sum_c w_c I_c + smooth) / (sum_c w_c (P_c + T_c) + smooth_dr)",
     examples=(Example("", dict(per_image=True, smooth=1e-5)),),

@@ -18,15 +18,6 @@ _IGNORE = Param("ignore_index", -100, _checks.integer,
                 "index targets equal to it contribute nothing and are not counted")
 
 
-def _choice(*options):
-    def check(name, value):
-        if not isinstance(value, str) or value not in options:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
-                             f"got {value!r}")
-        return value
-    return check
-
-
 def _optional_nonnegative(name, value):
     return None if value is None else _checks.nonnegative_real(name, value)
 
@@ -64,7 +55,7 @@ FOCAL = LossSpec(
      Param("gamma", 2.0, _checks.nonnegative_real, "focusing exponent, >= 0"),
      _IGNORE,
      Param("reduction", "mean", _checks.reduction, "'none', 'mean' or 'sum'"),
-     Param("_mean_over", "positions", _choice("positions", "elements"),
+     Param("_mean_over", "positions", _checks.choice("positions", "elements"),
            "what reduction 'mean' divides by: the counted positions, or the counted "
            "elements, positions times C (MONAI's use_softmax=True mean over (N, C, d1, ...), "
            "whose entries off the target class are 0)", internal=True),
@@ -96,7 +87,7 @@ SIGMOID_FOCAL_SPEC = LossSpec(
            "divide by the sum of the focal terms (smp's normalized=True)"),
      Param("reduced_threshold", None, _checks.threshold,
            "smp's reduced focal loss: focal term ((1 - p_t) / thr)^gamma, 1 where p_t < thr"),
-     Param("_mean_over", "elements", _choice("elements", "positions"),
+     Param("_mean_over", "elements", _checks.choice("elements", "positions"),
            "what reduction 'mean' divides by: the counted elements, or the counted positions "
            "(N, d1, ...) of class-index targets, so that 'mean' is the sum over classes of "
            "each class's mean (smp's multiclass FocalLoss; MONAI's FocalLoss with "

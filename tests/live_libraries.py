@@ -77,3 +77,19 @@ def version(distribution):
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One thread on both sides, for a module that imports this fixture: the live cases are
+    tiny, where thread start-up dominates (and results do not depend on the thread count:
+    tests/test_threads.py)."""
+    import onnxlosses
+    import torch
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with onnxlosses.threads(1):
+            yield
+    finally:
+        torch.set_num_threads(torch_threads)

@@ -19,7 +19,8 @@ import pytest
 import onnxlosses
 from onnxlosses.presets import monai, smp
 
-from live_libraries import monai_losses, smp_losses
+# one_thread: an autouse fixture (one thread on both sides)
+from live_libraries import monai_losses, one_thread, smp_losses  # noqa: F401
 
 torch = pytest.importorskip("torch", reason="PyTorch runs the libraries' losses")
 
@@ -31,15 +32,6 @@ DTYPES = ["float32", "float64"]
 MONAI_TOL = dict(rtol=2e-5, atol=1e-8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with onnxlosses.threads(1):
-            yield
-    finally:
-        torch.set_num_threads(torch_threads)
 
 
 def _grid(**axes):

@@ -19,7 +19,8 @@ import pytest
 import onnxlosses
 from onnxlosses import DiceLoss, GeneralizedDiceLoss, JaccardLoss, TverskyLoss
 
-from live_libraries import monai_losses, smp_losses, version
+# one_thread: an autouse fixture (one thread on both sides)
+from live_libraries import monai_losses, one_thread, smp_losses, version  # noqa: F401
 
 torch = pytest.importorskip("torch", reason="PyTorch runs the libraries' losses")
 
@@ -31,17 +32,6 @@ POS = (N,) + SHAPE[2:]
 MEASURED = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One thread on both sides: the cases are tiny, where thread start-up dominates (and
-    results do not depend on the thread count: tests/test_threads.py)."""
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with onnxlosses.threads(1):
-            yield
-    finally:
-        torch.set_num_threads(torch_threads)
 
 
 @pytest.fixture(scope="module", autouse=True)
