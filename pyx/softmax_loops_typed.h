@@ -92,16 +92,20 @@ static ONNXL_CLONES void ONNXL_FN(tile_grad)(const T *e, ptrdiff_t C, ptrdiff_t 
                                          double qa, double qb, const T *restrict keep,
                                          const T *restrict tf, const T *restrict fix,
                                          T *out, ptrdiff_t ocs, T *dst, ptrdiff_t dcs) {
+    if (!e) {     /* NLL: 0 but at the target: zero rows, then one pass over positions */
+        for (ptrdiff_t c = 0; c < C; c++) memset(out + c * ocs, 0, (size_t)L * sizeof(T));
+        for (ptrdiff_t i = 0; i < L; i++)
+            if (keep[i] != 0) out[(ptrdiff_t)tf[i] * ocs + i] = (T)0 - fix[i];
+        for (ptrdiff_t c = 0; dst && c < C; c++)
+            onnxl_stream_copy(dst + c * dcs, out + c * ocs, (size_t)L * sizeof(T));
+        if (dst) onnxl_stream_fence();
+        return;
+    }
     for (ptrdiff_t c = 0; c < C; c++) {
-        const T *ec = e ? e + c * L : NULL;
+        const T *ec = e + c * L;
         T *oc = out + c * ocs;
         const T wc = (T)(w ? w[c] : 1.0), cf = (T)c;
-        if (!ec) {                 /* NLL: 0 but at the target */
-            ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
-                const T v = tf[i] == cf ? (T)0 - fix[i] : (T)0;
-                oc[i] = keep[i] != 0 ? v : (T)0;
-            }
-        } else if (kind == ONNXL_GRAD_PLAIN) {
+        if (kind == ONNXL_GRAD_PLAIN) {
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
                 T v = a[i] * ec[i];
                 v = tf[i] == cf ? v - fix[i] : v;
