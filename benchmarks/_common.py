@@ -40,7 +40,7 @@ def best_ms(fn, repeats):
     return 1e3 * min(times)
 
 
-def interleaved(fns, rounds, calls=1, warmup_s=None):
+def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None):
     """Seconds per call of each callable in `fns` (a dict), timed in interleaved rounds.
 
     Each callable is first warmed up alone (called until `warmup_s`, default WARMUP_S,
@@ -51,7 +51,8 @@ def interleaved(fns, rounds, calls=1, warmup_s=None):
     than SETTLE_BELOW_S gets one untimed call just before its measurement (right after
     another contender ran, a few-millisecond call measured up to 2x slow: caches and
     frequency); one longer than SLOW_S is measured in at most SLOW_ROUNDS rounds (its noise
-    is small next to its time).
+    is small next to its time).  `caps` ({key: rounds}) times some callables in fewer
+    rounds (the quick run's contenders).
 
     Returns {key: [seconds per call in each round it was measured]}.
     """
@@ -64,9 +65,13 @@ def interleaved(fns, rounds, calls=1, warmup_s=None):
         while time.perf_counter() - start < warmup_s:
             fn()
     times = {key: [] for key in fns}
+    order = list(fns.items())
     for r in range(rounds):
-        for key, fn in fns.items():
-            if first[key] > SLOW_S and r >= SLOW_ROUNDS:
+        # each round starts one callable further on: none always runs right after the same
+        # neighbour
+        k = r % max(len(order), 1)
+        for key, fn in order[k:] + order[:k]:
+            if (first[key] > SLOW_S and r >= SLOW_ROUNDS) or r >= (caps or {}).get(key, r + 1):
                 continue
             if first[key] < SETTLE_BELOW_S:
                 fn()

@@ -94,10 +94,13 @@ def targets(rows):
 def print_targets(rows):
     print("\nIssue #6 targets (this run, this machine):")
     results = targets(rows)
-    width = max((len(t) for t, _, _ in results), default=0)
-    for target, measured, met in results:
-        flag = {True: "met", False: "NOT met", None: "not measured"}[met]
-        print(f"  {target:{width}s}  {measured:>28s}  {flag}")
+    shown = [r for r in results if r[2] is not None]
+    width = max((len(t) for t, _, _ in shown), default=0)
+    for target, measured, met in shown:
+        print(f"  {target:{width}s}  {measured:>28s}  {'met' if met else 'NOT met'}")
+    if len(shown) < len(results):
+        print(f"  ({len(results) - len(shown)} more not measured in this run: "
+              f"{', '.join(t for t, _, met in results if met is None)})")
     return results
 
 

@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
 import numpy as np  # noqa: E402
+import _common  # noqa: E402
 from _common import (agree, as_float, grad_gap, interleaved, load_warning,  # noqa: E402
                      machine_load, peak_extra_mb, summary, write_json)
 from contenders import DEFAULT_FAMILIES, FAMILIES, LOSSES, make_case  # noqa: E402
@@ -42,7 +43,10 @@ import onnxlosses  # noqa: E402
 from onnxlosses import _roofline  # noqa: E402
 
 LARGE_SHAPES = [s for s in SHAPES if not SHAPES[s].get("small")]
-QUICK = dict(shapes=["S1"], threads=[2], contenders=["torch"], rounds=5)
+# the quick run: S1 rows at 2 threads, onnxlosses and the rooflines in 5 rounds, eager
+# PyTorch (the reference ratio) in 3, a shorter warm-up
+QUICK = dict(shapes=["S1"], threads=[2], contenders=["torch"], rounds=5, contender_rounds=3,
+             warmup_s=0.1)
 
 _pools = {}
 
@@ -135,17 +139,20 @@ def measure_contender(c, ours_value, ours_grad, rounds):
     return res
 
 
-def _fill(timers, dests, rounds, calls=1, scale=1e3):
-    """Time `timers` ({(who, kind): fn}) in interleaved rounds; write each one's minimum
-    (`kind`) and spread (`kind`_spread) into dests[who]."""
-    for (who, kind), seconds in interleaved(timers, rounds, calls).items():
-        lo, _, spread = summary(seconds, scale)
+def _fill(timers, dests, rounds, contender_rounds=None):
+    """Time `timers` ({(who, kind): fn}) in interleaved rounds (the contenders in at most
+    `contender_rounds`); write each one's minimum (`kind`), spread (`kind`_spread) and
+    number of rounds into dests[who]."""
+    caps = {key: contender_rounds for key in timers
+            if contender_rounds and key[0] not in ("ours", "roofline")}
+    for (who, kind), seconds in interleaved(timers, rounds, caps=caps).items():
+        lo, _, spread = summary(seconds)
         dests[who][kind] = lo
         dests[who][kind + "_spread"] = spread
         dests[who][kind + "_rounds"] = len(seconds)
 
 
-def measure_row(case, threads, rounds, roof, numpy_times):
+def measure_row(case, threads, rounds, roof, numpy_times, contender_rounds=None):
     """Check onnxlosses and every contender of the case, then time them all, and the
     roofline passes (`roof`: their callables), in the same interleaved rounds."""
     ours_grad, ours, ours_fns = check_ours(case)
@@ -160,7 +167,7 @@ def measure_row(case, threads, rounds, roof, numpy_times):
         res, fns = check_contender(c, ours["value"], ours_grad)
         dests[c.name] = res
         timers.update({(c.name, k): f for k, f in fns.items()})
-    _fill(timers, dests, rounds)
+    _fill(timers, dests, rounds, contender_rounds)
     for c in case.contenders:
         if c.single_threaded and (case.loss, case.shape) not in numpy_times:
             numpy_times[case.loss, case.shape] = (dests[c.name], threads)
@@ -197,8 +204,9 @@ def run(args):
                     torch.set_num_threads(threads)
                 case = make_case(loss, shape, threads, data, families)
                 roof = roofline_fns(*roof_arrays, threads)
-                ours, roofline, contenders = measure_row(case, threads, rounds, roof,
-                                                         numpy_times)
+                ours, roofline, contenders = measure_row(
+                    case, threads, rounds, roof, numpy_times,
+                    getattr(args, "contender_rounds", None))
                 row = dict(loss=loss, shape=shape, threads=threads, ours=ours,
                            contenders=contenders, unavailable=dict(case.unavailable),
                            exp_bound=case.exp_bound, roofline=roofline,
@@ -309,9 +317,11 @@ def main(argv=None):
     else:
         for key, value in (QUICK if args.quick else dict(
                 shapes=LARGE_SHAPES, threads=[1, 2], contenders=list(DEFAULT_FAMILIES),
-                rounds=5)).items():
-            if getattr(args, key) is None:
+                rounds=5, contender_rounds=None, warmup_s=None)).items():
+            if getattr(args, key, None) is None:
                 setattr(args, key, value)
+        if args.warmup_s is not None:
+            _common.WARMUP_S = args.warmup_s
         start = time.perf_counter()
         top = max(args.threads)
         load_start = _load(0.0, top, "start")

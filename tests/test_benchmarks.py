@@ -143,17 +143,20 @@ def test_a_disagreeing_contender_is_reported_not_timed():
 
 def test_rounds_interleave_the_contenders(monkeypatch):
     """Each round times every callable once, in turn (after its one untimed settling
-    call): not all the repeats of one callable, then the next."""
+    call), starting one further on each round: not all the repeats of one callable, then
+    the next."""
     monkeypatch.setattr(_common, "WARMUP_S", 0.0)
     calls = []
     fns = {k: (lambda k=k: calls.append(k)) for k in "abc"}
     times = _common.interleaved(fns, rounds=3)
     assert calls[:3] == ["a", "b", "c"]                    # the warm-up, one each
-    assert calls[3:] == ["a", "a", "b", "b", "c", "c"] * 3
+    # each round starts one callable further on
+    assert calls[3:] == ["a", "a", "b", "b", "c", "c", "b", "b", "c", "c", "a", "a",
+                         "c", "c", "a", "a", "b", "b"]
     assert all(len(v) == 3 for v in times.values())
     calls.clear()
     _common.interleaved(fns, rounds=2, calls=5)
-    assert calls[3:] == ["a"] * 6 + ["b"] * 6 + ["c"] * 6 + ["a"] * 6 + ["b"] * 6 + ["c"] * 6
+    assert calls[3:] == ["a"] * 6 + ["b"] * 6 + ["c"] * 6 + ["b"] * 6 + ["c"] * 6 + ["a"] * 6
 
 
 def test_slow_calls_are_timed_in_at_most_two_rounds(monkeypatch):
