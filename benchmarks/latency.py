@@ -24,6 +24,7 @@ median); they are goals, reported met or not.
 import argparse
 import os
 import sys
+import time
 from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,6 +86,7 @@ def run(opts):
 
 
 def _row(loss, shape, threads, data, opts, per_round):
+    start = time.perf_counter()
     case = make_case(loss, shape, threads, data, tuple(opts.families))
     ours_grad, ours, fns = check_ours(case)
     timers = {("onnxlosses", "fwd"): fns["fwd"],
@@ -101,7 +103,7 @@ def _row(loss, shape, threads, data, opts, per_round):
                              kind + "_median": median, kind + "_spread": spread,
                              kind + "_calls": per_round * len(seconds)})
     return dict(loss=loss, shape=shape, threads=threads, results=results,
-                unavailable=dict(case.unavailable))
+                unavailable=dict(case.unavailable), seconds=time.perf_counter() - start)
 
 
 def torch_name(row):

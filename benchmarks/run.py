@@ -202,6 +202,7 @@ def run(args):
                 onnxlosses.set_num_threads(threads)
                 if torch is not None:
                     torch.set_num_threads(threads)
+                start = time.perf_counter()
                 case = make_case(loss, shape, threads, data, families)
                 roof = roofline_fns(*roof_arrays, threads)
                 ours, roofline, contenders = measure_row(
@@ -210,7 +211,8 @@ def run(args):
                 row = dict(loss=loss, shape=shape, threads=threads, ours=ours,
                            contenders=contenders, unavailable=dict(case.unavailable),
                            exp_bound=case.exp_bound, roofline=roofline,
-                           load1=os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
+                           load1=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+                           seconds=time.perf_counter() - start)
                 key = f"{shape}/{threads}"
                 # the run's roofline per shape and thread count: the best of its rows
                 best = rooflines.setdefault(key, {})
@@ -326,12 +328,14 @@ def main(argv=None):
         top = max(args.threads)
         load_start = _load(0.0, top, "start")
         rows, rooflines = run(args)
+        main_s = time.perf_counter() - start
         lat_rows = []
         if args.latency or args.quick:
             lat_rows = latency.run(latency.options(quick=args.quick, threads=args.threads))
         load_end = _load(float(top), top, "end")
         seconds = time.perf_counter() - start
-        print(f"\n{'quick ' if args.quick else ''}run took {seconds:.0f} s")
+        print(f"\n{'quick ' if args.quick else ''}run took {seconds:.0f} s ({main_s:.0f} s "
+              f"the large shapes, {seconds - main_s:.0f} s the small inputs)")
         if args.json:
             options = {k: v for k, v in vars(args).items()
                        if k not in ("json", "plot", "report", "compare", "markdown")}
