@@ -52,9 +52,10 @@ _pools = {}
 
 
 def _copy(out, x, threads):
-    """out[...] = x in `threads` contiguous chunks, one per Python thread: NumPy releases
-    the GIL and glibc's memcpy writes chunks this large with non-temporal (streaming)
-    stores.  _roofline has no write pass; this is the read+streaming-write roofline."""
+    """out[...] = x in `threads` contiguous chunks, one per Python thread (NumPy releases
+    the GIL during the copy): the read+streaming-write roofline, since _roofline has no
+    write pass.  The stores are glibc memcpy's: non-temporal for a chunk above
+    glibc.cpu.x86_non_temporal_threshold, `rep movsb` below it (docs/benchmarks.md)."""
     if threads == 1:
         np.copyto(out, x)
         return
