@@ -40,11 +40,12 @@ def best_ms(fn, repeats):
     return 1e3 * min(times)
 
 
-def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None):
+def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None):
     """Seconds per call of each callable in `fns` (a dict), timed in interleaved rounds.
 
     Each callable is first warmed up alone (called until `warmup_s`, default WARMUP_S,
-    has passed, at least once).  Then, in each of `rounds` rounds, every callable is timed once, in turn: a
+    has passed, at least once; a call it just made, `ran` ({key: seconds}: the agreement
+    check's), counts as the first).  Then, in each of `rounds` rounds, every callable is timed once, in turn: a
     machine that slows down for a while slows every contender of the row alike, instead of
     all the repeats of one of them.  A measurement is `calls` consecutive calls timed
     together, divided by `calls` (small inputs: many calls per measurement).  A call shorter
@@ -60,8 +61,12 @@ def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None):
     first = {}
     for key, fn in fns.items():
         start = time.perf_counter()
-        fn()
-        first[key] = time.perf_counter() - start
+        if key in (ran or {}):
+            first[key] = ran[key]
+            start -= ran[key]
+        else:
+            fn()
+            first[key] = time.perf_counter() - start
         while time.perf_counter() - start < warmup_s:
             fn()
     times = {key: [] for key in fns}

@@ -88,16 +88,21 @@ def run(opts):
 def _row(loss, shape, threads, data, opts, per_round):
     start = time.perf_counter()
     case = make_case(loss, shape, threads, data, tuple(opts.families))
-    ours_grad, ours, fns = check_ours(case)
+    ours_ran = {}
+    ours_grad, ours, fns = check_ours(case, ours_ran)
     timers = {("onnxlosses", "fwd"): fns["fwd"],
               ("onnxlosses", "fwd_grad_out"): fns["fwd_grad_out"]}
+    ran = {("onnxlosses", "fwd"): ours_ran["fwd"]}
     results = dict(onnxlosses=ours)
     for c in case.contenders:
-        res, cfns = check_contender(c, ours["value"], ours_grad)
+        c_ran = {}
+        res, cfns = check_contender(c, ours["value"], ours_grad, c_ran)
         results[c.name] = res
         timers.update({(c.name, k): f for k, f in cfns.items()})
+        ran.update({(c.name, k): v for k, v in c_ran.items()})
     warmup_s = min(WARMUP_S, _common.WARMUP_S)
-    for (who, kind), seconds in interleaved(timers, opts.rounds, per_round, warmup_s).items():
+    for (who, kind), seconds in interleaved(timers, opts.rounds, per_round, warmup_s,
+                                            ran=ran).items():
         best, median, spread = summary(seconds, 1e6)
         results[who].update({kind: 1e6 * float(np.mean(seconds)), kind + "_best": best,
                              kind + "_median": median, kind + "_spread": spread,

@@ -78,34 +78,45 @@ def roofline_fns(xc, out, threads):
                 read_write=lambda: _copy(out, xc, threads))
 
 
-def check_ours(case):
+def check_ours(case, ran=None):
     """onnxlosses' value against the float64 reference; its gradient (the contenders'
-    reference) and the callables to time."""
+    reference) and the callables to time.  The seconds of the calls made go into `ran`
+    ({kind: seconds}): they are the first warm-up calls."""
     x, t, loss = case.x, case.target, case.ours
+    ran = {} if ran is None else ran
+    start = time.perf_counter()
     value = float(loss(x, t))
+    ran["fwd"] = time.perf_counter() - start
     if not agree(value, case.reference, rtol=2e-5):
         raise AssertionError(f"onnxlosses {case.loss} on {case.shape}: {value!r} but the "
                              f"float64 NumPy reference gives {case.reference!r}")
     out = np.empty_like(x)
+    start = time.perf_counter()
     _, grad = loss.value_and_grad(x, t)
+    ran["fwd_grad"] = time.perf_counter() - start
     fns = dict(fwd=lambda: loss(x, t),
                fwd_grad_out=lambda: loss.value_and_grad(x, t, out=out),
                fwd_grad=lambda: loss.value_and_grad(x, t))
     return grad, dict(value=value, reference=case.reference), fns
 
 
-def check_contender(c, ours_value, ours_grad):
+def check_contender(c, ours_value, ours_grad, ran=None):
     """Run a contender's passes once and check them: (result, callables to time).  A
     disagreement ("error") leaves that pass and what follows untimed, and so does an
     exception ("failed": e.g. a layout it does not support).  For torch.compile the first
-    call of each pass compiles: its time is recorded as compile time, never timed."""
+    call of each pass compiles: its time is recorded as compile time, never timed.  The
+    seconds of the other calls made go into `ran` ({kind: seconds}): they are the first
+    warm-up calls."""
     expected = ours_value if c.expected is None else c.expected
     res, fns = {}, {}
+    ran = {} if ran is None else ran
     try:
         start = time.perf_counter()
         value = as_float(c.fwd())
         if c.compiled:
             res["compile_s"] = time.perf_counter() - start
+        else:
+            ran["fwd"] = time.perf_counter() - start
     except Exception as exc:
         res["failed"] = f"forward raised {type(exc).__name__}: {exc}"[:200]
         return res, fns
@@ -120,6 +131,8 @@ def check_contender(c, ours_value, ours_grad):
             grad = c.fwd_grad()
             if c.compiled:
                 res["compile_grad_s"] = time.perf_counter() - start
+            else:
+                ran["fwd_grad"] = time.perf_counter() - start
         except Exception as exc:
             res["failed"] = f"value+gradient raised {type(exc).__name__}: {exc}"[:200]
             return res, fns
@@ -135,18 +148,20 @@ def check_contender(c, ours_value, ours_grad):
 
 def measure_contender(c, ours_value, ours_grad, rounds):
     """One contender checked and timed on its own (interleaved rounds of its passes)."""
-    res, fns = check_contender(c, ours_value, ours_grad)
-    _fill({(c.name, k): f for k, f in fns.items()}, {c.name: res}, rounds)
+    ran = {}
+    res, fns = check_contender(c, ours_value, ours_grad, ran)
+    _fill({(c.name, k): f for k, f in fns.items()}, {c.name: res}, rounds,
+          ran={(c.name, k): v for k, v in ran.items()})
     return res
 
 
-def _fill(timers, dests, rounds, contender_rounds=None):
+def _fill(timers, dests, rounds, contender_rounds=None, ran=None):
     """Time `timers` ({(who, kind): fn}) in interleaved rounds (the contenders in at most
     `contender_rounds`); write each one's minimum (`kind`), spread (`kind`_spread) and
     number of rounds into dests[who]."""
     caps = {key: contender_rounds for key in timers
             if contender_rounds and key[0] not in ("ours", "roofline")}
-    for (who, kind), seconds in interleaved(timers, rounds, caps=caps).items():
+    for (who, kind), seconds in interleaved(timers, rounds, caps=caps, ran=ran).items():
         lo, _, spread = summary(seconds)
         dests[who][kind] = lo
         dests[who][kind + "_spread"] = spread
@@ -156,7 +171,9 @@ def _fill(timers, dests, rounds, contender_rounds=None):
 def measure_row(case, threads, rounds, roof, numpy_times, contender_rounds=None):
     """Check onnxlosses and every contender of the case, then time them all, and the
     roofline passes (`roof`: their callables), in the same interleaved rounds."""
-    ours_grad, ours, ours_fns = check_ours(case)
+    ran, ours_ran = {}, {}
+    ours_grad, ours, ours_fns = check_ours(case, ours_ran)
+    ran.update({("ours", k): v for k, v in ours_ran.items()})
     timers = {("ours", k): f for k, f in ours_fns.items()}
     timers.update({("roofline", k): f for k, f in roof.items()})
     dests = dict(ours=ours, roofline={})
@@ -165,10 +182,12 @@ def measure_row(case, threads, rounds, roof, numpy_times, contender_rounds=None)
             dests[c.name] = dict(numpy_times[case.loss, case.shape][0],
                                  reused_from_threads=numpy_times[case.loss, case.shape][1])
             continue
-        res, fns = check_contender(c, ours["value"], ours_grad)
+        c_ran = {}
+        res, fns = check_contender(c, ours["value"], ours_grad, c_ran)
         dests[c.name] = res
         timers.update({(c.name, k): f for k, f in fns.items()})
-    _fill(timers, dests, rounds, contender_rounds)
+        ran.update({(c.name, k): v for k, v in c_ran.items()})
+    _fill(timers, dests, rounds, contender_rounds, ran)
     for c in case.contenders:
         if c.single_threaded and (case.loss, case.shape) not in numpy_times:
             numpy_times[case.loss, case.shape] = (dests[c.name], threads)

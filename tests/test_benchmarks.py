@@ -248,3 +248,11 @@ def test_compare_two_runs(tmp_path, capsys):
         paths[-1].write_text(json.dumps(run))
     bench_run.main(["--compare", *map(str, paths)])
     assert "cross_entropy" in capsys.readouterr().out
+
+
+def test_the_check_call_counts_as_the_first_warm_up_call(monkeypatch):
+    monkeypatch.setattr(_common, "WARMUP_S", 0.0)
+    calls = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in "ab"}
+    _common.interleaved(fns, rounds=1, ran={"a": 1e-6})
+    assert calls == ["b", "a", "a", "b", "b"]     # no warm-up call of a: its check ran
