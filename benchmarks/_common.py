@@ -48,7 +48,8 @@ def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None):
     check's), counts as the first).  Then, in each of `rounds` rounds, every callable is timed once, in turn: a
     machine that slows down for a while slows every contender of the row alike, instead of
     all the repeats of one of them.  A measurement is `calls` consecutive calls timed
-    together, divided by `calls` (small inputs: many calls per measurement).  A call shorter
+    together, divided by `calls` (small inputs: many calls per measurement; a number, or
+    {key: number}).  A call shorter
     than SETTLE_BELOW_S gets one untimed call just before its measurement (right after
     another contender ran, a few-millisecond call measured up to 2x slow: caches and
     frequency); one longer than SLOW_S is measured in at most SLOW_ROUNDS rounds (its noise
@@ -80,10 +81,11 @@ def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None):
                 continue
             if first[key] < SETTLE_BELOW_S:
                 fn()
+            n = calls[key] if isinstance(calls, dict) else calls
             start = time.perf_counter()
-            for _ in range(calls):
+            for _ in range(n):
                 fn()
-            times[key].append((time.perf_counter() - start) / calls)
+            times[key].append((time.perf_counter() - start) / n)
     return times
 
 

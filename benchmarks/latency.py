@@ -15,7 +15,8 @@ allocations, Python.
 Each contender's value (and gradient) is checked against onnxlosses' (and onnxlosses'
 against the float64 NumPy reference) before it is timed, as in benchmarks/run.py.  Then
 every callable of a row is warmed up and timed in interleaved rounds (each round: `calls /
-rounds` consecutive calls of each callable, in turn); a row records each one's mean per
+rounds` consecutive calls of each callable, in turn; fewer for a callable whose calls
+would take more than `--budget` seconds in all, 4 s, 1 s in --quick); a row records each one's mean per
 call over all its calls, its best and median rounds (a round's time: the mean of its
 calls) and the spread ((median round - best round) / best round).  The targets at the end
 compare median rounds (a round another process disturbed moves the mean, not the
@@ -47,12 +48,13 @@ DICE_VG_US = 20.0         # the Dice value+gradient target on L1, microseconds
 
 
 def options(quick=False, threads=None, **kw):
-    """The run's settings: the full section (2000 calls in 20 rounds, 1 and 2 threads,
-    torch.compile) or the quick one (500 calls in 10 rounds, the given threads or 2, no
-    torch.compile)."""
+    """The run's settings: the full section (2000 calls in 20 rounds, at most 4 s a
+    callable, 1 and 2 threads, torch.compile) or the quick one (500 calls in 10 rounds, at
+    most 1 s a callable, the given threads or 2, no torch.compile)."""
     base = dict(losses=list(LOSSES), shapes=list(SHAPES),
                 threads=threads or ([2] if quick else [1, 2]),
                 calls=500 if quick else 2000, rounds=10 if quick else 20,
+                budget_s=1.0 if quick else 4.0,
                 families=["torch", "onnxlosses_torch"] if quick
                 else ["torch", "torch_compile", "onnxlosses_torch"])
     base.update({k: v for k, v in kw.items() if v is not None})
@@ -100,13 +102,21 @@ def _row(loss, shape, threads, data, opts, per_round):
         results[c.name] = res
         timers.update({(c.name, k): f for k, f in cfns.items()})
         ran.update({(c.name, k): v for k, v in c_ran.items()})
+    # a callable slower than budget_s / calls a call (a composed PyTorch loss on L3, or
+    # any on a loaded machine) gets fewer calls a round: its rounds take about budget_s
+    calls = {}
+    for key, fn in timers.items():
+        start = time.perf_counter()
+        fn()
+        once = time.perf_counter() - start
+        calls[key] = max(1, min(per_round, int(opts.budget_s / (opts.rounds * once))))
     warmup_s = min(WARMUP_S, _common.WARMUP_S)
-    for (who, kind), seconds in interleaved(timers, opts.rounds, per_round, warmup_s,
+    for (who, kind), seconds in interleaved(timers, opts.rounds, calls, warmup_s,
                                             ran=ran).items():
         best, median, spread = summary(seconds, 1e6)
         results[who].update({kind: 1e6 * float(np.mean(seconds)), kind + "_best": best,
                              kind + "_median": median, kind + "_spread": spread,
-                             kind + "_calls": per_round * len(seconds)})
+                             kind + "_calls": calls[who, kind] * len(seconds)})
     return dict(loss=loss, shape=shape, threads=threads, results=results,
                 unavailable=dict(case.unavailable), seconds=time.perf_counter() - start)
 
@@ -215,6 +225,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, nargs="+", default=None)
     ap.add_argument("--calls", type=int, default=None, help="timed calls per callable")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds")
+    ap.add_argument("--budget", type=float, default=None, dest="budget_s",
+                    help="seconds of timed calls a callable at most (fewer calls if slower)")
     ap.add_argument("--no-compile", action="store_true", help="leave torch.compile out")
     ap.add_argument("--quick", action="store_true",
                     help="2 threads, 500 calls, no torch.compile")
@@ -222,7 +234,7 @@ def main(argv=None):
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
     opts = options(args.quick, args.threads, losses=args.losses, shapes=args.shapes,
-                   calls=args.calls, rounds=args.rounds)
+                   calls=args.calls, rounds=args.rounds, budget_s=args.budget_s)
     if args.no_compile:
         opts.families = [f for f in opts.families if f != "torch_compile"]
     top = max(opts.threads)

@@ -122,7 +122,8 @@ def test_latency_rows_check_time_and_report(tiny):
             assert "error" not in res and "failed" not in res, (name, res)
             kinds = ("fwd", "fwd_grad_out") if name == "onnxlosses" else ("fwd", "fwd_grad")
             for kind in kinds:
-                assert res[kind + "_calls"] == 4
+                # 2 rounds of 2 calls, or of 1 for a call slower than the 1 s budget allows
+                assert 2 <= res[kind + "_calls"] <= 4
                 assert res[kind + "_best"] <= res[kind + "_median"]
     found = {t: met for t, _, met in latency.targets(rows)}
     assert set(found) == {"forward <= PyTorch's: cross_entropy L1, 1 thr",
