@@ -43,15 +43,15 @@ def best_ms(fn, repeats):
 def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None):
     """Seconds per call of each callable in `fns` (a dict), timed in interleaved rounds.
 
-    Each callable is first warmed up alone (called until `warmup_s`, default WARMUP_S,
-    has passed, at least once; a call it just made, `ran` ({key: seconds}: the agreement
-    check's), counts as the first).  Then, in each of `rounds` rounds, every callable is timed once, in turn: a
-    machine that slows down for a while slows every contender of the row alike, instead of
-    all the repeats of one of them.  A measurement is `calls` consecutive calls timed
-    together, divided by `calls` (small inputs: many calls per measurement; a number, or
-    {key: number}).  A call shorter
-    than SETTLE_BELOW_S gets one untimed call just before its measurement (right after
-    another contender ran, a few-millisecond call measured up to 2x slow: caches and
+    Each callable is first warmed up alone: called until `warmup_s` (default WARMUP_S) has
+    passed, at least once; a call just made (`ran`, {key: seconds}: the agreement check's)
+    counts as the first.  Then, in each of `rounds` rounds, every callable is timed once,
+    in turn, each round starting one callable further on: a machine that slows down for a
+    while slows every contender of the row alike, instead of all the repeats of one of
+    them.  A measurement is `calls` consecutive calls timed together, divided by `calls`
+    (small inputs: many calls per measurement; a number, or {key: number}).  A call
+    shorter than SETTLE_BELOW_S gets one untimed call just before its measurement (right
+    after another contender ran, a few-millisecond call measured up to 2x slow: caches and
     frequency); one longer than SLOW_S is measured in at most SLOW_ROUNDS rounds (its noise
     is small next to its time).  `caps` ({key: rounds}) times some callables in fewer
     rounds (the quick run's contenders).

@@ -16,11 +16,11 @@ Each contender's value (and gradient) is checked against onnxlosses' (and onnxlo
 against the float64 NumPy reference) before it is timed, as in benchmarks/run.py.  Then
 every callable of a row is warmed up and timed in interleaved rounds (each round: `calls /
 rounds` consecutive calls of each callable, in turn; fewer for a callable whose calls
-would take more than `--budget` seconds in all, 4 s, 1 s in --quick); a row records each one's mean per
-call over all its calls, its best and median rounds (a round's time: the mean of its
-calls) and the spread ((median round - best round) / best round).  The targets at the end
-compare median rounds (a round another process disturbed moves the mean, not the
-median); they are goals, reported met or not.
+would take more than `--budget` seconds in all, 4 s, 1 s in --quick); a row records each
+one's mean per call over all its calls, its best and median rounds (a round's time: the
+mean of its calls) and the spread ((median round - best round) / best round).  The
+targets at the end compare median rounds (a round another process disturbed moves the
+mean, not the median); they are goals, reported met or not.
 """
 import argparse
 import os
