@@ -40,7 +40,8 @@ def best_ms(fn, repeats):
     return 1e3 * min(times)
 
 
-def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None):
+def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None,
+                round_budget_s=None, counts=None):
     """Seconds per call of each callable in `fns` (a dict), timed in interleaved rounds.
 
     Each callable is first warmed up alone: called until `warmup_s` (default WARMUP_S) has
@@ -54,7 +55,9 @@ def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None):
     after another contender ran, a few-millisecond call measured up to 2x slow: caches and
     frequency); one longer than SLOW_S is measured in at most SLOW_ROUNDS rounds (its noise
     is small next to its time).  `caps` ({key: rounds}) times some callables in fewer
-    rounds (the quick run's contenders).
+    rounds (the quick run's contenders).  With `round_budget_s`, a measurement stops after
+    the call that takes it past that many seconds (a machine that turned slow mid-run);
+    `counts` ({}) receives each callable's number of timed calls.
 
     Returns {key: [seconds per call in each round it was measured]}.
     """
@@ -83,9 +86,16 @@ def interleaved(fns, rounds, calls=1, warmup_s=None, caps=None, ran=None):
                 fn()
             n = calls[key] if isinstance(calls, dict) else calls
             start = time.perf_counter()
-            for _ in range(n):
+            done = 0
+            while done < n:
                 fn()
-            times[key].append((time.perf_counter() - start) / n)
+                done += 1
+                if round_budget_s is not None and \
+                        time.perf_counter() - start > round_budget_s:
+                    break
+            times[key].append((time.perf_counter() - start) / done)
+            if counts is not None:
+                counts[key] = counts.get(key, 0) + done
     return times
 
 

@@ -16,7 +16,8 @@ Each contender's value (and gradient) is checked against onnxlosses' (and onnxlo
 against the float64 NumPy reference) before it is timed, as in benchmarks/run.py.  Then
 every callable of a row is warmed up and timed in interleaved rounds (each round: `calls /
 rounds` consecutive calls of each callable, in turn; fewer for a callable whose calls
-would take more than `--budget` seconds in all, 4 s, 1 s in --quick); a row records each
+would take more than `--budget` seconds in all, 4 s, 1 s in --quick, and a round that
+turns slow stops at twice its share of the budget); a row records each
 one's mean per call over all its calls, its best and median rounds (a round's time: the
 mean of its calls) and the spread ((median round - best round) / best round).  The
 targets at the end compare median rounds (a round another process disturbed moves the
@@ -103,7 +104,7 @@ def _row(loss, shape, threads, data, opts, per_round):
         timers.update({(c.name, k): f for k, f in cfns.items()})
         ran.update({(c.name, k): v for k, v in c_ran.items()})
     # a callable slower than budget_s / calls a call (a composed PyTorch loss on L3, or
-    # any on a loaded machine) gets fewer calls a round: its rounds take about budget_s
+    # any on a loaded machine) gets fewer calls a round: its rounds take about budget_s,
     calls = {}
     for key, fn in timers.items():
         start = time.perf_counter()
@@ -111,12 +112,15 @@ def _row(loss, shape, threads, data, opts, per_round):
         once = time.perf_counter() - start
         calls[key] = max(1, min(per_round, int(opts.budget_s / (opts.rounds * once))))
     warmup_s = min(WARMUP_S, _common.WARMUP_S)
-    for (who, kind), seconds in interleaved(timers, opts.rounds, calls, warmup_s,
-                                            ran=ran).items():
+    # and a round that turns slow stops at twice its share of the budget
+    counts = {}
+    for (who, kind), seconds in interleaved(timers, opts.rounds, calls, warmup_s, ran=ran,
+                                            round_budget_s=2 * opts.budget_s / opts.rounds,
+                                            counts=counts).items():
         best, median, spread = summary(seconds, 1e6)
         results[who].update({kind: 1e6 * float(np.mean(seconds)), kind + "_best": best,
                              kind + "_median": median, kind + "_spread": spread,
-                             kind + "_calls": calls[who, kind] * len(seconds)})
+                             kind + "_calls": counts[who, kind]})
     return dict(loss=loss, shape=shape, threads=threads, results=results,
                 unavailable=dict(case.unavailable), seconds=time.perf_counter() - start)
 

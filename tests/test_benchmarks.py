@@ -257,3 +257,11 @@ def test_the_check_call_counts_as_the_first_warm_up_call(monkeypatch):
     fns = {k: (lambda k=k: calls.append(k)) for k in "ab"}
     _common.interleaved(fns, rounds=1, ran={"a": 1e-6})
     assert calls == ["b", "a", "a", "b", "b"]     # no warm-up call of a: its check ran
+
+
+def test_a_measurement_stops_at_its_round_budget(monkeypatch):
+    monkeypatch.setattr(_common, "WARMUP_S", 0.0)
+    counts = {}
+    times = _common.interleaved({"a": lambda: None}, rounds=3, calls=1000,
+                                round_budget_s=-1.0, counts=counts)
+    assert counts == {"a": 3} and len(times["a"]) == 3      # one call a round
