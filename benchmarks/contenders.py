@@ -1,13 +1,27 @@
 """What each loss is timed against: one `Case` per (loss, shape, thread count).
 
 A case holds onnxlosses' loss object and data, the float64 NumPy reference value, and the
-contenders: PyTorch (native where it has the loss, composed from torch ops where not),
-MONAI and segmentation_models_pytorch where they are installed, onnxruntime CPU running
-onnxlosses' exported graphs (composed, with the gradient output; and the ONNX loss
-operators where they express the loss), and NumPy.  Each contender says how to run its
-forward pass and, where it has one, its value+gradient, and what value (and gradient) it
-must reproduce before it is timed.
+contenders, by family:
+
+- "torch": PyTorch eager (its own loss where it has one, composed from torch ops where
+  not); "torch_compile": the same function through `torch.compile` (inductor, default
+  mode, static shapes), compiled for the case's thread count (inductor's CPU kernels fix
+  their thread count when they are compiled);
+- "monai", "smp": MONAI and segmentation_models_pytorch where they are installed;
+- "onnxruntime": onnxruntime CPU running onnxlosses' exported graphs (composed, with the
+  gradient output; and the ONNX loss operators where they express the loss);
+- "numpy": the loss written in NumPy, one thread;
+- "onnxlosses_torch": the same onnxlosses loss through the PyTorch bridge
+  (`onnxlosses.torch.from_loss`); not in the main suite by default (benchmarks/latency.py
+  and benchmarks/torch_bridge.py time it).
+
+Each contender says how to run its forward pass and, where it has one, its value+gradient,
+and what value (and gradient) it must reproduce before it is timed.
 """
+import importlib
+import importlib.util
+import sys
+import types
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -16,6 +30,11 @@ import numpy_losses as npl
 import shapes
 
 import onnxlosses as ol
+from onnxlosses.presets import monai as ol_monai
+
+FAMILIES = ("torch", "torch_compile", "monai", "smp", "onnxruntime", "numpy",
+            "onnxlosses_torch")
+DEFAULT_FAMILIES = FAMILIES[:-1]
 
 
 @dataclass
@@ -27,6 +46,7 @@ class Contender:
     check_grad: bool = True               # compare fwd_grad()'s gradient with ours
     single_threaded: bool = False         # NumPy: timed at the first thread count only
     rtol: float = 1e-4                    # value agreement
+    compiled: bool = False                # torch.compile: the first call of each compiles
 
 
 @dataclass
@@ -55,6 +75,42 @@ def _import(module, name):
         return getattr(__import__(module, fromlist=[name]), name), None
     except Exception as exc:              # not installed, or broken beside this torch
         return None, f"{module} not importable ({type(exc).__name__}: {exc})"[:160]
+
+
+SMP = "segmentation_models_pytorch"
+_smp = []
+
+
+def _smp_losses():
+    """smp's `losses` subpackage, or (None, why).  Its package `__init__` imports timm and
+    torchvision for its models, which do not install beside torch 2.13; the losses need
+    torch only.  As tests/live_libraries.py does: a bare module with the installed
+    package's directory as its `__path__` stands in for the package while the subpackage
+    imports, and leaves `sys.modules` again afterwards."""
+    if _smp:
+        return _smp[0], None
+    if SMP in sys.modules:
+        try:
+            return importlib.import_module(SMP + ".losses"), None
+        except Exception as exc:
+            return None, f"{SMP}.losses not importable ({type(exc).__name__}: {exc})"[:160]
+    before = set(sys.modules)
+    try:
+        spec = importlib.util.find_spec(SMP)
+        if spec is None or not spec.submodule_search_locations:
+            return None, f"{SMP} not installed"
+        package = types.ModuleType(SMP)
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
+        sys.modules[SMP] = package
+        _smp.append(importlib.import_module(SMP + ".losses"))
+        return _smp[0], None
+    except Exception as exc:
+        return None, f"{SMP}.losses not importable ({type(exc).__name__}: {exc})"[:160]
+    finally:
+        for name in set(sys.modules) - before:
+            if name == SMP or name.startswith(SMP + "."):
+                del sys.modules[name]
 
 
 def _torch_pair(torch, fn, x):
@@ -101,16 +157,51 @@ def _add_ort(case, threads, native_target=None):
             case.unavailable["onnxruntime_native_op"] = f"{type(exc).__name__}: {exc}"[:160]
 
 
-def _index_case(loss, shape, threads, data):
-    """Cross-entropy, label-smoothed cross-entropy, NLL, softmax focal, multiclass Dice."""
+def _add_torch(case, torch, fn, name, xt, families):
+    """PyTorch eager and, the same function, through torch.compile."""
+    if "torch" in families:
+        fwd, fwd_grad = _torch_pair(torch, fn, xt)
+        case.contenders.append(Contender(name, fwd, fwd_grad))
+    if "torch_compile" in families:
+        # default mode (inductor), static shapes: one graph per case, compiled on the first
+        # call of each pass (forward alone; forward+backward), which the measurement
+        # records as compile time and excludes from the timing
+        fwd, fwd_grad = _torch_pair(torch, torch.compile(fn, dynamic=False), xt)
+        case.contenders.append(Contender("torch_compile", fwd, fwd_grad, compiled=True))
+
+
+def _add_bridge(case, torch, xt, families):
+    """The same onnxlosses loss through onnxlosses.torch (targets in their own dtype)."""
+    if "onnxlosses_torch" not in families:
+        return
+    try:
+        import onnxlosses.torch as olt
+        module = olt.from_loss(case.ours)
+    except Exception as exc:
+        case.unavailable["onnxlosses_torch"] = f"{type(exc).__name__}: {exc}"[:160]
+        return
+    tt = torch.from_numpy(case.target)
+    fwd, fwd_grad = _torch_pair(torch, lambda z: module(z, tt), xt)
+    case.contenders.append(Contender("onnxlosses_torch", fwd, fwd_grad))
+
+
+def _numpy(case, fwd, fwd_grad=None):
+    case.contenders.append(Contender("numpy", fwd, fwd_grad, single_threaded=True))
+
+
+INDEX_LOSSES = ("cross_entropy", "cross_entropy_ls", "nll", "focal", "dice", "dice_ce")
+
+
+def _index_case(loss, shape, threads, data, families=DEFAULT_FAMILIES):
+    """Cross-entropy, label-smoothed cross-entropy, NLL, softmax focal, multiclass Dice,
+    and MONAI's DiceCE (cross-entropy + Dice, one combined loss)."""
     torch = _torch()
     ii = shapes.SHAPES[shape]["ignore_index"]
     x = data.logits(shape)
-    if loss == "dice":
-        t = data.class_targets(shape, ignored=False)
-    else:
-        t = data.class_targets(shape)
+    # MONAI's Dice and DiceCE have no ignore_index: their targets have no ignored pixels
+    t = data.class_targets(shape, ignored=loss not in ("dice", "dice_ce"))
     t64 = t.astype(np.int64)
+    pooled = x.ndim < 3
     if loss == "cross_entropy":
         ours = ol.CrossEntropyLoss(ignore_index=ii)
         ref = data.reference(loss, shape, lambda: npl.cross_entropy(x.astype(np.float64), t, ii))
@@ -128,60 +219,74 @@ def _index_case(loss, shape, threads, data):
     elif loss == "dice":
         # per image, MONAI's default; pooled over the batch (MONAI's batch=True) for
         # (N, C) data, where one position per sample makes per-image Dice meaningless
-        pooled = x.ndim < 3
         ours = ol.DiceLoss.preset("monai", softmax=True, batch=pooled)
         ref = data.reference(loss, shape, lambda: npl.dice(x.astype(np.float64), t,
                                                            pooled=pooled))
+    elif loss == "dice_ce":
+        if pooled:
+            raise ValueError("dice_ce is MONAI's DiceCELoss: images, not (N, C) rows")
+        # CrossEntropyLoss() + DiceLoss.preset("monai", softmax=True): smooth 1e-5, per
+        # image, Dice mean over images and classes, plus the mean cross-entropy
+        ours = ol_monai.DiceCELoss(to_onehot_y=True, softmax=True)
+        ref = data.reference(loss, shape, lambda: npl.cross_entropy(
+            x.astype(np.float64), t, ii) + npl.dice(x.astype(np.float64), t))
     else:
         raise KeyError(loss)
     case = Case(loss, shape, ours, x, t, ref, exp_bound=loss != "nll")
 
     if torch is not None:
-        F = torch.nn.functional
         xt, tt = torch.from_numpy(x), torch.from_numpy(t64)
+        fn, name = _torch_index_fn(torch, loss, tt, ii, pooled)
+        _add_torch(case, torch, fn, name, xt, families)
+        _add_monai_smp(case, torch, xt, tt, t, families)
+        _add_bridge(case, torch, xt, families)
+    else:
+        for family in set(families) & {"torch", "torch_compile", "onnxlosses_torch"}:
+            case.unavailable[family] = "torch not importable"
+
+    if "onnxruntime" in families:
+        _add_ort(case, threads, native_target=t64 if loss in ("cross_entropy", "nll") else None)
+
+    if "numpy" in families:
         if loss == "cross_entropy":
-            fn, name = (lambda z: F.cross_entropy(z, tt, ignore_index=ii)), "torch"
+            _numpy(case, lambda: npl.cross_entropy(x, t, ii),
+                   lambda: npl.cross_entropy_grad(x, t, ii)[1])
         elif loss == "cross_entropy_ls":
-            fn, name = (lambda z: F.cross_entropy(z, tt, ignore_index=ii,
-                                                  label_smoothing=0.1)), "torch"
+            _numpy(case, lambda: npl.cross_entropy(x, t, ii, 0.1))
         elif loss == "nll":
-            fn, name = (lambda z: F.nll_loss(z, tt, ignore_index=ii)), "torch"
+            _numpy(case, lambda: npl.nll(x, t, ii))
         elif loss == "focal":
-            fn, name = (lambda z: _torch_softmax_focal(torch, z, tt, ii, 2.0)), "torch_composed"
+            _numpy(case, lambda: npl.focal(x, t, ii))
+        elif loss == "dice":
+            _numpy(case, lambda: npl.dice(x, t, pooled=pooled))
         else:
-            fn, name = (lambda z: _torch_dice(torch, z, tt, pooled=x.ndim < 3)), \
-                "torch_composed"
-        fwd, fwd_grad = _torch_pair(torch, fn, xt)
-        case.contenders.append(Contender(name, fwd, fwd_grad))
-        _add_monai_smp(case, torch, xt, tt, t)
-    else:
-        case.unavailable["torch"] = "torch not importable"
-
-    _add_ort(case, threads, native_target=t64 if loss in ("cross_entropy", "nll") else None)
-
-    if loss == "cross_entropy":
-        case.contenders.append(Contender(
-            "numpy", lambda: npl.cross_entropy(x, t, ii),
-            lambda: npl.cross_entropy_grad(x, t, ii)[1], single_threaded=True))
-    elif loss == "cross_entropy_ls":
-        case.contenders.append(Contender(
-            "numpy", lambda: npl.cross_entropy(x, t, ii, 0.1), single_threaded=True))
-    elif loss == "nll":
-        case.contenders.append(Contender("numpy", lambda: npl.nll(x, t, ii),
-                                         single_threaded=True))
-    elif loss == "focal":
-        case.contenders.append(Contender("numpy", lambda: npl.focal(x, t, ii),
-                                         single_threaded=True))
-    else:
-        case.contenders.append(Contender("numpy", lambda: npl.dice(x, t, pooled=x.ndim < 3),
-                                         single_threaded=True))
+            _numpy(case, lambda: npl.cross_entropy(x, t, ii) + npl.dice(x, t))
     return case
 
 
-def _add_monai_smp(case, torch, xt, tt, t):
-    """MONAI's FocalLoss / DiceLoss and smp's DiceLoss, checked against the onnxlosses
-    configuration that reproduces each."""
-    if case.loss == "focal":
+def _torch_index_fn(torch, loss, tt, ii, pooled):
+    """(fn of the logits tensor, contender name): PyTorch's own loss or one composed from
+    torch ops, with the targets tt (int64) bound."""
+    F = torch.nn.functional
+    if loss == "cross_entropy":
+        return (lambda z: F.cross_entropy(z, tt, ignore_index=ii)), "torch"
+    if loss == "cross_entropy_ls":
+        return (lambda z: F.cross_entropy(z, tt, ignore_index=ii, label_smoothing=0.1)), "torch"
+    if loss == "nll":
+        return (lambda z: F.nll_loss(z, tt, ignore_index=ii)), "torch"
+    if loss == "focal":
+        return (lambda z: _torch_softmax_focal(torch, z, tt, ii, 2.0)), "torch_composed"
+    if loss == "dice":
+        return (lambda z: _torch_dice(torch, z, tt, pooled=pooled)), "torch_composed"
+    if loss == "dice_ce":
+        return (lambda z: F.cross_entropy(z, tt) + _torch_dice(torch, z, tt)), "torch_composed"
+    raise KeyError(loss)
+
+
+def _add_monai_smp(case, torch, xt, tt, t, families):
+    """MONAI's FocalLoss / DiceLoss / DiceCELoss and smp's DiceLoss, checked against the
+    onnxlosses configuration that reproduces each."""
+    if case.loss == "focal" and "monai" in families:
         MonaiFocal, why = _import("monai.losses", "FocalLoss")
         if MonaiFocal is None:
             case.unavailable["monai"] = why
@@ -195,26 +300,38 @@ def _add_monai_smp(case, torch, xt, tt, t):
         fwd, fwd_grad = _torch_pair(torch, lambda z: mon(z, t0t), xt)
         case.contenders.append(Contender("monai", fwd, fwd_grad, expected=expected,
                                          check_grad=False))
-    elif case.loss == "dice":
-        MonaiDice, why = _import("monai.losses", "DiceLoss")
-        if case.x.ndim < 3:
-            # its reduce axes are then the empty list, and torch.sum(dim=[]) sums everything
-            case.unavailable["monai"] = "MONAI's DiceLoss needs spatial dims (sums all else)"
-        elif MonaiDice is None:
+    elif case.loss == "dice_ce" and "monai" in families:
+        MonaiDiceCE, why = _import("monai.losses", "DiceCELoss")
+        if MonaiDiceCE is None:
             case.unavailable["monai"] = why
         else:
-            mon = MonaiDice(softmax=True, to_onehot_y=True)
+            # MONAI's targets carry a channel axis: (N, 1, H, W)
+            mon = MonaiDiceCE(to_onehot_y=True, softmax=True)
             fwd, fwd_grad = _torch_pair(torch, lambda z: mon(z, tt[:, None]), xt)
             case.contenders.append(Contender("monai", fwd, fwd_grad))
-        SmpDice, why = _import("segmentation_models_pytorch.losses", "DiceLoss")
-        if SmpDice is None:
-            case.unavailable["smp"] = why
-        else:
-            smp = SmpDice("multiclass")
-            expected = float(ol.DiceLoss.preset("smp")(case.x, t))
-            fwd, fwd_grad = _torch_pair(torch, lambda z: smp(z, tt), xt)
-            case.contenders.append(Contender("smp", fwd, fwd_grad, expected=expected,
-                                             check_grad=False))
+    elif case.loss == "dice":
+        if "monai" in families:
+            MonaiDice, why = _import("monai.losses", "DiceLoss")
+            if case.x.ndim < 3:
+                # its reduce axes are then the empty list, and torch.sum(dim=[]) sums all
+                case.unavailable["monai"] = ("MONAI's DiceLoss needs spatial dims "
+                                             "(sums all else)")
+            elif MonaiDice is None:
+                case.unavailable["monai"] = why
+            else:
+                mon = MonaiDice(softmax=True, to_onehot_y=True)
+                fwd, fwd_grad = _torch_pair(torch, lambda z: mon(z, tt[:, None]), xt)
+                case.contenders.append(Contender("monai", fwd, fwd_grad))
+        if "smp" in families:
+            losses, why = _smp_losses()
+            if losses is None:
+                case.unavailable["smp"] = why
+            else:
+                smp = losses.DiceLoss("multiclass")
+                expected = float(ol.DiceLoss.preset("smp")(case.x, t))
+                fwd, fwd_grad = _torch_pair(torch, lambda z: smp(z, tt), xt)
+                case.contenders.append(Contender("smp", fwd, fwd_grad, expected=expected,
+                                                 check_grad=False))
 
 
 def _torch_softmax_focal(torch, x, t, ignore, gamma):
@@ -237,7 +354,7 @@ def _torch_dice(torch, x, t, smooth=1e-5, pooled=False):
     return (1 - (2 * inter + smooth) / (den + smooth)).mean()
 
 
-def _dense_case(loss, shape, threads, data):
+def _dense_case(loss, shape, threads, data, families=DEFAULT_FAMILIES):
     """BCE-with-logits, sigmoid focal, BCE on probabilities; dense 0/1 targets."""
     torch = _torch()
     y = data.dense_targets(shape)
@@ -269,20 +386,21 @@ def _dense_case(loss, shape, threads, data):
                 fn, name = (lambda z: tv_focal(z, yt, reduction="mean")), "torchvision"
             else:
                 fn, name = (lambda z: _torch_sigmoid_focal(torch, z, yt)), "torch_composed"
-        fwd, fwd_grad = _torch_pair(torch, fn, xt)
-        case.contenders.append(Contender(name, fwd, fwd_grad))
+        _add_torch(case, torch, fn, name, xt, families)
+        _add_bridge(case, torch, xt, families)
     else:
-        case.unavailable["torch"] = "torch not importable"
-    _add_ort(case, threads)
-    if loss == "bce":
-        case.contenders.append(Contender("numpy", lambda: npl.bce(x, y), single_threaded=True))
-    elif loss == "bce_logits":
-        case.contenders.append(Contender(
-            "numpy", lambda: npl.bce_with_logits(x, y),
-            lambda: npl.bce_with_logits_grad(x, y)[1], single_threaded=True))
-    else:
-        case.contenders.append(Contender("numpy", lambda: npl.sigmoid_focal(x, y),
-                                         single_threaded=True))
+        for family in set(families) & {"torch", "torch_compile", "onnxlosses_torch"}:
+            case.unavailable[family] = "torch not importable"
+    if "onnxruntime" in families:
+        _add_ort(case, threads)
+    if "numpy" in families:
+        if loss == "bce":
+            _numpy(case, lambda: npl.bce(x, y))
+        elif loss == "bce_logits":
+            _numpy(case, lambda: npl.bce_with_logits(x, y),
+                   lambda: npl.bce_with_logits_grad(x, y)[1])
+        else:
+            _numpy(case, lambda: npl.sigmoid_focal(x, y))
     return case
 
 
@@ -296,7 +414,8 @@ def _torch_sigmoid_focal(torch, x, y, alpha=0.25, gamma=2.0):
     return ((alpha * y + (1 - alpha) * (1 - y)) * loss).mean()
 
 
-INDEX_SHAPES = ("S1", "S1_NHWC", "S2", "S3", "K1")
+INDEX_SHAPES = ("S1", "S1_NHWC", "S1_NC", "S2", "S3", "K1")
+IMAGE_SHAPES = ("S1", "S1_NHWC", "S2", "S3")
 DENSE_SHAPES = ("B1", "S1")
 LOSSES = {
     "cross_entropy": (_index_case, INDEX_SHAPES),
@@ -304,12 +423,20 @@ LOSSES = {
     "nll": (_index_case, INDEX_SHAPES),
     "focal": (_index_case, INDEX_SHAPES),
     "dice": (_index_case, INDEX_SHAPES),
+    "dice_ce": (_index_case, IMAGE_SHAPES),
     "bce_logits": (_dense_case, DENSE_SHAPES),
     "sigmoid_focal": (_dense_case, DENSE_SHAPES),
     "bce": (_dense_case, DENSE_SHAPES),
 }
 
 
-def make_case(loss, shape, threads, data):
+def make_case(loss, shape, threads, data, families=DEFAULT_FAMILIES):
+    """The case of `loss` on `shape` at `threads` threads, with the contenders of the
+    given families (FAMILIES).  torch.compile's caches are cleared first: every case
+    compiles its own graphs, for its own shapes and thread count."""
+    if "torch_compile" in families:
+        torch = _torch()
+        if torch is not None:
+            torch._dynamo.reset()
     builder, _ = LOSSES[loss]
-    return builder(loss, shape, threads, data)
+    return builder(loss, shape, threads, data, families)

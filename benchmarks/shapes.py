@@ -4,9 +4,14 @@ Issue #6 fixes S1 and K1 and names S2 and S3 without defining them; they are def
 to cover what S1 does not: S2 a 3-D volume (two spatial dims more than a picture is
 nothing special: the kernels see positions), S3 many classes (ADE20K-like, 150), with
 wider integer targets.  S1_NHWC is S1's data stored channels-last (a view with the
-logical shape (N, C, H, W), as `torch.channels_last` is), and B1 is the binary
-segmentation batch for the sigmoid losses.  S1, S2 and S3 have about the
-same number of logits (40-44 M, 160-176 MB of float32), so their times compare.
+logical shape (N, C, H, W), as `torch.channels_last` is), S1_NC the same values as an
+(N, C) batch of S1's 2 M positions (21 classes contiguous per row, the layout of C < 32
+classification), and B1 is the binary segmentation batch for the sigmoid losses.  S1, S2
+and S3 have about the same number of logits (40-44 M, 160-176 MB of float32), so their
+times compare.
+
+L1, L2 and L3 are the small inputs of the per-call cost benchmark (benchmarks/latency.py),
+int64 targets as a PyTorch user passes them.
 """
 import numpy as np
 
@@ -21,16 +26,29 @@ SHAPES = {
                about="150 classes, int32 targets, 5% ignored (-100)"),
     "K1": dict(shape=(65536, 1000), target=np.int64, ignore_index=-100,
                about="classification, 1000 classes, int64 targets, 5% ignored"),
+    "S1_NC": dict(shape=(8 * 512 * 512, 21), target=np.uint8, ignore_index=255,
+                  rows_of="S1", about="S1_NHWC's values as (N, C) rows, uint8 targets"),
     "B1": dict(shape=(16, 1, 512, 512), target=None, ignore_index=None,
                about="binary segmentation batch, dense 0/1 targets (30% ones)"),
+    "L1": dict(shape=(32, 10), target=np.int64, ignore_index=-100, small=True,
+               about="a small classification batch, int64 targets, 5% ignored"),
+    "L2": dict(shape=(256, 100), target=np.int64, ignore_index=-100, small=True,
+               about="a classification batch, int64 targets, 5% ignored"),
+    "L3": dict(shape=(8, 21, 32, 32), target=np.int64, ignore_index=-100, small=True,
+               about="a small segmentation batch, int64 targets, 5% ignored"),
 }
 
 
 def logits(name, seed=0):
-    """float32 logits of shape `name`, channels-last when the shape says so."""
+    """float32 logits of shape `name`, channels-last when the shape says so; a shape of
+    rows (`rows_of`) holds the channels-last values of the shape it names."""
     spec = SHAPES[name]
     rng = np.random.default_rng(seed)
     shape = spec["shape"]
+    if spec.get("rows_of"):
+        src = SHAPES[spec["rows_of"]]["shape"]
+        nhwc = (src[0],) + src[2:] + (src[1],)
+        return rng.standard_normal(nhwc, dtype=np.float32).reshape(shape)
     if spec.get("channels_last"):
         nhwc = (shape[0],) + shape[2:] + (shape[1],)
         x = rng.standard_normal(nhwc, dtype=np.float32)
