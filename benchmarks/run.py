@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # the benchmark helpers, and the package built in place (make build) from this checkout
@@ -48,34 +47,17 @@ LARGE_SHAPES = [s for s in SHAPES if not SHAPES[s].get("small")]
 QUICK = dict(shapes=["S1"], threads=[2], contenders=["torch"], rounds=5, contender_rounds=3,
              warmup_s=0.1)
 
-_pools = {}
-
-
-def _copy(out, x, threads):
-    """out[...] = x in `threads` contiguous chunks, one per Python thread (NumPy releases
-    the GIL during the copy): the read+streaming-write roofline, since _roofline has no
-    write pass.  The stores are glibc memcpy's: non-temporal for a chunk above
-    glibc.cpu.x86_non_temporal_threshold, `rep movsb` below it (docs/benchmarks.md)."""
-    if threads == 1:
-        np.copyto(out, x)
-        return
-    pool = _pools.get(threads)
-    if pool is None:
-        pool = _pools[threads] = ThreadPoolExecutor(threads)
-    step = -(-x.size // threads)
-    flat_out, flat_x = out.reshape(-1), x.reshape(-1)
-    list(pool.map(lambda k: np.copyto(flat_out[k * step:(k + 1) * step],
-                                      flat_x[k * step:(k + 1) * step]), range(threads)))
-
 
 def roofline_fns(xc, out, threads):
     """The roofline passes over a C-contiguous float32 array: read only, read+exp (glibc's
     vector expf: the targets' definition), read+exp with the kernels' own exponential, and
-    read+streaming write (a copy into `out`)."""
+    read+streaming write (_roofline.read_write_pass: every element read and written to
+    `out` through an L1 buffer with the kernels' streaming stores, plain ones where the CPU
+    has no AVX-512)."""
     return dict(read=lambda: _roofline.read_pass(xc, threads, False),
                 read_exp=lambda: _roofline.read_pass(xc, threads, True),
                 read_ownexp=lambda: _roofline.read_pass(xc, threads, True, True),
-                read_write=lambda: _copy(out, xc, threads))
+                read_write=lambda: _roofline.read_write_pass(xc, out, threads, True))
 
 
 def check_ours(case, ran=None):
