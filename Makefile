@@ -78,7 +78,7 @@ fuzz: build
 
 bench: build
 	$(PY) -m pip install -q matplotlib monai
-	$(PY) benchmarks/run.py --json benchmarks/results.json --plot benchmarks/ratios.png
+	$(PY) benchmarks/run.py --latency --json benchmarks/results.json --plot benchmarks/ratios.png
 
 # CUDA numerics, on a machine with an NVIDIA GPU (docs/cuda.md): onnxruntime-gpu with the
 # CUDA and cuDNN runtimes from PyPI in a virtualenv of its own (it cannot share one with the
