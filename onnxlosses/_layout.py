@@ -86,12 +86,24 @@ def walk(shape, strides, keep_first=False):
     for off in w.offsets:
         if off is not None:
             off.flags.writeable = False
-    n_outer = max((len(off) for off in w.offsets if off is not None), default=0)
-    if n_outer <= WALK_CACHE_MAX_OUTER:
-        if len(_walks) >= WALK_CACHE_SIZE:
-            _walks.clear()
-        _walks[key] = w
+    if small(w):
+        remember(_walks, key, w, WALK_CACHE_SIZE)
     return w
+
+
+def small(w):
+    """True for a walk that may be remembered (by walk, or in a driver's plan): None (no
+    positions) or at most WALK_CACHE_MAX_OUTER outer indices."""
+    return w is None or max((len(off) for off in w.offsets if off is not None),
+                            default=0) <= WALK_CACHE_MAX_OUTER
+
+
+def remember(cache, key, value, size):
+    """cache[key] = value in a dict bounded to `size` entries (emptied when full: a loop
+    over more layouts than that decides each anew, never wrongly)."""
+    if len(cache) >= size:
+        cache.clear()
+    cache[key] = value
 
 
 def _walk(shape, strides, keep_first):

@@ -17,6 +17,8 @@ total=stats)` is the gradient of the global loss on one shard: two passes over t
 normalized focal's focal-term sum) are only known once every shard is seen.  The
 reductions "mean" and "sum" have statistics; "none" is per element and needs none.
 """
+import math
+
 import numpy as np
 
 
@@ -77,6 +79,18 @@ class LossStats:
         shown = ", ".join(f"{k}={v.tolist() if v.size <= 4 else f'array{v.shape}'}"
                           for k, v in self.parts.items())
         return f"LossStats({self.loss!r}: {shown})"
+
+
+def ieee_divide(a, b):
+    """a / b for Python floats as IEEE 754 (and NumPy's float64) divides: +-inf or NaN for
+    b == 0, where Python raises.  The drivers' scalars are Python floats: a NumPy scalar
+    and an error-state context cost more than a small batch's kernel."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def mean_value(parts, reduction):
