@@ -166,10 +166,10 @@ def gradient_out(out, input, target=None):
         return None
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-    in_dtype = np.asarray(input).dtype
-    if out.shape != np.shape(input) or out.dtype != in_dtype:
-        raise ValueError(f"out must have the input's shape {np.shape(input)} and dtype "
-                         f"{in_dtype}, got {out.shape} {out.dtype}")
+    arr = np.asarray(input)
+    if out.shape != arr.shape or out.dtype != arr.dtype:
+        raise ValueError(f"out must have the input's shape {arr.shape} and dtype "
+                         f"{arr.dtype}, got {out.shape} {out.dtype}")
     if not out.flags.writeable:
         raise ValueError("out must be writeable")
     if out.size and overlaps_itself(out):

@@ -26,7 +26,8 @@ ROWS_MIN_CLASSES = 32
 def _tile_for(C):
     """Positions per tile for the class-strided loops: keep a [C][tile] block of each of the
     four per-thread buffers in L2, with tile a multiple of the 16-lane vector width."""
-    return max(16, min(1024, (8192 // max(C, 1)) // 16 * 16))
+    tile = (8192 // C if C > 1 else 8192) // 16 * 16       # max(16, min(1024, ...)), in
+    return 16 if tile < 16 else 1024 if tile > 1024 else tile    # a fraction of its time
 
 
 class _Call:

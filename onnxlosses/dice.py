@@ -28,9 +28,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import _checks, _dice, _dice_scores, _gradient_stores, _target_scan
+from . import _boundary, _checks, _dice, _dice_scores, _gradient_stores, _target_scan
 from ._base import Loss, class_axis_size, functional
-from ._layout import element_strides, exact_copy, walk, writable_in_place
+from ._layout import element_strides, exact_copy, remember, small, walk, writable_in_place
 from ._softmax_ce import _tile_for
 from ._spec import Example, LossSpec, Param, per_class
 from ._threads import get_num_threads
@@ -38,6 +38,13 @@ from ._types import Absent, DiceMode, OptionalArray, Reduction, Weighting
 from .stats import ieee_divide
 
 _ACT = _dice.onnxl_activation     # how the kernel turns the input into probabilities
+
+# What _prepare decided for arrays it uses as they are (plain ndarrays of the compute
+# dtype, walkable, no mask; class indices, or dense targets without ignore_index): C, the
+# positions' shape, the activation and the target scan's walk, by the arrays' header key
+# and the configuration's mode, from_logits, ignore_index and _target_channel.
+PLAN_CACHE_SIZE = 64
+_prepared = {}
 
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
@@ -230,6 +237,24 @@ class _DiceFamily(Loss):
     # -- statistics ---------------------------------------------------------------------
     def _prepare(self, input, target, mask):
         cfg = self._config
+        key = None
+        if mask is None and not cfg.get("_hard_targets"):
+            header = _boundary.header_key(input, target)
+            if header is not None:
+                key = (header, cfg["mode"], cfg["from_logits"], cfg["ignore_index"],
+                       cfg.get("_target_channel", False))
+                plan = _prepared.get(key)
+                if plan is not None:
+                    # the arrays are used as they are, and every check of their headers
+                    # passed when the plan was made; class indices are scanned every call
+                    C, pos, act, target_walk = plan
+                    index = target_walk is not None
+                    if index:
+                        _target_scan.scan(target, None, C, cfg["ignore_index"],
+                                          walk=target_walk)
+                    return dict(xin=input, x=input, t=target if index else None,
+                                y=None if index else target, mask=None, C=C, pos=pos,
+                                act=act, ii=cfg["ignore_index"], post_mask=None)
         xin = _checks.float_array("input", input)
         if xin.ndim == 0:
             raise ValueError("input must be (N, C, d1, ...) (binary mode: (N, ...)), got a "
@@ -301,6 +326,11 @@ class _DiceFamily(Loss):
         act = _ACT.ONNXL_ACT_IDENTITY
         if cfg["from_logits"]:
             act = _ACT.ONNXL_ACT_SOFTMAX if mode == "multiclass" else _ACT.ONNXL_ACT_SIGMOID
+        if key is not None and x is input and mask is None and post_mask is None and \
+                (t is target if index else y is target and ii is None):
+            target_walk = _target_scan.target_walk(t, None) if index else None
+            if small(target_walk):
+                remember(_prepared, key, (C, pos, act, target_walk), PLAN_CACHE_SIZE)
         return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
                     ii=ii, post_mask=post_mask)
 

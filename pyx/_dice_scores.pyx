@@ -14,8 +14,12 @@ comparisons NumPy treats its own way, makes class_terms return None: dice.py the
 the NumPy path.  log_loss and a per-class gamma (logarithms and powers) and reduction
 "none" stay in NumPy.
 """
+import numpy as np
+cimport numpy as cnp
 from libc.math cimport fabs
 from libc.stdint cimport uint8_t, int64_t
+
+cnp.import_array()
 
 cdef enum:
     DL_DS = 0          # work[k]: dL/ds per (group, class)
@@ -62,35 +66,56 @@ cdef inline double np_sum(const double *a, Py_ssize_t n) noexcept nogil:
     return 0.0 + _pairwise(a, n)
 
 
-def numpy_sum(const double[::1] a):
+def numpy_sum(a):
     """np_sum over a contiguous float64 vector (for the tests)."""
-    return np_sum(&a[0], a.shape[0]) if a.shape[0] else 0.0
+    return np_sum(_doubles(a, a.size), a.size) if a.size else 0.0
 
 
-def class_terms(const double[:, :, ::1] S, double[:, :, ::1] work, double a, double bP,
-                double bT, double c, double s_nr, double s_dr, double eps,
-                const double[::1] weight, const uint8_t[::1] selected, int absent,
-                bint add_zero):
+cdef const double *_doubles(arr, Py_ssize_t n, bint writable=False) except NULL:
+    """The data of a C-contiguous float64 ndarray of n elements (a raw pointer: typed
+    memoryviews cost more to acquire than this whole loop on a small C)."""
+    cdef cnp.ndarray a = arr
+    if cnp.PyArray_TYPE(a) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or \
+            cnp.PyArray_SIZE(a) != n or (writable and not cnp.PyArray_ISWRITEABLE(a)):
+        raise ValueError("internal: _dice_scores needs C-contiguous float64 arrays of the "
+                         "statistics' size")
+    return <const double *> cnp.PyArray_DATA(a)
+
+
+def class_terms(S, work, double a, double bP, double bT, double c, double s_nr,
+                double s_dr, double eps, weight, selected, int absent, bint add_zero):
     """Scores of G groups x C classes (S: (G, C, 3) float64 [I, P, T]; add_zero: S is one
     row, and NumPy's pooled sum over it, 0.0 + S, is taken here).  Fills work (5, G, C):
     dL/ds, ds/dI, ds/dP, the used weight wu and the weighted loss term, and returns
     (np.sum of the terms, np.sum of wu, the number of used entries), or None when a
     denominator is NaN.  weight: the class weights (C,), or None for ones; selected: uint8
-    (C,) of the scored classes, or None for all;
-    absent: ABSENT_KEEP, _ZERO or _SKIP for a class with T == 0."""
-    cdef Py_ssize_t G = S.shape[0], C = S.shape[1], g, k
+    (C,) of the scored classes, or None for all; absent: ABSENT_KEEP, _ZERO or _SKIP for a
+    class with T == 0.  Every array C-contiguous."""
+    cdef Py_ssize_t G = S.shape[0], C = S.shape[1], n = G * C, g, k, e
+    cdef const double *st
+    cdef double *wk
+    cdef const double *w = NULL
+    cdef const uint8_t *sel = NULL
     cdef double I, P, T, num, den_raw, den, score, loss, dl_ds, wu
-    cdef bint active, used
+    cdef bint used
     cdef int64_t count = 0
-    cdef bint has_sel = selected is not None, has_weight = weight is not None
-    if work.shape[0] != WORK_ROWS or work.shape[1] != G or work.shape[2] != C or \
-            (has_weight and weight.shape[0] != C) or (has_sel and selected.shape[0] != C):
-        raise ValueError("internal: class_terms got arrays of mismatched shapes")
+    if n == 0:
+        return 0.0, 0.0, 0
+    st = _doubles(S, 3 * n)
+    wk = <double *> _doubles(work, WORK_ROWS * n, True)
+    if weight is not None:
+        w = _doubles(weight, C)
+    if selected is not None:
+        if selected.dtype != np.uint8 or not selected.flags.c_contiguous or \
+                selected.shape[0] != C:
+            raise ValueError("internal: class_terms' selected must be uint8 (C,)")
+        sel = <const uint8_t *> cnp.PyArray_DATA(selected)
     for g in range(G):
         for k in range(C):
-            I = S[g, k, 0]
-            P = S[g, k, 1]
-            T = S[g, k, 2]
+            e = g * C + k
+            I = st[3 * e]
+            P = st[3 * e + 1]
+            T = st[3 * e + 2]
             if add_zero:
                 I = 0.0 + I
                 P = 0.0 + P
@@ -100,30 +125,28 @@ def class_terms(const double[:, :, ::1] S, double[:, :, ::1] work, double a, dou
             if den_raw != den_raw:
                 return None
             den = den_raw if den_raw > eps else eps          # np.maximum(den_raw, eps)
-            active = den_raw >= eps
             score = num / den
-            if active:
-                work[DS_DI, g, k] = (a * den - num * c) / (den * den)
-                work[DS_DP, g, k] = (-num * bP) / (den * den)
+            if den_raw >= eps:                                # the clamp passes the gradient
+                wk[DS_DI * n + e] = (a * den - num * c) / (den * den)
+                wk[DS_DP * n + e] = (-num * bP) / (den * den)
             else:
-                work[DS_DI, g, k] = a / den
-                work[DS_DP, g, k] = 0.0
+                wk[DS_DI * n + e] = a / den
+                wk[DS_DP * n + e] = 0.0
             loss = 1.0 - score
             dl_ds = -1.0
-            used = not has_sel or selected[k] != 0
+            used = sel == NULL or sel[k] != 0
             if T == 0:
                 if absent == ABSENT_ZERO:
                     loss = 0.0
                     dl_ds = 0.0
                 elif absent == ABSENT_SKIP:
                     used = False
-            wu = (weight[k] if has_weight else 1.0) if used else 0.0
-            work[DL_DS, g, k] = dl_ds
-            work[WU, g, k] = wu
-            work[TERM, g, k] = wu * loss if used else 0.0
+            wu = (w[k] if w != NULL else 1.0) if used else 0.0
+            wk[DL_DS * n + e] = dl_ds
+            wk[WU * n + e] = wu
+            wk[TERM * n + e] = wu * loss if used else 0.0
             count += used
-    return (np_sum(&work[TERM, 0, 0], G * C) if G * C else 0.0,
-            np_sum(&work[WU, 0, 0], G * C) if G * C else 0.0, count)
+    return np_sum(wk + TERM * n, n), np_sum(wk + WU * n, n), count
 
 
 cdef inline double _chain(double f1, double f2, double f3) noexcept nogil:
@@ -132,27 +155,32 @@ cdef inline double _chain(double f1, double f2, double f3) noexcept nogil:
     return 0.0 if f1 == 0 or f2 == 0 or f3 == 0 else product
 
 
-def chain(const double[:, :, ::1] work, double[:, ::1] dI, double[:, ::1] dP, int dv_kind,
-          double g0, double norm, bint gamma_on, double gamma, double factor):
+def chain(work, dI, dP, int dv_kind, double g0, double norm, bint gamma_on, double gamma,
+          double factor):
     """dL/dI and dL/dP (G, C) from class_terms' work: dv = wu g0 (DV_SUM), wu g0 / norm
     (DV_MEAN) or 0 (DV_ZERO), times gamma then factor when gamma_on; then the chain rule's
     product with dL/ds and ds/dI (ds/dP), 0 where a factor is 0."""
-    cdef Py_ssize_t G = work.shape[1], C = work.shape[2], g, k
+    cdef Py_ssize_t n = dI.size, e
+    cdef const double *wk
+    cdef double *di
+    cdef double *dp
     cdef double dv
-    if dI.shape[0] != G or dI.shape[1] != C or dP.shape[0] != G or dP.shape[1] != C:
-        raise ValueError("internal: chain got arrays of mismatched shapes")
-    for g in range(G):
-        for k in range(C):
-            if dv_kind == DV_SUM:
-                dv = work[WU, g, k] * g0
-            elif dv_kind == DV_MEAN:
-                dv = (work[WU, g, k] * g0) / norm
-            else:
-                dv = 0.0
-            if gamma_on:
-                dv = (dv * gamma) * factor
-            dI[g, k] = _chain(dv, work[DL_DS, g, k], work[DS_DI, g, k])
-            dP[g, k] = _chain(dv, work[DL_DS, g, k], work[DS_DP, g, k])
+    if n == 0:
+        return
+    wk = _doubles(work, WORK_ROWS * n)
+    di = <double *> _doubles(dI, n, True)
+    dp = <double *> _doubles(dP, n, True)
+    for e in range(n):
+        if dv_kind == DV_SUM:
+            dv = wk[WU * n + e] * g0
+        elif dv_kind == DV_MEAN:
+            dv = (wk[WU * n + e] * g0) / norm
+        else:
+            dv = 0.0
+        if gamma_on:
+            dv = (dv * gamma) * factor
+        di[e] = _chain(dv, wk[DL_DS * n + e], wk[DS_DI * n + e])
+        dp[e] = _chain(dv, wk[DL_DS * n + e], wk[DS_DP * n + e])
 
 
 def fits_float32(const double[:, :] dI, const double[:, :] dP, double bound):
