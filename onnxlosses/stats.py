@@ -17,8 +17,6 @@ total=stats)` is the gradient of the global loss on one shard: two passes over t
 normalized focal's focal-term sum) are only known once every shard is seen.  The
 reductions "mean" and "sum" have statistics; "none" is per element and needs none.
 """
-import math
-
 import numpy as np
 
 
@@ -82,15 +80,16 @@ class LossStats:
 
 
 def ieee_divide(a, b):
-    """a / b for Python floats as IEEE 754 (and NumPy's float64) divides: +-inf or NaN for
-    b == 0, where Python raises.  The drivers' scalars are Python floats: a NumPy scalar
-    and an error-state context cost more than a small batch's kernel."""
+    """float64 a / b of Python floats, bit for bit NumPy's: Python's division is the same
+    IEEE division, but raises for b == 0, where NumPy gives +-inf or the machine's NaN
+    (0 / 0 is -NaN on x86): that rare case is NumPy's own.  The drivers' scalars are Python
+    floats: a NumPy scalar and an error-state context cost more than a small batch's
+    kernel."""
     try:
         return a / b
     except ZeroDivisionError:
-        if a != a or a == 0:
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(a) / np.float64(b))
 
 
 def mean_value(parts, reduction):

@@ -29,14 +29,22 @@ cdef bint _whole_elements(cnp.ndarray a) except -1:
     return True
 
 
-def walkable(cnp.ndarray arr):
+def walkable(arr):
     """True when a kernel can walk `arr` with typed pointers: its data aligned for its dtype
     and every byte stride a whole number of elements."""
+    if not isinstance(arr, cnp.ndarray):       # a NumPy scalar: its header, in Python
+        return bool(arr.flags.aligned and all(s % arr.itemsize == 0 for s in arr.strides))
     return bool(cnp.PyArray_ISALIGNED(arr)) and _whole_elements(arr)
 
 
-def element_strides(cnp.ndarray arr):
+def element_strides(arr):
     """`arr`'s strides in elements; ValueError for an array a kernel cannot walk."""
+    if not isinstance(arr, cnp.ndarray):
+        arr = cnp.PyArray_FROM_O(arr)          # a NumPy scalar: a 0-d array, strides ()
+    return _element_strides(arr)
+
+
+cdef tuple _element_strides(cnp.ndarray arr):
     cdef int d, nd = cnp.PyArray_NDIM(arr)
     cdef cnp.npy_intp isz = cnp.PyArray_ITEMSIZE(arr)
     cdef cnp.npy_intp *st = cnp.PyArray_STRIDES(arr)
@@ -47,10 +55,16 @@ def element_strides(cnp.ndarray arr):
     return tuple([st[d] // isz for d in range(nd)])
 
 
-def overlaps_itself(cnp.ndarray arr):
+def overlaps_itself(arr):
     """True when two elements of `arr` may share memory (see _layout.overlaps_itself); None
-    when a stride or the extent leaves int64 arithmetic (the caller then decides in Python,
-    with unbounded integers)."""
+    when a stride or the extent leaves int64 arithmetic, or `arr` is not an ndarray (the
+    caller then decides in Python, with unbounded integers)."""
+    if not isinstance(arr, cnp.ndarray):
+        return None
+    return _overlaps_itself(arr)
+
+
+cdef object _overlaps_itself(cnp.ndarray arr):
     cdef int nd = cnp.PyArray_NDIM(arr), d, i, k = 0
     cdef cnp.npy_intp *st = cnp.PyArray_STRIDES(arr)
     cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(arr)
