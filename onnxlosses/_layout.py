@@ -137,4 +137,5 @@ def _walk(shape, strides, keep_first):
         for size, st in dims[:-1]:
             off = (off[:, None] + np.arange(size, dtype=np.int64) * st[a]).ravel()
         offsets[a] = off
-    return Walk(inner, tuple(offsets), tuple(inner_strides.get(a, 0) for a in range(len(strides))))
+    return Walk(inner, tuple(offsets),
+                tuple(inner_strides.get(a, 0) for a in range(len(strides))))

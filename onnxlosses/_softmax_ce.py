@@ -2,10 +2,12 @@
 the kernel, applies the reduction.  Everything that can be wrong is found before the kernel
 reads a logit.
 
-A small batch's call costs what this driver does around the kernel, so it does little: no
-NumPy scalar arithmetic or error-state context (the scalars are Python floats, whose
-division is the same IEEE division), the position walk remembered per layout (_layout.walk),
-no more threads than tiles."""
+A small batch's call costs what this driver does around the kernel, so it does little: a
+call whose arrays are used as they are replays what the general path decided for arrays
+of the same headers (a _Plan, by _boundary.header_key), checking again only what depends
+on the arrays' values (the target scan) and places (out's memory); the scalars are Python
+floats (stats.ieee_divide), not NumPy scalars under an error-state context; the kernel
+gets no more threads than tiles."""
 import math
 
 import numpy as np

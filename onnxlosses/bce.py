@@ -158,6 +158,8 @@ _plans = {}
 
 
 def _finish(total_sum, n, reduction, lo, input_dtype, grad, out, want_grad, value=None):
+    """(value, grad) as the caller gets them; `value` when it is not the reduction's (a
+    total's)."""
     if value is None:
         value = reduce_value(total_sum, n, reduction, lo, input_dtype)
     if not want_grad:
