@@ -32,8 +32,8 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_cross_entropy", "_dice", "_elementwise", "_index_targets", "_math_check", "_openmp",
-           "_roofline"]
+KERNELS = ["_boundary", "_cross_entropy", "_dice", "_dice_scores", "_elementwise",
+           "_index_targets", "_math_check", "_openmp", "_roofline"]
 
 
 def _compiler_accepts(flags):

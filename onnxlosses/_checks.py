@@ -166,20 +166,26 @@ def gradient_out(out, input, target=None):
         return None
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
-    in_dtype = np.asarray(input).dtype
-    if out.shape != np.shape(input) or out.dtype != in_dtype:
-        raise ValueError(f"out must have the input's shape {np.shape(input)} and dtype "
-                         f"{in_dtype}, got {out.shape} {out.dtype}")
+    arr = np.asarray(input)
+    if out.shape != arr.shape or out.dtype != arr.dtype:
+        raise ValueError(f"out must have the input's shape {arr.shape} and dtype "
+                         f"{arr.dtype}, got {out.shape} {out.dtype}")
     if not out.flags.writeable:
         raise ValueError("out must be writeable")
     if out.size and overlaps_itself(out):
         raise ValueError(f"out must not overlap itself (a zero stride, or strides that "
                          f"interleave its elements), got strides {out.strides}")
+    gradient_out_memory(out, input, target)
+    return out
+
+
+def gradient_out_memory(out, input, target=None):
+    """The part of gradient_out that depends on where the arrays are, not on their headers:
+    `out` shares memory with neither the input nor the target."""
     if np.may_share_memory(out, input):
         raise ValueError("out must not share memory with input")
     if target is not None and np.may_share_memory(out, target):
         raise ValueError("out must not share memory with target")
-    return out
 
 
 def choice(*options):

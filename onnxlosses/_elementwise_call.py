@@ -6,10 +6,12 @@ import numpy as np
 from . import _checks, _elementwise
 from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._threads import get_num_threads
+from .stats import ieee_divide
 
 BCE, BCE_LOGITS, SIGMOID_FOCAL = (_elementwise.Loss.BCE, _elementwise.Loss.BCE_WITH_LOGITS,
                                  _elementwise.Loss.SIGMOID_FOCAL)
 TILE = 2048
+_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def compute_dtype(x):
@@ -20,7 +22,7 @@ def check_range(name, arr, lo=0.0, hi=1.0):
     """ValueError when any element of float array `arr` lies outside [lo, hi] (NaN passes)."""
     if arr.size == 0:
         return
-    a = arr if arr.dtype in (np.float32, np.float64) else arr.astype(np.float32)
+    a = arr if arr.dtype in _KERNEL_FLOATS else arr.astype(np.float32)
     w = walk(a.shape, [element_strides(a)])
     n, first = _elementwise.count_outside(a, w.offsets[0], w.strides[0], w.inner, lo, hi,
                                           get_num_threads())
@@ -29,18 +31,25 @@ def check_range(name, arr, lo=0.0, hi=1.0):
                          f"outside, e.g. {first!r}")
 
 
+def operand_walk(x, *arrays):
+    """The position walk of the kernel's operands, in its order (x, y, target, classes,
+    weight, pos_weight, mask, grad_output, loss_out, grad; None for an absent one)."""
+    return walk(x.shape, [None if a is None else element_strides(a) for a in (x,) + arrays])
+
+
 def run(mode, x, *, y=None, target=None, classes=None, weight=None, pos_weight=None,
         mask=None, grad_output=None, loss_out=False, grad=None, ignore_index=-100,
-        gamma=0.0, alpha=-1.0, thr=0.0, B=0.0):
+        gamma=0.0, alpha=-1.0, thr=0.0, B=0.0, layout=None):
     """Run the kernel over x (compute dtype).  Every array argument is a view of x's shape.
     `grad` is the array the gradient goes into (or None for no gradient); `grad_output` the
-    per-element factor of the gradient.  Returns (sum of losses, sum of focal terms,
-    per-element losses or None)."""
+    per-element factor of the gradient; `layout`: the operands' walk when the caller has it
+    (operand_walk of arrays with these headers).  Returns (sum of losses, sum of focal
+    terms, per-element losses or None)."""
     lo = np.empty(x.shape, dtype=x.dtype) if loss_out else None
-    arrays = [x, y, target, classes, weight, pos_weight, mask, grad_output, lo, grad]
     if x.size == 0:
         return 0.0, 0.0, lo
-    w = walk(x.shape, [None if a is None else element_strides(a) for a in arrays])
+    w = layout if layout is not None else operand_walk(
+        x, y, target, classes, weight, pos_weight, mask, grad_output, lo, grad)
     total, total_ft = _elementwise.run(
         mode, w, x, y, target, classes, weight, pos_weight, mask, grad_output, lo, grad,
         ignore_index=ignore_index, gamma=gamma, alpha=alpha, thr=thr, B=B, tile=TILE,
@@ -82,5 +91,4 @@ def reduce_value(total, count, reduction, lo, input_dtype):
         return lo.astype(input_dtype, copy=False)
     if reduction == "sum":
         return input_dtype.type(total)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return input_dtype.type(np.float64(total) / np.float64(count))
+    return input_dtype.type(ieee_divide(float(total), float(count)))

@@ -17,18 +17,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _boundary
+# compiled (pyx/_boundary.pyx), as they run several times on every call:
+# walkable(arr): data aligned for its dtype and every byte stride a whole number of elements;
+# element_strides(arr): the strides in elements, ValueError for an array that is not walkable
+from ._boundary import element_strides, walkable
 
-@dataclass
+
+@dataclass(frozen=True)
 class Walk:
     inner: int                 # positions along the inner axis
-    offsets: list              # per array: int64 element offsets per outer index, or None
-    strides: list              # per array: element stride along the inner axis, or 0
+    offsets: tuple             # per array: int64 element offsets per outer index (read-only),
+                               # or None
+    strides: tuple             # per array: element stride along the inner axis, or 0
 
 
-def walkable(arr):
-    """True when a kernel can walk `arr` with typed pointers: its data aligned for its dtype
-    and every byte stride a whole number of elements."""
-    return arr.flags.aligned and all(s % arr.itemsize == 0 for s in arr.strides)
+# Walks of small inputs are remembered: deciding one costs more than a small batch's
+# kernel, and a training loop asks for the same few again and again.  A walk is a function
+# of its arguments alone (shape, element strides, keep_first: the key), its offsets are
+# read-only, and only walks with few outer indices are kept, at most WALK_CACHE_SIZE of them.
+WALK_CACHE_SIZE = 256
+WALK_CACHE_MAX_OUTER = 64
+_walks = {}
 
 
 def exact_copy(arr):
@@ -48,6 +58,9 @@ def overlaps_itself(arr):
     """True when two elements of `arr` may share memory: a zero stride on a dimension of
     size > 1, or strides that interleave (dims sorted by |stride|, each stride must step
     past the whole extent of the smaller ones)."""
+    quick = _boundary.overlaps_itself(arr)     # None: beyond int64 arithmetic
+    if quick is not None:
+        return quick
     dims = sorted((abs(st), n) for st, n in zip(arr.strides, arr.shape) if n > 1)
     extent = arr.itemsize
     for st, n in dims:
@@ -55,13 +68,6 @@ def overlaps_itself(arr):
             return True
         extent = st * (n - 1) + extent
     return False
-
-
-def element_strides(arr):
-    if not walkable(arr):
-        raise ValueError(f"internal: an array with byte strides {arr.strides} for item size "
-                         f"{arr.itemsize} (or unaligned data) reached a kernel uncopied")
-    return tuple(s // arr.itemsize for s in arr.strides)
 
 
 def walk(shape, strides, keep_first=False):
@@ -72,6 +78,35 @@ def walk(shape, strides, keep_first=False):
     and never merges, so no inner run spans two samples; outer index o then belongs to
     sample o // (n_outer // shape[0]).
     """
+    key = (tuple(shape), tuple(strides), bool(keep_first))
+    found = _walks.get(key)
+    if found is not None:
+        return found
+    w = _walk(shape, strides, keep_first)
+    for off in w.offsets:
+        if off is not None:
+            off.flags.writeable = False
+    if small(w):
+        remember(_walks, key, w, WALK_CACHE_SIZE)
+    return w
+
+
+def small(w):
+    """True for a walk that may be remembered (by walk, or in a driver's plan): None (no
+    positions) or at most WALK_CACHE_MAX_OUTER outer indices."""
+    return w is None or max((len(off) for off in w.offsets if off is not None),
+                            default=0) <= WALK_CACHE_MAX_OUTER
+
+
+def remember(cache, key, value, size):
+    """cache[key] = value in a dict bounded to `size` entries (emptied when full: a loop
+    over more layouts than that decides each anew, never wrongly)."""
+    if len(cache) >= size:
+        cache.clear()
+    cache[key] = value
+
+
+def _walk(shape, strides, keep_first):
     if keep_first and len(shape) > 0:
         rest = walk(shape[1:], [None if s is None else s[1:] for s in strides])
         offsets = []
@@ -81,7 +116,7 @@ def walk(shape, strides, keep_first=False):
                 continue
             first = np.arange(shape[0], dtype=np.int64) * s[0]
             offsets.append((first[:, None] + rest.offsets[a][None, :]).ravel())
-        return Walk(rest.inner, offsets, rest.strides)
+        return Walk(rest.inner, tuple(offsets), rest.strides)
     present = [i for i, s in enumerate(strides) if s is not None]
     dims = []  # [size, {array: stride}]
     for d, size in enumerate(shape):
@@ -102,4 +137,5 @@ def walk(shape, strides, keep_first=False):
         for size, st in dims[:-1]:
             off = (off[:, None] + np.arange(size, dtype=np.int64) * st[a]).ravel()
         offsets[a] = off
-    return Walk(inner, offsets, [inner_strides.get(a, 0) for a in range(len(strides))])
+    return Walk(inner, tuple(offsets),
+                tuple(inner_strides.get(a, 0) for a in range(len(strides))))

@@ -1,14 +1,21 @@
 """Drives the fused cross-entropy / NLL kernel: checks the arrays, scans the targets, runs
 the kernel, applies the reduction.  Everything that can be wrong is found before the kernel
-reads a logit."""
+reads a logit.
+
+A small batch's call costs what this driver does around the kernel, so it does little: a
+call whose arrays are used as they are replays what the general path decided for arrays
+of the same headers (a _Plan, by _boundary.header_key), checking again only what depends
+on the arrays' values (the target scan) and places (out's memory); the scalars are Python
+floats (stats.ieee_divide), not NumPy scalars under an error-state context; the kernel
+gets no more threads than tiles."""
 import math
 
 import numpy as np
 
-from . import _checks, _cross_entropy, _gradient_stores, _target_scan
-from ._layout import element_strides, exact_copy, walk, writable_in_place
+from . import _boundary, _checks, _cross_entropy, _gradient_stores, _target_scan
+from ._layout import element_strides, exact_copy, remember, small, walk, writable_in_place
 from ._threads import get_num_threads
-from .stats import mean_value
+from .stats import ieee_divide
 
 ROW_TILE = 64
 # Classes contiguous (channels-last, (N, C)): at least this many classes run row by row,
@@ -21,7 +28,8 @@ ROWS_MIN_CLASSES = 32
 def _tile_for(C):
     """Positions per tile for the class-strided loops: keep a [C][tile] block of each of the
     four per-thread buffers in L2, with tile a multiple of the 16-lane vector width."""
-    return max(16, min(1024, (8192 // max(C, 1)) // 16 * 16))
+    tile = (8192 // C if C > 1 else 8192) // 16 * 16       # max(16, min(1024, ...)), in
+    return 16 if tile < 16 else 1024 if tile > 1024 else tile    # a fraction of its time
 
 
 class _Call:
@@ -33,18 +41,20 @@ class _Call:
         if x.ndim == 0:
             raise ValueError("input must be (C,), (N, C) or (N, C, d1, ..., dk), got a scalar")
         t = np.asarray(target)
+        xin, tin = x, t
         self.input_dtype = x.dtype
         self.unbatched = x.ndim == 1
+        shape = x.shape      # np.shape(input)
         # Shape of the per-position losses as the user sees it: the input without its class
         # axis (for index targets that is the target's shape).
-        self.loss_shape = np.shape(input)[:1] + np.shape(input)[2:] if x.ndim > 1 else ()
+        self.loss_shape = shape[:1] + shape[2:] if x.ndim > 1 else ()
         if self.unbatched:
             x = x[None]
             if t.ndim in (0, 1):
                 t = t[None]
         C = x.shape[1]
         if C == 0:
-            raise ValueError(f"input must have at least one class, got shape {np.shape(input)}")
+            raise ValueError(f"input must have at least one class, got shape {shape}")
         pos_shape = (x.shape[0],) + x.shape[2:]
         compute = np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
 
@@ -52,13 +62,13 @@ class _Call:
             t = exact_copy(t)
             if t.shape != pos_shape:
                 raise ValueError(f"target must have shape {self.loss_shape} for input of shape "
-                                 f"{np.shape(input)}, got {np.shape(target)}")
+                                 f"{shape}, got {tin.shape}")
             self.hard = True
         elif t.dtype.kind == "f" and not indices_only:
             if t.shape != x.shape:
                 raise ValueError(
                     "float targets are class probabilities and must have the input's shape "
-                    f"{np.shape(input)}, got {np.shape(target)}")
+                    f"{shape}, got {tin.shape}")
             if config["ignore_index"] >= 0:
                 raise ValueError("ignore_index is not supported with class-probability targets, "
                                  f"got ignore_index={config['ignore_index']}; use mask")
@@ -89,9 +99,9 @@ class _Call:
                 go = exact_copy(go.astype(compute, copy=False)).reshape(pos_shape)
             else:
                 g0 = _checks.scalar_grad_output(grad_output, reduction)
-        _checks.gradient_out(out, input, target)
+        _checks.gradient_out(out, xin, tin)   # as (out, input, target): the same arrays
 
-        self.x = exact_copy(x.astype(compute, copy=False))
+        self.x = exact_copy(x if x.dtype == compute else x.astype(compute))
         self.target = t
         self.mask = mask
         self.C = C
@@ -100,6 +110,52 @@ class _Call:
         self.g0 = g0
         self.out = out
         self.want_grad = want_grad
+
+
+class _Plan:
+    """What a call decides from its arrays' headers and the configuration: the shapes, the
+    gradient's destination, the kernel's walk, tiles and loop shape.  Remembered per header
+    key for calls whose arrays need no conversion (see evaluate)."""
+
+    __slots__ = ("C", "pos_shape", "loss_shape", "unbatched", "hard", "input_dtype",
+                 "direct", "walk", "target_walk", "rows", "tile", "n_tiles", "stream")
+
+    def __init__(self, call, grad, loss_out, direct):
+        self.C, self.pos_shape, self.loss_shape = call.C, call.pos_shape, call.loss_shape
+        self.unbatched, self.hard, self.input_dtype = call.unbatched, call.hard, call.input_dtype
+        self.direct = direct
+        go = call.grad_output if loss_out is not None else None
+        xs = element_strides(call.x)
+        strides = [
+            _positions(xs),
+            element_strides(call.target) if call.hard else None,
+            None if call.hard else _positions(element_strides(call.target)),
+            element_strides(call.mask) if call.mask is not None else None,
+            _positions(element_strides(grad)) if grad is not None else None,
+            element_strides(go) if go is not None else None,
+            element_strides(loss_out) if loss_out is not None else None,
+        ]
+        self.walk = walk(call.pos_shape, strides) if math.prod(call.pos_shape) else None
+        self.target_walk = _target_scan.target_walk(call.target, call.mask) \
+            if call.hard else None
+        self.rows = xs[1] == 1 and call.C >= ROWS_MIN_CLASSES
+        self.tile = ROW_TILE if self.rows else _tile_for(call.C)
+        w = self.walk
+        self.n_tiles = len(w.offsets[0]) * -(-w.inner // self.tile) if w is not None else 0
+        self.stream = _gradient_stores.stream_gradient(grad)
+
+
+def _positions(strides):
+    """An operand's strides over the positions: without its class axis."""
+    return (strides[0],) + strides[2:]
+
+
+# Plans of calls whose arrays are used as they are (plain ndarrays, the compute dtype,
+# walkable, batched, no mask, no grad_output), by their header key and what of the
+# configuration the checks and decisions read.  Bounded; a plan of a layout with many outer
+# indices (its walk is large) is not kept.
+PLAN_CACHE_SIZE = 64
+_plans = {}
 
 
 def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, out,
@@ -111,58 +167,79 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
     {"loss": sum of losses, "weight": the mean's denominator}; total: the statistics of
     all the data, whose denominator scales the gradient and whose value is returned."""
     focal = focal_gamma is not None
+    reduction = config["reduction"]
+    key = None
+    if mask is None and grad_output is None and total is None and not stats_only:
+        header = _boundary.header_key(input, target, out)
+        if header is not None:
+            weight = config["weight"]
+            key = (header, want_grad, log_probs or focal, reduction,
+                   None if weight is None else weight.shape[0], config["ignore_index"] >= 0)
+            plan = _plans.get(key)
+            if plan is not None:
+                # every check that reads only headers passed when the plan was made; what
+                # depends on where the arrays are is checked again
+                if out is not None:
+                    _checks.gradient_out_memory(out, input, target)
+                return _run(plan, config, input, target, None, None, 1.0, out, want_grad,
+                            log_probs, focal_gamma, None, False)
     call = _Call(config, input, target, mask, log_probs or focal, want_grad, grad_output, out,
                  focal)
-    x, C, reduction = call.x, call.C, config["reduction"]
-    nthreads = get_num_threads()
-
+    x = call.x
+    direct = False
     grad = None
     if want_grad:
         direct = out is not None and out.dtype == x.dtype and \
             writable_in_place(out, call.grad_output, call.mask)
         grad = (out[None] if call.unbatched else out) if direct else np.empty_like(x)
     loss_out = np.empty(call.pos_shape, dtype=x.dtype) if reduction == "none" else None
-    go = call.grad_output if reduction == "none" else None
+    plan = _Plan(call, grad, loss_out, direct)
+    if key is not None and x is input and call.target is target and small(plan.walk):
+        remember(_plans, key, plan, PLAN_CACHE_SIZE)
+    return _run(plan, config, x, call.target, call.mask, call.grad_output, call.g0, out,
+                want_grad, log_probs, focal_gamma, total, stats_only, grad, loss_out)
 
-    xs = element_strides(x)
-    pos = lambda s: (s[0],) + s[2:]
-    strides = [
-        pos(xs),
-        element_strides(call.target) if call.hard else None,
-        None if call.hard else pos(element_strides(call.target)),
-        element_strides(call.mask) if call.mask is not None else None,
-        pos(element_strides(grad)) if grad is not None else None,
-        element_strides(go) if go is not None else None,
-        element_strides(loss_out) if loss_out is not None else None,
-    ]
-    n_pos = math.prod(call.pos_shape)
-    w = walk(call.pos_shape, strides) if n_pos else None
+
+def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_probs,
+         focal_gamma, total, stats_only, grad=None, loss_out=None):
+    """The target scan, the kernel and the reduction of a checked call laid out by `plan`
+    (`grad` and `loss_out`: the arrays the plan was made with, or None to allocate them
+    alike)."""
+    C, reduction = plan.C, config["reduction"]
+    if want_grad and grad is None:
+        grad = (out[None] if plan.unbatched else out) if plan.direct else np.empty_like(x)
+    if reduction == "none":
+        if loss_out is None:
+            loss_out = np.empty(plan.pos_shape, dtype=x.dtype)
+        go = grad_output
+    else:
+        go = None
 
     # Pass 1: targets only.  Validates, and gives the mean's denominator before any logit.
-    if call.hard:
-        count, weight_total = _target_scan.scan(call.target, call.mask, C,
-                                                config["ignore_index"], config["weight"])
+    if plan.hard:
+        count, weight_total = _target_scan.scan(target, mask, C, config["ignore_index"],
+                                                config["weight"], walk=plan.target_walk)
     else:
-        count = int(np.count_nonzero(call.mask)) if call.mask is not None else n_pos
+        count = int(np.count_nonzero(mask)) if mask is not None else \
+            math.prod(plan.pos_shape)
         weight_total = float(count)  # probability targets: the mean is over positions
 
-    if focal:  # focal's mean is over positions (or elements: positions x C), not alpha-weighted
+    if focal_gamma is not None:
+        # focal's mean is over positions (or elements: positions x C), not alpha-weighted
         weight_total = float(count) * (C if config.get("mean_over") == "elements" else 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = np.float64(weight_total if total is None else total.parts["weight"])
-        scale = np.float64(call.g0) / denom if reduction == "mean" else np.float64(call.g0)
+    denom = float(weight_total if total is None else total.parts["weight"])
+    scale = ieee_divide(g0, denom) if reduction == "mean" else g0
 
     # Pass 2: the fused kernel.
-    if n_pos:
-        rows = xs[1] == 1 and C >= ROWS_MIN_CLASSES
+    if plan.walk is not None:
         total_sum = _cross_entropy.run(
-            w, x, call.target if call.hard else None, None if call.hard else call.target,
-            call.mask, grad, go, loss_out,
-            tile=ROW_TILE if rows else _tile_for(C), rows=rows,
+            plan.walk, x, target if plan.hard else None, None if plan.hard else target,
+            mask, grad, go, loss_out, tile=plan.tile, rows=plan.rows,
             ignore_index=config["ignore_index"], weight=config["weight"],
-            eps=config.get("label_smoothing", 0.0), scale=float(scale), nll=log_probs,
-            nthreads=nthreads, focal_gamma=focal_gamma,
-            stream=_gradient_stores.stream_gradient(grad))
+            eps=config.get("label_smoothing", 0.0), scale=scale, nll=log_probs,
+            # no more threads than tiles (the tiles, not the threads, fix every bit)
+            nthreads=min(get_num_threads(), plan.n_tiles), focal_gamma=focal_gamma,
+            stream=plan.stream)
     else:
         total_sum = 0.0
         if grad is not None:
@@ -170,23 +247,23 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
 
     if stats_only:
         return {"loss": total_sum, "weight": weight_total}
-    out_type = call.input_dtype.type
+    out_type = plan.input_dtype.type
     if total is not None:
         value = out_type(total.value())
     elif reduction == "none":
-        value = loss_out.reshape(call.loss_shape).astype(call.input_dtype, copy=False)
+        value = loss_out.reshape(plan.loss_shape).astype(plan.input_dtype, copy=False)
     elif reduction == "sum":
         value = out_type(total_sum)
-    else:
-        value = out_type(mean_value({"loss": total_sum, "weight": denom}, "mean"))
+    else:        # PyTorch's weighted mean over no weight is 0/0, NaN, whatever the sum
+        value = out_type(total_sum / denom if denom != 0 else math.nan)
 
     if grad is not None:
-        if call.unbatched:
+        if plan.unbatched:
             grad = grad[0]
         if out is not None:
-            if not direct:
+            if not plan.direct:
                 out[...] = grad
             grad = out
         else:
-            grad = grad.astype(call.input_dtype, copy=False)
+            grad = grad.astype(plan.input_dtype, copy=False)
     return value, grad

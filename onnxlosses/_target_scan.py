@@ -7,24 +7,32 @@ not counted are never looked at.  The scan also gives the number of counted posi
 the sum of their class weights (a weighted mean's denominator), so a kernel knows it before
 the fused value-and-gradient pass.
 """
-from . import _index_targets
-from ._layout import element_strides, walk
+from . import _index_targets, _layout
+from ._layout import element_strides
 from ._threads import get_num_threads
 
 SCAN_TILE = 4096
 
 
-def scan(target, mask, C, ignore_index, weight=None):
+def target_walk(target, mask):
+    """The walk of a (target, mask) pair for `scan`, None for an empty target."""
+    if not target.size:
+        return None
+    return _layout.walk(target.shape, [element_strides(target),
+                                       None if mask is None else element_strides(mask)])
+
+
+def scan(target, mask, C, ignore_index, weight=None, *, walk=None):
     """(counted positions, sum of weight[t] over them (their count when weight is None)).
 
     target: integer class indices, walkable; mask: uint8 flags of the target's shape, or
-    None; ignore_index: an int64, or None for none.  Raises ValueError naming how many
-    counted targets lie outside [0, C) and one of them.
+    None; ignore_index: an int64, or None for none; walk: target_walk(target, mask) when
+    the caller has it already.  Raises ValueError naming how many counted targets lie
+    outside [0, C) and one of them.
     """
     if not target.size:
         return 0, 0.0
-    w = walk(target.shape, [element_strides(target),
-                            None if mask is None else element_strides(mask)])
+    w = walk if walk is not None else target_walk(target, mask)
     count, weight_total, n_bad, first_bad = _index_targets.scan(
         target, w.offsets[0], w.strides[0], mask, w.offsets[1], w.strides[1], w.inner,
         SCAN_TILE, C, ignore_index, weight, get_num_threads())

@@ -13,7 +13,14 @@ from . import _openmp
 
 _default = [None]
 _chosen = [False]      # set_num_threads was called (not just OpenMP's default read)
-_local = threading.local()
+
+
+class _Local(threading.local):
+    n = None           # no threads(n) on this Python thread: a class default, as looking up
+                       # a missing attribute costs an exception on every kernel call
+
+
+_local = _Local()
 
 
 def _checked(n):
@@ -28,7 +35,7 @@ def _checked(n):
 
 def get_num_threads():
     """Number of threads the next kernel call on this Python thread will use."""
-    n = getattr(_local, "n", None)
+    n = _local.n
     if n is not None:
         return n
     if _default[0] is None:
@@ -46,7 +53,7 @@ def chosen_num_threads():
     """The thread count set by `threads(n)` on this Python thread or by set_num_threads,
     or None when neither was used (a front end may then follow its host framework's
     setting, as onnxlosses.torch follows torch.get_num_threads())."""
-    n = getattr(_local, "n", None)
+    n = _local.n
     if n is not None:
         return n
     return _default[0] if _chosen[0] else None
@@ -62,7 +69,7 @@ def threads(n):
     1
     """
     n = _checked(n)
-    previous = getattr(_local, "n", None)
+    previous = _local.n
     _local.n = n
     try:
         yield n

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
+from . import _boundary, _checks
 from ._base import Loss
 from ._elementwise_call import (BCE, BCE_LOGITS, check_range, compute_dtype, finish_grad,
-                                prepare_out, reduce_value, run, scalar_or_array_grad_output)
-from ._layout import exact_copy
+                                operand_walk, prepare_out, reduce_value, run,
+                                scalar_or_array_grad_output)
+from ._layout import exact_copy, remember, small
 from ._spec import Example, LossSpec, Param, elements
 from ._types import ArrayLike, OptionalArray, Reduction, Value
 
@@ -69,6 +70,34 @@ class _ElementwiseBCE(Loss):
         if mask is not None:
             raise TypeError(f"{type(self).__name__} takes no mask (PyTorch's has none); "
                             "use weight=mask.astype(float)")
+        cfg = self._config
+        reduction = cfg["reduction"]
+        key = None
+        if grad_output is None and total is None and not stats_only:
+            header = _boundary.header_key(input, target, out)
+            if header is not None:
+                # the weights by identity: the plan holds them, so no other array can
+                # have their id while it is remembered
+                key = (header, self.mode, want_grad, reduction, id(cfg["weight"]),
+                       id(cfg.get("pos_weight")))
+                plan = _plans.get(key)
+                if plan is not None:
+                    # the header checks passed when the plan was made: the values' range
+                    # and where out is are checked again, in the same order
+                    if self.mode == BCE:
+                        check_range("input", input)
+                        check_range("target", target)
+                    grad = None
+                    if want_grad:
+                        if out is not None:
+                            _checks.gradient_out_memory(out, input, target)
+                        grad = out if plan.direct else np.empty_like(input)
+                    total_sum, _, lo = run(
+                        self.mode, input, y=target, weight=plan.weight,
+                        pos_weight=plan.pos_weight, grad_output=plan.grad_output,
+                        loss_out=reduction == "none", grad=grad, layout=plan.layout)
+                    return _finish(total_sum, input.size, reduction, lo, input.dtype, grad,
+                                   out, want_grad)
         xin = _checks.float_array("input", input)
         x = exact_copy(xin.astype(compute_dtype(xin), copy=False))
         y = _checks.float_array("target", target)
@@ -78,7 +107,6 @@ class _ElementwiseBCE(Loss):
         if self.mode == BCE:
             check_range("input", x)
             check_range("target", y)
-        cfg = self._config
         ones = np.broadcast_to(np.ones((), x.dtype), x.shape)
         w = _checks.broadcast_to("weight", cfg["weight"], x.shape, x.dtype) \
             if cfg["weight"] is not None else ones
@@ -89,7 +117,6 @@ class _ElementwiseBCE(Loss):
             else:
                 pw = _checks.broadcast_to("pos_weight", cfg["pos_weight"], x.shape, x.dtype) \
                     if cfg["pos_weight"] is not None else ones
-        reduction = cfg["reduction"]
         if stats_only:
             total_sum, _, _ = run(self.mode, x, y=y, weight=w, pos_weight=pw)
             return {"loss": total_sum, "weight": float(x.size)}
@@ -101,13 +128,45 @@ class _ElementwiseBCE(Loss):
             grad = prepare_out(out, input, x, target, reads=(go,))
         total_sum, _, lo = run(self.mode, x, y=y, weight=w, pos_weight=pw, grad_output=go,
                                loss_out=reduction == "none", grad=grad)
-        value = reduce_value(total_sum, n, reduction, lo, xin.dtype) if total is None else \
-            xin.dtype.type(total.value())
-        if not want_grad:
-            return value, None
-        if reduction == "mean" and n == 0:
-            grad.fill(0)
-        return value, finish_grad(grad, out, xin.dtype)
+        if key is not None and x is input and y is target:
+            layout = operand_walk(x, y, None, None, w, pw, None, go, lo, grad) \
+                if x.size else None
+            if small(layout):
+                remember(_plans, key, _Plan(w, pw, go, grad is not None and grad is out,
+                                            layout, (cfg["weight"], cfg.get("pos_weight"))),
+                         PLAN_CACHE_SIZE)
+        return _finish(total_sum, n, reduction, lo, xin.dtype, grad, out, want_grad,
+                       None if total is None else xin.dtype.type(total.value()))
+
+
+class _Plan:
+    """What a call decided from its arrays' headers and the configuration: the broadcast
+    weights and gradient factor (read-only views), whether the gradient is written into
+    out, the operands' walk.  `keep` holds the configuration's arrays its key names."""
+
+    __slots__ = ("weight", "pos_weight", "grad_output", "direct", "layout", "keep")
+
+    def __init__(self, weight, pos_weight, grad_output, direct, layout, keep):
+        self.weight, self.pos_weight, self.grad_output = weight, pos_weight, grad_output
+        self.direct, self.layout, self.keep = direct, layout, keep
+
+
+# Plans of calls whose arrays are used as they are (plain ndarrays of the compute dtype,
+# walkable, no grad_output, no total), by header key, mode, reduction and the weights.
+PLAN_CACHE_SIZE = 64
+_plans = {}
+
+
+def _finish(total_sum, n, reduction, lo, input_dtype, grad, out, want_grad, value=None):
+    """(value, grad) as the caller gets them; `value` when it is not the reduction's (a
+    total's)."""
+    if value is None:
+        value = reduce_value(total_sum, n, reduction, lo, input_dtype)
+    if not want_grad:
+        return value, None
+    if reduction == "mean" and n == 0:
+        grad.fill(0)
+    return value, finish_grad(grad, out, input_dtype)
 
 
 class BCELoss(_ElementwiseBCE):

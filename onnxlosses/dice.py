@@ -28,15 +28,23 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import _checks, _dice, _gradient_stores, _target_scan
+from . import _boundary, _checks, _dice, _dice_scores, _gradient_stores, _target_scan
 from ._base import Loss, class_axis_size, functional
-from ._layout import element_strides, exact_copy, walk, writable_in_place
+from ._layout import element_strides, exact_copy, remember, small, walk, writable_in_place
 from ._softmax_ce import _tile_for
 from ._spec import Example, LossSpec, Param, per_class
 from ._threads import get_num_threads
 from ._types import Absent, DiceMode, OptionalArray, Reduction, Weighting
+from .stats import ieee_divide
 
 _ACT = _dice.onnxl_activation     # how the kernel turns the input into probabilities
+
+# What _prepare decided for arrays it uses as they are (plain ndarrays of the compute
+# dtype, walkable, no mask; class indices, or dense targets without ignore_index): C, the
+# positions' shape, the activation and the target scan's walk, by the arrays' header key
+# and the configuration's mode, from_logits, ignore_index and _target_channel.
+PLAN_CACHE_SIZE = 64
+_prepared = {}
 
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
@@ -223,6 +231,24 @@ class _DiceFamily(Loss):
     # -- statistics ---------------------------------------------------------------------
     def _prepare(self, input, target, mask):
         cfg = self._config
+        key = None
+        if mask is None and not cfg.get("_hard_targets"):
+            header = _boundary.header_key(input, target)
+            if header is not None:
+                key = (header, cfg["mode"], cfg["from_logits"], cfg["ignore_index"],
+                       cfg.get("_target_channel", False))
+                plan = _prepared.get(key)
+                if plan is not None:
+                    # the arrays are used as they are, and every check of their headers
+                    # passed when the plan was made; class indices are scanned every call
+                    C, pos, act, target_walk = plan
+                    index = target_walk is not None
+                    if index:
+                        _target_scan.scan(target, None, C, cfg["ignore_index"],
+                                          walk=target_walk)
+                    return dict(xin=input, x=input, t=target if index else None,
+                                y=None if index else target, mask=None, C=C, pos=pos,
+                                act=act, ii=cfg["ignore_index"], post_mask=None)
         xin = _checks.float_array("input", input)
         if xin.ndim == 0:
             raise ValueError("input must be (N, C, d1, ...) (binary mode: (N, ...)), got a "
@@ -294,6 +320,11 @@ class _DiceFamily(Loss):
         act = _ACT.ONNXL_ACT_IDENTITY
         if cfg["from_logits"]:
             act = _ACT.ONNXL_ACT_SOFTMAX if mode == "multiclass" else _ACT.ONNXL_ACT_SIGMOID
+        if key is not None and x is input and mask is None and post_mask is None and \
+                (t is target if index else y is target and ii is None):
+            target_walk = _target_scan.target_walk(t, None) if index else None
+            if small(target_walk):
+                remember(_prepared, key, (C, pos, act, target_walk), PLAN_CACHE_SIZE)
         return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
                     ii=ii, post_mask=post_mask)
 
@@ -429,6 +460,18 @@ class _DiceFamily(Loss):
         """Value and dL/dI, dL/dP (N, C) from the statistics (N, C, 3), float64.
         norm_only: just the mean's denominator; norm_override: use that one instead."""
         cfg = self._config
+        if not norm_only and cfg["reduction"] != "none" and not cfg["log_loss"] and \
+                (cfg.get("gamma", 1.0) == 1.0 or cfg.get("_gamma_after_mean", False)) and \
+                stats.dtype == np.float64 and stats.ndim == 3:
+            compiled = self._reduce_compiled(stats, want_grad, grad_output, norm_override)
+            if compiled is not None:
+                return compiled
+        return self._reduce_numpy(stats, want_grad, grad_output, norm_override, norm_only)
+
+    def _reduce_numpy(self, stats, want_grad, grad_output, norm_override=None,
+                      norm_only=False):
+        """_reduce in float64 NumPy: every configuration."""
+        cfg = self._config
         N, C = stats.shape[:2]
         per_image = cfg["per_image"]
         S = stats if per_image else stats.sum(axis=0, keepdims=True)
@@ -521,6 +564,65 @@ class _DiceFamily(Loss):
             dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
         return value, dI, dP
 
+    def _reduce_compiled(self, stats, want_grad, grad_output, norm_override):
+        """_reduce's mean and sum without log_loss or a per-class gamma, the per-class math
+        in _dice_scores (the same float64 operations in the same order, so the same bits);
+        None where it cannot (a NaN denominator): then the NumPy code above decides."""
+        cfg = self._config
+        N, C = stats.shape[:2]
+        per_image = cfg["per_image"]
+        if per_image or N == 1:
+            S, add_zero = stats, not per_image      # one row: its pooled sum is 0.0 + it
+        else:
+            S, add_zero = stats.sum(axis=0, keepdims=True), False
+        S = np.ascontiguousarray(S)
+        sel = _selected(scored_classes(cfg, C), C)
+        w = None if cfg["weight"] is None else _class_weights(cfg["weight"], C)  # None: ones
+        a, bP, bT, c = self._coefficients()
+        s_nr = cfg["smooth"]
+        s_dr = s_nr if cfg["smooth_dr"] is None else cfg["smooth_dr"]
+        G = S.shape[0]
+        work = np.empty((5, G, C))
+        sums = _dice_scores.class_terms(
+            S, work, a, bP, bT, c, s_nr, s_dr, cfg["eps"], w,
+            None if sel is None else sel.view(np.uint8), _ABSENT[cfg["absent"]], add_zero)
+        if sums is None:
+            return None
+        total, weight_sum, count = sums
+        total = np.float64(total)
+        norm = {"sum": weight_sum, "count": count,
+                "all": G * C}[cfg.get("_weight_mean", "sum")]
+        if norm_override is not None:
+            norm = norm_override
+        reduction = cfg["reduction"]
+        g0 = _checks.scalar_grad_output(grad_output, reduction)
+        if reduction == "sum":
+            value, dv_kind = total, _dice_scores.DV_SUM
+        else:
+            # a mean over no scored class is NaN, and no class has a say: a zero gradient
+            value = np.float64(ieee_divide(float(total), float(norm)))
+            dv_kind = _dice_scores.DV_MEAN if count else _dice_scores.DV_ZERO
+        gamma_on, gamma, factor = False, 1.0, 1.0
+        if cfg.get("_gamma_after_mean", False) and cfg.get("gamma", 1.0) != 1.0:
+            gamma = cfg["gamma"]
+            base = max(value, 0.0)
+            gamma_on, factor = True, float(base ** (gamma - 1) if base > 0 else 0.0)
+            value = base ** gamma
+        if not want_grad:
+            return value, None, None
+        dI, dP = np.empty((G, C)), np.empty((G, C))
+        _dice_scores.chain(work, dI, dP, dv_kind, g0, float(norm), gamma_on, gamma, factor)
+        if not per_image:
+            if N == 1:       # what broadcast_to gives, read-only, for a tenth of its cost
+                dI.flags.writeable = dP.flags.writeable = False
+            else:
+                dI, dP = np.broadcast_to(dI, (N, C)), np.broadcast_to(dP, (N, C))
+        return value, dI, dP
+
+
+_ABSENT = {"keep": _dice_scores.ABSENT_KEEP, "zero": _dice_scores.ABSENT_ZERO,
+           "skip": _dice_scores.ABSENT_SKIP}
+
 
 def _one_hot(t, C, ignore_index):
     """MONAI's to_onehot_y for the sigmoid modes: dense one-hot targets of class indices;
@@ -570,8 +672,12 @@ def _fits_float32(dI, dP):
     """True when the float32 gradient pass cannot overflow on its way: it casts dL/dI and
     dL/dP to float32 and forms dL/dp = A t + B k p^(k-1) (|.| <= |A| + 2|B| for p, t in
     [0, 1]) and then at most twice that through the activation."""
-    bound = np.finfo(np.float32).max / 8
-    return bool(np.all(np.abs(dI) + 2 * np.abs(dP) <= bound))
+    if dI.ndim == 2 and dI.shape == dP.shape and dI.dtype == dP.dtype == np.float64:
+        return _dice_scores.fits_float32(dI, dP, _FLOAT32_BOUND)
+    return bool(np.all(np.abs(dI) + 2 * np.abs(dP) <= _FLOAT32_BOUND))
+
+
+_FLOAT32_BOUND = float(np.finfo(np.float32).max / 8)
 
 
 def _in_float64(d):

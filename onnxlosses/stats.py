@@ -79,6 +79,19 @@ class LossStats:
         return f"LossStats({self.loss!r}: {shown})"
 
 
+def ieee_divide(a, b):
+    """float64 a / b of Python floats, bit for bit NumPy's: Python's division is the same
+    IEEE division, but raises for b == 0, where NumPy gives +-inf or the machine's NaN
+    (0 / 0 is -NaN on x86): that rare case is NumPy's own.  The drivers' scalars are Python
+    floats: a NumPy scalar and an error-state context cost more than a small batch's
+    kernel."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(a) / np.float64(b))
+
+
 def mean_value(parts, reduction):
     """value of a loss whose statistics are a loss sum and the mean's denominator."""
     if reduction == "sum":

@@ -30,6 +30,10 @@ from kernel_common cimport Operand, operand, at, Carver, carve, aligned_blocks, 
 cnp.import_array()
 
 
+cdef enum:
+    SMALL_TILES = 16          # partial sums of up to this many tiles live on the stack
+
+
 cpdef enum Loss:
     BCE = 0
     BCE_WITH_LOGITS = 1
@@ -222,13 +226,23 @@ def run(Loss mode, walk, x, y, target, classes, weight, pos_weight, mask, grad_o
     p.gamma, p.alpha, p.thr, p.B = gamma, alpha, thr, B
     cdef Scratch sc
     p.scratch_stride = _scratch_layout(NULL, tile, x.itemsize, &sc)
-    cdef cnp.ndarray partial = np.zeros(2 * p.n_tiles, dtype=np.float64)
-    cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
+    # more threads than tiles would only wait for each other
+    nthreads = <int> min(<Py_ssize_t> max(nthreads, 1), max(p.n_tiles, 1))
+    # a small call's partial sums live on the stack (zeroed: BCE's tiles leave the focal
+    # term's slot alone)
+    cdef double part_small[2 * SMALL_TILES]
+    cdef cnp.ndarray partial = None
+    cdef double *part = part_small
+    if p.n_tiles > SMALL_TILES:
+        partial = np.zeros(2 * p.n_tiles, dtype=np.float64)
+        part = <double *> cnp.PyArray_DATA(partial)
+    else:
+        memset(part_small, 0, sizeof(part_small))
+    cdef cnp.ndarray scratch = np.empty(nthreads * p.scratch_stride + 64, np.uint8)
     cdef char *scr = aligned_blocks(scratch)
-    for th in range(max(nthreads, 1)):     # every thread's memos start empty
+    for th in range(nthreads):     # every thread's memos start empty
         _scratch_layout(scr + th * p.scratch_stride, tile, x.itemsize, &sc)
         memset(sc.memo, 0, 5 * sizeof(Filled))
-    cdef double *part = <double *> cnp.PyArray_DATA(partial)
     cdef bint single = x.dtype == np.float32
     cdef double total = 0.0, total_ft = 0.0
     with nogil:
@@ -251,6 +265,7 @@ cdef extern from "sigmoid_loops.h" nogil:
 
 cdef enum:
     RANGE_CHUNK = 65536
+    SMALL_CHUNKS = 16
 
 
 def count_outside(arr, walk_offsets, Py_ssize_t stride, Py_ssize_t inner, double lo,
@@ -265,11 +280,19 @@ def count_outside(arr, walk_offsets, Py_ssize_t stride, Py_ssize_t inner, double
     cdef bint single = arr.dtype == np.float32
     cdef const float *f32 = <const float *> cnp.PyArray_DATA(arr)
     cdef const double *f64 = <const double *> cnp.PyArray_DATA(arr)
-    cdef cnp.ndarray counts = np.zeros(max(n_chunks, 1), dtype=np.int64)
-    cdef int64_t *cn = <int64_t *> cnp.PyArray_DATA(counts)
+    # a small array's check allocates nothing (an array and its sum cost more than the loop)
+    cdef int64_t cn_small[SMALL_CHUNKS]
+    cdef cnp.ndarray counts = None
+    cdef int64_t *cn = cn_small
+    if n_chunks > SMALL_CHUNKS:
+        counts = np.empty(n_chunks, dtype=np.int64)
+        cn = <int64_t *> cnp.PyArray_DATA(counts)
     cdef double v
+    cdef int64_t n = 0
+    # more threads than chunks would only wait for each other
+    cdef int threads = <int> min(<Py_ssize_t> max(nthreads, 1), max(n_chunks, 1))
     with nogil:
-        for k in prange(n_chunks, num_threads=nthreads, schedule="static"):
+        for k in prange(n_chunks, num_threads=threads, schedule="static"):
             o = k // cpo
             j0 = (k - o * cpo) * RANGE_CHUNK
             if single:
@@ -278,10 +301,13 @@ def count_outside(arr, walk_offsets, Py_ssize_t stride, Py_ssize_t inner, double
             else:
                 cn[k] = count_outside_f64(f64 + off[o] + j0 * stride, stride,
                                           min(RANGE_CHUNK, inner - j0), lo, hi)
-    n = int(counts.sum())
+    for k in range(n_chunks):
+        n += cn[k]
     if not n:
         return 0, None
-    k = int(np.flatnonzero(counts)[0])
+    k = 0
+    while cn[k] == 0:
+        k += 1
     o = k // cpo
     j0 = (k - o * cpo) * RANGE_CHUNK
     for j in range(j0, min(j0 + RANGE_CHUNK, inner)):

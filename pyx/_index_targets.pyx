@@ -21,6 +21,10 @@ from targets cimport onnxl_targets_scan
 cnp.import_array()
 
 
+cdef enum:
+    SMALL_TILES = 16      # per-tile partials of up to this many tiles live on the stack
+
+
 def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
          Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t C, ignore_index, weight,
          int nthreads):
@@ -30,23 +34,34 @@ def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
     cdef int64_t ii = ignore_index if use_ii else 0
     cdef Py_ssize_t tpo = (inner + tile - 1) // tile
     cdef Py_ssize_t n_tiles = len(t_off) * tpo
-    cdef cnp.ndarray wsum = np.zeros(n_tiles, dtype=np.float64)
-    cdef cnp.ndarray count = np.zeros(n_tiles, dtype=np.int64)
-    cdef cnp.ndarray bad = np.zeros(n_tiles, dtype=np.int64)
-    cdef cnp.ndarray first = np.zeros(n_tiles, dtype=np.int64)
+    # a small batch's scan allocates nothing (four arrays cost more than its whole loop)
+    cdef double ws_small[SMALL_TILES]
+    cdef int64_t cn_small[SMALL_TILES]
+    cdef int64_t bd_small[SMALL_TILES]
+    cdef int64_t fb_small[SMALL_TILES]
+    cdef cnp.ndarray parts = None
+    cdef double *ws = ws_small
+    cdef int64_t *cn = cn_small
+    cdef int64_t *bd = bd_small
+    cdef int64_t *fb = fb_small
+    if n_tiles > SMALL_TILES:
+        parts = np.empty(4 * n_tiles, dtype=np.int64)   # four 8-byte slots per tile
+        ws = <double *> cnp.PyArray_DATA(parts)
+        cn = <int64_t *> cnp.PyArray_DATA(parts) + n_tiles
+        bd = cn + n_tiles
+        fb = bd + n_tiles
     cdef const void *tp = cnp.PyArray_DATA(target)
     cdef const int64_t *to = <const int64_t *> cnp.PyArray_DATA(t_off)
     cdef const uint8_t *mp = <const uint8_t *> data_ptr(mask)      # NULL when None
     cdef const int64_t *mo = offsets_ptr(m_off)
     cdef const double *wp = <const double *> data_ptr(weight)
-    cdef double *ws = <double *> cnp.PyArray_DATA(wsum)
-    cdef int64_t *cn = <int64_t *> cnp.PyArray_DATA(count)
-    cdef int64_t *bd = <int64_t *> cnp.PyArray_DATA(bad)
-    cdef int64_t *fb = <int64_t *> cnp.PyArray_DATA(first)
     cdef int width = target.itemsize
     cdef double total = 0.0
+    cdef int64_t count = 0, n_bad = 0
     cdef Py_ssize_t k, o, j0
-    with nogil, parallel(num_threads=nthreads):
+    # more threads than tiles would only wait for each other
+    cdef int threads = <int> min(<Py_ssize_t> max(nthreads, 1), max(n_tiles, 1))
+    with nogil, parallel(num_threads=threads):
         for k in prange(n_tiles, schedule="static"):
             o = k // tpo
             j0 = (k - o * tpo) * tile
@@ -54,8 +69,11 @@ def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
                                mp + mo[o] + j0 * m_ps if mp != NULL else NULL, m_ps,
                                min(tile, inner - j0), use_ii, ii, C, wp,
                                &cn[k], &bd[k], &fb[k], &ws[k])
-    for k in range(n_tiles):
+    first_bad = None
+    for k in range(n_tiles):       # tile order: the weight total and the first bad target
         total += ws[k]
-    n_bad = int(bad.sum())
-    first_bad = int(first[np.flatnonzero(bad)[0]]) if n_bad else None
-    return int(count.sum()), total, n_bad, first_bad
+        count += cn[k]
+        if bd[k] and n_bad == 0:
+            first_bad = fb[k]
+        n_bad += bd[k]
+    return count, total, n_bad, first_bad

@@ -93,3 +93,13 @@ def test_statistics_errors():
     with pytest.raises(ValueError, match=r"total must be statistics of"):
         CrossEntropyLoss(ignore_index=255, label_smoothing=0.1).value_and_grad(x, t, total=a)
     assert "LossStats(CrossEntropyLoss(ignore_index=255)" in repr(a)
+
+
+def test_ieee_divide_is_numpys_division_bit_for_bit():
+    from onnxlosses.stats import ieee_divide
+    values = [0.0, -0.0, 1.0, -1.0, 3.0, 1e-310, -1e308, 1e308, np.inf, -np.inf, np.nan]
+    with np.errstate(all="ignore"):
+        for a in values:
+            for b in values:
+                want = np.float64(a) / np.float64(b)
+                assert np.float64(ieee_divide(a, b)).tobytes() == want.tobytes(), (a, b)
