@@ -284,7 +284,7 @@ def _load(busy_self, threads, when):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES))
     parser.add_argument("--shapes", nargs="+", choices=LARGE_SHAPES, default=None)
     parser.add_argument("--threads", type=int, nargs="+", default=None)
@@ -294,7 +294,8 @@ def main(argv=None):
                         help="contender families (default: all but onnxlosses_torch)")
     parser.add_argument("--quick", action="store_true",
                         help="S1 rows at 2 threads against eager PyTorch, and the latency "
-                             "subset: a before/after check in under two minutes")
+                             "subset: a before/after check meant to take under two minutes "
+                             "on a quiet 2-core machine")
     parser.add_argument("--latency", action="store_true",
                         help="also run benchmarks/latency.py's small-input section")
     parser.add_argument("--json", help="write the rows, rooflines and settings here")
