@@ -1,4 +1,4 @@
-"""The performance targets checked against one run's rows (issue #6's, and performance
+"""The performance targets checked against one run's rows (the first round's, and performance
 round 2's: roofline, layout and DiceCE bounds per shape and thread count), the comparison
 of two runs, the markdown tables and the plot of the headline ratios.  Targets are goals:
 reported met or not, never asserted."""
@@ -92,7 +92,7 @@ def targets(rows):
 
 
 def print_targets(rows):
-    print("\nIssue #6 targets (this run, this machine):")
+    print("\nFirst-round targets (this run, this machine):")
     results = targets(rows)
     shown = [r for r in results if r[2] is not None]
     width = max((len(t) for t, _, _ in shown), default=0)
