@@ -1,8 +1,8 @@
 """The benchmark shapes, and the data each loss is fed (fixed seeds, float32 logits).
 
 The first performance round fixed S1 and K1 and named S2 and S3 without defining them;
-they are defined here to cover what S1 does not: S2 a 3-D volume (two spatial dims more than a picture is
-nothing special: the kernels see positions), S3 many classes (ADE20K-like, 150), with
+they are defined here to cover what S1 does not: S2 a 3-D volume (two spatial dims more
+than a picture is nothing special: the kernels see positions), S3 many classes (ADE20K-like, 150), with
 wider integer targets.  S1_NHWC is S1's data stored channels-last (a view with the
 logical shape (N, C, H, W), as `torch.channels_last` is), S1_NC the same values as an
 (N, C) batch of S1's 2 M positions (21 classes contiguous per row, the layout of C < 32
