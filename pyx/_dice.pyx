@@ -395,6 +395,9 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
         p.term.focal = gamma is not None
         p.term.gamma = gamma if gamma is not None else 0.0
         p.term.scale = scale
+    # no more threads than chunks: a small call starts no thread that would find no work
+    # (the chunks, not the threads, fix every bit)
+    nthreads = max(1, min(nthreads, p.n_chunks))
     cdef Scratch sizing
     p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, p.term.on, &sizing)
     cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
