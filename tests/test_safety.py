@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -412,9 +413,13 @@ def test_ctrl_c_during_a_call_arrives_when_it_returns():
     loss = CrossEntropyLoss()
     expected = loss(x, t)
     timer = threading.Timer(0.002, os.kill, (os.getpid(), signal.SIGINT))
+    # calls until the signal lands inside one of them (a fixed number of calls could all
+    # end before a loaded machine runs the timer's thread); a signal that never arrives
+    # fails the test at the deadline
+    deadline = time.monotonic() + 60
     with pytest.raises(KeyboardInterrupt):
         timer.start()
-        for _ in range(200):       # the signal lands inside one of these calls
+        while time.monotonic() < deadline:
             loss.value_and_grad(x, t)
     timer.join()
     assert loss(x, t) == expected
