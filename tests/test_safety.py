@@ -413,15 +413,21 @@ def test_ctrl_c_during_a_call_arrives_when_it_returns():
     loss = CrossEntropyLoss()
     expected = loss(x, t)
     timer = threading.Timer(0.002, os.kill, (os.getpid(), signal.SIGINT))
+    # Python's own handler, whatever this process inherited (a shell starts a background
+    # job with SIGINT ignored, and Python then installs none)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     # calls until the signal lands inside one of them (a fixed number of calls could all
     # end before a loaded machine runs the timer's thread); a signal that never arrives
     # fails the test at the deadline
     deadline = time.monotonic() + 60
-    with pytest.raises(KeyboardInterrupt):
-        timer.start()
-        while time.monotonic() < deadline:
-            loss.value_and_grad(x, t)
-    timer.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            timer.start()
+            while time.monotonic() < deadline:
+                loss.value_and_grad(x, t)
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, inherited)
     assert loss(x, t) == expected
 
 
