@@ -217,3 +217,12 @@ def write_json(path, rows, rooflines, **extra):
     with open(path, "w") as fh:
         json.dump(dict(settings=settings(), rows=rows, rooflines=rooflines, **extra), fh,
                   indent=1)
+
+
+def markdown_targets(entries):
+    """A markdown table of (target, measured, met) entries, met None for not measured."""
+    lines = ["| target | measured | |", "| --- | --- | --- |"]
+    for target, measured, met in entries:
+        flag = {True: "met", False: "**not met**", None: "not measured"}[met]
+        lines.append(f"| {target} | {measured} | {flag} |")
+    return "\n".join(lines)

@@ -215,11 +215,7 @@ def markdown(rows):
 
 
 def markdown_targets(rows):
-    lines = ["| target | measured | |", "| --- | --- | --- |"]
-    for target, measured, met in targets(rows):
-        flag = {True: "met", False: "**not met**", None: "not measured"}[met]
-        lines.append(f"| {target} | {measured} | {flag} |")
-    return "\n".join(lines)
+    return _common.markdown_targets(targets(rows))
 
 
 def main(argv=None):

@@ -2,6 +2,8 @@
 round 2's: roofline, layout and DiceCE bounds per shape and thread count), the comparison
 of two runs, the markdown tables and the plot of the headline ratios.  Targets are goals:
 reported met or not, never asserted."""
+import _common
+
 
 TORCH = ("torch", "torch_composed", "torchvision")
 MEMORY_SLACK_MB = 1.0   # "O(threads * C)": far below one megabyte for every shape here
@@ -194,11 +196,7 @@ def markdown(rows, threads):
 
 
 def markdown_targets(rows):
-    lines = ["| target | measured | |", "| --- | --- | --- |"]
-    for target, measured, met in targets(rows):
-        flag = {True: "met", False: "**not met**", None: "not measured"}[met]
-        lines.append(f"| {target} | {measured} | {flag} |")
-    return "\n".join(lines)
+    return _common.markdown_targets(targets(rows))
 
 
 # Performance round 2: per shape and thread count, against the roofline passes, the same
