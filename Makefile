@@ -92,7 +92,8 @@ cuda-parity: build
 		torch==2.13.0
 	PYTHONPATH=$(CURDIR) $(CUDA_VENV)/bin/python -m onnxlosses parity \
 		--providers CPUExecutionProvider CUDAExecutionProvider \
-		--require CUDAExecutionProvider --json cuda-parity.json
+		--require CUDAExecutionProvider --impls composed native \
+		--json cuda-parity.json
 
 # build/ holds the sanitizer build (build/sanitize) too
 clean:

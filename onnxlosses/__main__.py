@@ -4,6 +4,7 @@
     python -m onnxlosses demo
     python -m onnxlosses config
     python -m onnxlosses parity [--json FILE] [--dtypes ...] [--ranks ...] [--opsets ...]
+                                [--impls composed native]
                                 [--providers ...] [--require PROVIDER ...]
                                 [--losses NAME ... | --config JSON]
                                 [--input X.npy --target T.npy [--mask M.npy]]
@@ -96,7 +97,7 @@ def _load_array(path, option):
 def _parity_options(args):
     """The grid's keywords from the parity options, checked before anything runs."""
     import json
-    kwargs = dict(losses=args.losses)
+    kwargs = dict(losses=args.losses, impls=args.impls)
     if args.config is not None:
         if args.losses:
             raise UsageError("--config and --losses exclude each other: --config is one "
@@ -142,6 +143,10 @@ def main(argv=None):
     par.add_argument("--ranks", nargs="+", type=int, choices=[2, 3, 4, 5],
                      help="the input's number of axes (default: 2 4 5)")
     par.add_argument("--opsets", nargs="+", type=int)
+    par.add_argument("--impls", nargs="+", choices=["composed", "native"],
+                     default=["composed"],
+                     help="graph forms to check (default: composed); native runs the ONNX "
+                          "loss operators where they can express the configuration")
     par.add_argument("--providers", nargs="+", choices=providers, metavar="PROVIDER",
                      help="onnxruntime providers (default: CPUExecutionProvider and "
                           "CUDAExecutionProvider); one this onnxruntime cannot run is "

@@ -26,6 +26,16 @@ def configurations(C=7, losses=None):
             for ex in cls.spec.examples]
 
 
+def _expressible(loss, x, t, mask, opset, impl):
+    """Whether graph form `impl` can express this loss on this batch (the native operators
+    have no label smoothing, probability targets or combined losses, say)."""
+    try:
+        parity.export_for(loss, x, t, mask=mask, opset=opset, impl=impl)
+    except ValueError:
+        return False
+    return True
+
+
 def configured(config, C=7):
     """The one configuration of a --config object such as {"loss": "dice_loss", "mode":
     "multiclass", "ignore_index": 255}: (name, loss, target kind, False).  A parameter's
@@ -104,7 +114,7 @@ def _data(kind, shape, dtype, seed, input_kind):
 
 def run(dtypes=("float32", "float64", "float16"), ranks=(2, 4, 5), opsets=None,
         providers=None, json_path=None, out=sys.stdout, progress=sys.stderr, json_file=None,
-        losses=None, config=None, batch=None, require=()):
+        losses=None, config=None, batch=None, require=(), impls=("composed",)):
     """Run the grid; every report is written as JSON to `json_file` (an open text file) or
     `json_path` when given.  Returns the exit status: 1 when a run had a mismatch or a
     provider in `require` was unavailable.
@@ -112,7 +122,9 @@ def run(dtypes=("float32", "float64", "float16"), ranks=(2, 4, 5), opsets=None,
     losses: names of the losses to check (default: every registered loss's examples);
     config: one configured loss instead, a dict {"loss": name, parameter: value, ...};
     batch: (input, target, mask or None) arrays to check instead of generated data (with
-    `config`, or each of `losses` in its default configuration)."""
+    `config`, or each of `losses` in its default configuration);
+    impls: the graph forms to check, "composed" and / or "native" (the ONNX loss operators,
+    run for the configurations they can express)."""
     from .onnx import DEFAULT_OPSET, newest_onnxruntime_opset
     opsets = opsets or sorted({13, DEFAULT_OPSET, newest_onnxruntime_opset()})
     providers = parity._providers(providers)
@@ -126,12 +138,13 @@ def run(dtypes=("float32", "float64", "float16"), ranks=(2, 4, 5), opsets=None,
             configs = [(name, BY_NAME[name](), None, False) for name in losses]
         else:
             raise ValueError("--input needs --config or --losses: which loss to check")
-        jobs = [(c, None, None, o) for c in configs for o in opsets]
+        jobs = [(c, None, None, o, i) for c in configs for i in impls for o in opsets]
     else:
         configs = [configured(config)] if config is not None else configurations(losses=losses)
-        jobs = [(c, d, r, o) for c in configs for d in dtypes for r in ranks for o in opsets]
+        jobs = [(c, d, r, o, i) for c in configs for i in impls for d in dtypes
+                for r in ranks for o in opsets]
     reports = []
-    for k, ((name, loss, kind, use_mask), dtype, rank, opset) in enumerate(jobs):
+    for k, ((name, loss, kind, use_mask), dtype, rank, opset, impl) in enumerate(jobs):
         if batch is not None:
             x, t, mask = batch
         else:
@@ -142,7 +155,9 @@ def run(dtypes=("float32", "float64", "float16"), ranks=(2, 4, 5), opsets=None,
             if use_mask:
                 mask = np.random.default_rng([rng_seed, 1]).random(
                     (x.shape[0],) + x.shape[2:]) < 0.8
-        reports.append(parity.check(loss, x, t, providers, mask=mask, opset=opset))
+        if impl == "composed" or _expressible(loss, x, t, mask, opset, impl):
+            reports.append(parity.check(loss, x, t, providers, mask=mask, opset=opset,
+                                        impl=impl))
         done = int(30 * (k + 1) / len(jobs))
         progress.write(f"\rparity [{'#' * done}{'.' * (30 - done)}] {k + 1}/{len(jobs)}")
         progress.flush()

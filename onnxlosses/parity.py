@@ -287,6 +287,19 @@ def _providers(providers):
     return list(providers)
 
 
+def export_for(loss, x, t, *, mask=None, opset=None, impl="composed", grad=True):
+    """The graph `check` runs for this batch: the batch's C fixed in the graph (a scalar
+    alpha needs it), the other dims symbolic; a gradient output only in the composed form
+    (the native operators have none).  Raises ValueError where `impl` cannot express the
+    loss."""
+    return loss.to_onnx(opset=opset, dtype=x.dtype.name,
+                        target_dtype=x.dtype.name if t.dtype.kind == "f" else t.dtype.name,
+                        shape=[None, x.shape[1]] + [None] * (x.ndim - 2)
+                        if x.ndim >= 2 else None,
+                        ndim=x.ndim, grad=grad and impl == "composed", impl=impl,
+                        mask=mask is not None)
+
+
 def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=None,
           impl="composed"):
     """Run `loss` on (input, target[, mask]) through every path; return a ParityReport.
@@ -316,7 +329,6 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
     providers = _providers(providers)
     dtype = x.dtype.name
     tol = TOLERANCES[dtype]
-    probabilities = t.dtype.kind == "f"
     from .onnx import DEFAULT_OPSET
     opset = DEFAULT_OPSET if opset is None else opset
 
@@ -377,13 +389,7 @@ def check(loss, input, target, providers=None, *, mask=None, grad=True, opset=No
     finish(res)
 
     try:
-        # the batch's C fixed in the graph (a scalar alpha needs it), the rest symbolic
-        model = loss.to_onnx(opset=opset, dtype=dtype,
-                             target_dtype=dtype if probabilities else t.dtype.name,
-                             shape=[None, x.shape[1]] + [None] * (x.ndim - 2)
-                             if x.ndim >= 2 else None,
-                             ndim=x.ndim, grad=grad and impl == "composed", impl=impl,
-                             mask=mask is not None)
+        model = export_for(loss, x, t, mask=mask, opset=opset, impl=impl, grad=grad)
     except Exception as exc:  # noqa: BLE001
         results.append(PathResult("to_onnx", "error", note=str(exc).splitlines()[0][:200]))
         model = None

@@ -251,3 +251,22 @@ def test_export_check_targets_switch(capsys, tmp_path):
         assert status == 0, err
         meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
         assert meta["onnxlosses.check_targets"] == want
+
+
+def test_parity_grid_checks_the_native_operators_where_they_apply(tmp_path):
+    """--impls native runs SoftmaxCrossEntropyLoss / NegativeLogLikelihoodLoss for the
+    configurations they express, and leaves out the rest (label smoothing, probability
+    targets) instead of failing them."""
+    res = run("parity", "--losses", "cross_entropy", "nll_loss", "--impls", "composed",
+              "native", "--dtypes", "float64", "--ranks", "2", "--opsets", "18",
+              "--providers", "CPUExecutionProvider", "--json", str(tmp_path / "r.json"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    reports = json.loads((tmp_path / "r.json").read_text())
+    by_impl = {impl: {r["loss"] for r in reports if r["impl"] == impl}
+               for impl in ("composed", "native")}
+    assert by_impl["native"] and by_impl["native"] < by_impl["composed"], by_impl
+    assert not any("label_smoothing" in name for name in by_impl["native"])
+    assert any("label_smoothing" in name for name in by_impl["composed"])
+    assert all(r["ok"] for r in reports)
+    assert all(any(p["path"] == "onnxruntime:CPUExecutionProvider" and p["status"] == "pass"
+                   for p in r["results"]) for r in reports if r["impl"] == "native")

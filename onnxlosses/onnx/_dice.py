@@ -33,7 +33,7 @@ def _emit(b, loss, io, generalized):
     # prediction (kept unmasked: the gradient goes back through this activation)
     p = x
     if config["from_logits"]:
-        p = b.op("Softmax", x, name="softmax", axis=1) if mode == "multiclass" else \
+        p = b.softmax(x, 1, name="softmax") if mode == "multiclass" else \
             b.op("Sigmoid", x, name="sigmoid")
     activation = p
     # target and counted pixels (or elements)
