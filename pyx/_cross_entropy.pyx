@@ -42,11 +42,15 @@ from softmax_loops cimport (
     ONNXL_GRAD_SMOOTHED, ONNXL_GRAD_PROBABILITIES,
 )
 from targets cimport onnxl_targets_tile
+from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
 from kernel_common cimport (
-    Operand, operand, at, Carver, carve, aligned_blocks, data_ptr,
+    Operand, operand, at, Carver, carve, data_ptr, fitted_tile,
 )
 
 cnp.import_array()
+
+cdef enum:
+    SMALL_TILES = 16      # per-tile partials of up to this many tiles live on the stack
 
 cdef struct Plan:
     Py_ssize_t C, inner, tile, tiles_per_outer, n_tiles, scratch_stride
@@ -462,18 +466,28 @@ cdef double _rows(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
 
 cdef void _run(const floating *x, const Plan *p, char *scratch, double *partial,
                int nthreads) noexcept nogil:
-    cdef Py_ssize_t k, o, j0, L
+    cdef Py_ssize_t k
     cdef Scratch sc
+    if nthreads <= 1:       # no parallel region: a small call's whole kernel is cheaper
+        sc = _thread_scratch(p, scratch, sizeof(floating))
+        for k in range(p.n_tiles):
+            partial[k] = _one_tile(x, p, &sc, k)
+        return
     with parallel(num_threads=nthreads):
         sc = _thread_scratch(p, scratch + threadid() * p.scratch_stride, sizeof(floating))
         for k in prange(p.n_tiles, schedule="static"):
-            o = k // p.tiles_per_outer
-            j0 = (k - o * p.tiles_per_outer) * p.tile
-            L = min(p.tile, p.inner - j0)
-            if p.rows:
-                partial[k] = _rows(x, p, &sc, o, j0, L)
-            else:
-                partial[k] = _tile(x, p, &sc, o, j0, L)
+            partial[k] = _one_tile(x, p, &sc, k)
+
+
+cdef inline double _one_tile(const floating *x, const Plan *p, Scratch *sc,
+                             Py_ssize_t k) noexcept nogil:
+    """The loss sum of tile k (the same tile whichever thread runs it)."""
+    cdef Py_ssize_t o = k // p.tiles_per_outer
+    cdef Py_ssize_t j0 = (k - o * p.tiles_per_outer) * p.tile
+    cdef Py_ssize_t L = min(p.tile, p.inner - j0)
+    if p.rows:
+        return _rows(x, p, sc, o, j0, L)
+    return _tile(x, p, sc, o, j0, L)
 
 
 cdef inline Py_ssize_t _class_stride(arr):
@@ -499,6 +513,7 @@ def run(walk, x, target, prob, mask, grad, grad_output, loss_out, *, Py_ssize_t 
     cdef Py_ssize_t n_outer = len(walk.offsets[0]), C = x.shape[1]
     cdef double total = 0.0
     cdef Py_ssize_t k
+    tile = fitted_tile(tile, walk.inner)
     p.C = C
     p.inner = walk.inner
     p.tile = tile
@@ -524,11 +539,19 @@ def run(walk, x, target, prob, mask, grad, grad_output, loss_out, *, Py_ssize_t 
     p.gamma = focal_gamma if focal_gamma is not None else 0.0
     p.stream = stream and grad is not None and not rows
     p.scratch_stride = scratch_bytes(C, tile, x.itemsize, rows)
-    cdef cnp.ndarray partial = np.zeros(p.n_tiles, dtype=np.float64)
-    cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
-    cdef char *scr = aligned_blocks(scratch)
-    cdef double *part = <double *> cnp.PyArray_DATA(partial)
-    cdef bint single = x.dtype == np.float32
+    # raw memory (a small call's two NumPy arrays cost more than its kernel), which
+    # tracemalloc still sees; the partials of a few tiles on the stack
+    cdef double part_small[SMALL_TILES]
+    cdef double *part = part_small
+    cdef char *block = <char *> PyMem_RawMalloc(max(nthreads, 1) * p.scratch_stride + 64 +
+                                                (p.n_tiles * sizeof(double)
+                                                 if p.n_tiles > SMALL_TILES else 0))
+    if block == NULL:
+        raise MemoryError("no memory for the kernel's scratch")
+    cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
+    if p.n_tiles > SMALL_TILES:
+        part = <double *> (scr + max(nthreads, 1) * p.scratch_stride)
+    cdef bint single = x.itemsize == 4
     with nogil:
         # the one dispatch: on the float type (targets are read in any width by targets.h)
         if single:
@@ -538,4 +561,5 @@ def run(walk, x, target, prob, mask, grad, grad_output, loss_out, *, Py_ssize_t 
         # Fixed order: tile 0, 1, 2, ... whatever thread computed each.
         for k in range(p.n_tiles):
             total += part[k]
+        PyMem_RawFree(block)
     return total

@@ -60,9 +60,10 @@ cdef extern from "dice_loops.h" nogil:
 
 from targets cimport onnxl_targets_tile
 from kernel_common cimport (
-    Operand, operand, at, Carver, carve, aligned_blocks, data_ptr, onnxl_stream_copy,
+    Operand, operand, at, Carver, carve, data_ptr, fitted_tile, onnxl_stream_copy,
     onnxl_stream_fence,
 )
+from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
 
 cnp.import_array()
 
@@ -315,13 +316,24 @@ cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_s
 
 cdef void _run(const floating *x, const Plan *p, char *scratch, double *stats,
                int64_t *counts, double *term_part, int nthreads) noexcept nogil:
-    cdef Py_ssize_t k, o, q
+    cdef Py_ssize_t k
+    if nthreads <= 1:       # no parallel region: a small call's whole kernel is cheaper
+        for k in range(p.n_chunks):
+            _numbered_chunk(x, p, scratch, stats, counts, term_part, k)
+        return
     with parallel(num_threads=nthreads):
         for k in prange(p.n_chunks, schedule="static"):
-            o = k // p.chunks_per_outer
-            q = k - o * p.chunks_per_outer
-            _chunk(x, p, scratch + threadid() * p.scratch_stride, o, q,
-                   stats + 3 * p.C * k, counts + k, term_part)
+            _numbered_chunk(x, p, scratch + threadid() * p.scratch_stride, stats, counts,
+                            term_part, k)
+
+
+cdef inline void _numbered_chunk(const floating *x, const Plan *p, char *scratch,
+                                 double *stats, int64_t *counts, double *term_part,
+                                 Py_ssize_t k) noexcept nogil:
+    """Chunk k, its statistics into slot k (the same chunk whichever thread runs it)."""
+    cdef Py_ssize_t o = k // p.chunks_per_outer
+    cdef Py_ssize_t q = k - o * p.chunks_per_outer
+    _chunk(x, p, scratch, o, q, stats + 3 * p.C * k, counts + k, term_part)
 
 
 cdef inline Py_ssize_t _class_stride(arr):
@@ -352,6 +364,7 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
     cdef Plan p
     cdef cnp.ndarray term_w = None
     cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0])
+    tile = fitted_tile(tile, walk.inner)
     p.C = C
     p.inner = walk.inner
     p.tile = tile
@@ -400,22 +413,26 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
     nthreads = max(1, min(nthreads, p.n_chunks))
     cdef Scratch sizing
     p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, p.term.on, &sizing)
-    cdef cnp.ndarray scratch = np.empty(max(nthreads, 1) * p.scratch_stride + 64, np.uint8)
-    cdef char *scr = aligned_blocks(scratch)
+    # one softmax-term partial per tile, statistics pass only
+    cdef Py_ssize_t n_tiles = n_outer * p.tiles_per_outer \
+        if p.term.on and grad is None else 0
     # one [C][3] slot per chunk, statistics pass only (the gradient pass writes none)
     cdef cnp.ndarray part = np.zeros((p.n_chunks if grad is None else 0, C, 3),
                                      dtype=np.float64)
     cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
     cdef double *ps = <double *> cnp.PyArray_DATA(part)
     cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
-    # one softmax-term partial per tile, statistics pass only
-    cdef Py_ssize_t n_tiles = n_outer * p.tiles_per_outer \
-        if p.term.on and grad is None else 0
-    cdef cnp.ndarray term_part = np.zeros(n_tiles, dtype=np.float64)
-    cdef double *tp = <double *> cnp.PyArray_DATA(term_part)
+    # raw memory for the threads' scratch and the term's partials (a small call's NumPy
+    # arrays cost more than its kernel), which tracemalloc still sees
+    cdef char *block = <char *> PyMem_RawMalloc(nthreads * p.scratch_stride + 64 +
+                                                n_tiles * sizeof(double))
+    if block == NULL:
+        raise MemoryError("no memory for the kernel's scratch")
+    cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
+    cdef double *tp = <double *> (scr + nthreads * p.scratch_stride)
     cdef double term_total = 0.0
     cdef Py_ssize_t k
-    cdef bint single = x.dtype == np.float32
+    cdef bint single = x.itemsize == 4
     with nogil:
         # the one dispatch: on the float type (targets are read in any width by targets.h)
         if single:
@@ -425,6 +442,7 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
         # fixed order: tile 0, 1, 2, ... (as _cross_entropy.run adds its tiles)
         for k in range(n_tiles):
             term_total += tp[k]
+        PyMem_RawFree(block)
     if grad is not None:
         return None
     # chunks of one sample are consecutive; numpy adds them in a fixed (pairwise) order

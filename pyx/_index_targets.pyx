@@ -25,6 +25,33 @@ cdef enum:
     SMALL_TILES = 16      # per-tile partials of up to this many tiles live on the stack
 
 
+cdef struct ScanArgs:
+    const void *tp
+    int width
+    const int64_t *to
+    Py_ssize_t t_ps
+    const uint8_t *mp
+    const int64_t *mo
+    Py_ssize_t m_ps, tpo, tile, inner, C
+    bint use_ii
+    int64_t ii
+    const double *wp
+    int64_t *cn
+    int64_t *bd
+    int64_t *fb
+    double *ws
+
+
+cdef inline void _scan_tile(const ScanArgs *a, Py_ssize_t k) noexcept nogil:
+    """Scan tile k into its slots cn[k], bd[k], fb[k], ws[k]."""
+    cdef Py_ssize_t o = k // a.tpo
+    cdef Py_ssize_t j0 = (k - o * a.tpo) * a.tile
+    onnxl_targets_scan(a.tp, a.width, a.to[o] + j0 * a.t_ps, a.t_ps,
+                       a.mp + a.mo[o] + j0 * a.m_ps if a.mp != NULL else NULL, a.m_ps,
+                       min(a.tile, a.inner - j0), a.use_ii, a.ii, a.C, a.wp,
+                       &a.cn[k], &a.bd[k], &a.fb[k], &a.ws[k])
+
+
 def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
          Py_ssize_t inner, Py_ssize_t tile, Py_ssize_t C, ignore_index, weight,
          int nthreads):
@@ -58,17 +85,21 @@ def scan(target, t_off, Py_ssize_t t_ps, mask, m_off, Py_ssize_t m_ps,
     cdef int width = target.itemsize
     cdef double total = 0.0
     cdef int64_t count = 0, n_bad = 0
-    cdef Py_ssize_t k, o, j0
+    cdef Py_ssize_t k
     # more threads than tiles would only wait for each other
     cdef int threads = <int> min(<Py_ssize_t> max(nthreads, 1), max(n_tiles, 1))
-    with nogil, parallel(num_threads=threads):
-        for k in prange(n_tiles, schedule="static"):
-            o = k // tpo
-            j0 = (k - o * tpo) * tile
-            onnxl_targets_scan(tp, width, to[o] + j0 * t_ps, t_ps,
-                               mp + mo[o] + j0 * m_ps if mp != NULL else NULL, m_ps,
-                               min(tile, inner - j0), use_ii, ii, C, wp,
-                               &cn[k], &bd[k], &fb[k], &ws[k])
+    cdef ScanArgs a
+    a.tp, a.width, a.to, a.t_ps, a.mp, a.mo, a.m_ps = tp, width, to, t_ps, mp, mo, m_ps
+    a.tpo, a.tile, a.inner, a.use_ii, a.ii, a.C, a.wp = tpo, tile, inner, use_ii, ii, C, wp
+    a.cn, a.bd, a.fb, a.ws = cn, bd, fb, ws
+    if threads == 1:        # no parallel region: it costs more than a small scan
+        with nogil:
+            for k in range(n_tiles):
+                _scan_tile(&a, k)
+    else:
+        with nogil, parallel(num_threads=threads):
+            for k in prange(n_tiles, schedule="static"):
+                _scan_tile(&a, k)
     first_bad = None
     for k in range(n_tiles):       # tile order: the weight total and the first bad target
         total += ws[k]

@@ -59,6 +59,14 @@ cdef inline char *carve(Carver *c, Py_ssize_t nbytes) noexcept nogil:
     return p
 
 
+cdef inline Py_ssize_t fitted_tile(Py_ssize_t tile, Py_ssize_t inner) noexcept nogil:
+    """A tile no longer than a walk row (`inner` positions), rounded up to the vector
+    width: the same tiles as `tile` (one per row either way), and a short row's scratch as
+    small as its data."""
+    cdef Py_ssize_t row = (inner + 15) // 16 * 16
+    return row if 0 < row < tile else tile
+
+
 cdef inline char *aligned_blocks(cnp.ndarray buf) noexcept:
     """The first cache-line boundary in buf (allocated 64 bytes longer than its blocks)."""
     cdef char *p = <char *> cnp.PyArray_DATA(buf)
