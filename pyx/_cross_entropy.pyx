@@ -91,7 +91,7 @@ cdef struct Scratch:
     double *lse
     int64_t *tt              # class index where counted, 0 elsewhere
     uint8_t *cnt             # counted
-    # [C][tile] blocks of T (rows: C entries)
+    # [C][tile] blocks of T (rows: e is [tile][C] with a gradient, absent without)
     char *e                  # exponentials, then the gradient when streamed
     char *xbuf               # gathered logits
     char *qbuf               # gathered probability targets
@@ -99,10 +99,11 @@ cdef struct Scratch:
 
 
 cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, bint rows,
-                                Py_ssize_t isz, Scratch *sc) noexcept nogil:
-    """Carve one thread's scratch block (base NULL: only size it); returns its size."""
+                                bint grad, Py_ssize_t isz, Scratch *sc) noexcept nogil:
+    """Carve one thread's scratch block (base NULL: only size it); returns its size.  Rows
+    keep every row's exponentials of a tile for the gradient pass, none without one."""
     cdef Carver c
-    cdef Py_ssize_t block = C * isz if rows else C * tile * isz
+    cdef Py_ssize_t block = C * tile * isz if grad or not rows else 0
     c.base = base
     c.used = 0
     sc.m = carve(&c, tile * isz)
@@ -129,14 +130,15 @@ cdef Scratch _thread_scratch(const Plan *p, char *block, Py_ssize_t isz) noexcep
     """A thread's buffers, carved once per call (the row tiles are short: carving per tile
     showed in NLL's forward on (65536, 1000))."""
     cdef Scratch sc
-    _scratch_layout(block, p.C, p.tile, p.rows, isz, &sc)
+    _scratch_layout(block, p.C, p.tile, p.rows, p.g.data != NULL, isz, &sc)
     return sc
 
 
-def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize, bint rows=False):
+def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize, bint rows=False,
+                  bint grad=True):
     """Bytes of per-thread scratch the kernel uses."""
     cdef Scratch sc
-    return _scratch_layout(NULL, C, tile, rows, itemsize, &sc)
+    return _scratch_layout(NULL, C, tile, rows, grad, itemsize, &sc)
 
 
 cdef void _counted(const Plan *p, Py_ssize_t o, Py_ssize_t j0, Py_ssize_t L,
@@ -410,6 +412,19 @@ cdef double _rows(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
     if p.nll and hard and not want_grad and lo == NULL:
         return _nll_rows(x, p, o, j0, L)
     _counted(p, o, j0, L, &sc)
+    if not p.nll:
+        # every counted row's max and sum of exponentials first (its exponentials kept for
+        # the gradient), then their logs as one vector loop: a scalar log per row cost a
+        # quarter of a 100-class row
+        for i in range(L):
+            mx, sx = 0, 1            # lse 0 where not counted (unused)
+            if sc.cnt[i]:
+                xr = x + at(&p.x, o, j0 + i)
+                mx = row_max(xr, C)
+                sx = row_sumexp(xr, C, mx, e + i * C if want_grad else NULL)
+            (<floating *> sc.m)[i] = mx
+            (<floating *> sc.s)[i] = sx
+        tile_lse(<floating *> sc.m, <floating *> sc.s, L, sc.lse)
     for i in range(L):
         pos = j0 + i
         xr = x + at(&p.x, o, pos)
@@ -424,9 +439,8 @@ cdef double _rows(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
         if p.nll:
             lse = 0.0
         else:
-            mx = row_max(xr, C)
-            sx = row_sumexp(xr, C, mx, e)  # always via e: one summation order
-            lse = mx + log(<double> sx)
+            sx = (<floating *> sc.s)[i]
+            lse = sc.lse[i]
         gi = go[at(&p.go, o, pos)] if go != NULL else p.scale
         if hard:
             t = sc.tt[i]
@@ -457,8 +471,8 @@ cdef double _rows(const floating *x, const Plan *p, Scratch *scp, Py_ssize_t o, 
             if p.nll:
                 _zero_row(gr, C, p.g.cs)
             else:
-                row_grad(e, C, <floating> acoef, <floating> bcoef, kind, p.weight, qr, p.q.cs,
-                         qa, qb, gr, p.g.cs)
+                row_grad(e + i * C, C, <floating> acoef, <floating> bcoef, kind, p.weight, qr,
+                         p.q.cs, qa, qb, gr, p.g.cs)
             if hard:
                 gr[t * p.g.cs] -= <floating> fix
     return total
@@ -538,7 +552,7 @@ def run(walk, x, target, prob, mask, grad, grad_output, loss_out, *, Py_ssize_t 
     p.focal = focal_gamma is not None
     p.gamma = focal_gamma if focal_gamma is not None else 0.0
     p.stream = stream and grad is not None and not rows
-    p.scratch_stride = scratch_bytes(C, tile, x.itemsize, rows)
+    p.scratch_stride = scratch_bytes(C, tile, x.itemsize, rows, grad is not None)
     # raw memory (a small call's two NumPy arrays cost more than its kernel), which
     # tracemalloc still sees; the partials of a few tiles on the stack
     cdef double part_small[SMALL_TILES]

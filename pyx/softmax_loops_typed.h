@@ -197,24 +197,77 @@ static ONNXL_MAYBE_UNUSED void ONNXL_FN(tile_scatter)(const T *restrict src, ptr
     for (ptrdiff_t c = 0; c < C; c++)
         for (ptrdiff_t i = 0; i < L; i++) dst[c * cs + i * ps] = src[c * L + i];
 }
-/* Row forms: one position, classes contiguous. */
+/* Row forms: one position, classes contiguous.
+ *
+ * row_max and row_sumexp reduce over ONNXL_ROW_LANES lanes of 64 bytes (16 floats, 8
+ * doubles), class c in lane c % lanes, whatever vector width the clone has: a row's sum is
+ * then the same on AVX-512, AVX2 and SSE machines (given the same exponentials), and a
+ * row's last C % lanes classes are one masked vector rather than a scalar loop (which
+ * cost as much as the rest of a 100-class row).  The lanes are then added pairwise
+ * (lanes/2 apart, then lanes/4, ...): a fixed order, fewer dependent additions than one
+ * after the other. */
+#define ONNXL_ROW_LANES ((int)(64 / sizeof(T)))
+/* The pairwise stages of a lane reduction, each a loop of constant length (vectorised) */
+#define ONNXL_ROW_HALVES(stage) \
+    if (ONNXL_ROW_LANES == 16) { stage(8) } \
+    stage(4) stage(2) stage(1)
 static ONNXL_CLONES T ONNXL_FN(row_max)(const T *x, ptrdiff_t C) {
-    T m = -INFINITY;
-    _Pragma("omp simd reduction(max:m)") for (ptrdiff_t c = 0; c < C; c++)
-        m = x[c] > m ? x[c] : m;
-    return m;
-}
-/* e (length C) receives the exponentials; the sum order is the same with or without a
- * gradient to follow. */
-static ONNXL_CLONES ONNXL_CONTRACT T ONNXL_FN(row_sumexp)(const T *x, ptrdiff_t C, T m, T *restrict e) {
-    T s = 0;
-    _Pragma("omp simd reduction(+:s)") for (ptrdiff_t c = 0; c < C; c++) {
-        const T z = x[c] - m;
-        e[c] = EXP(z);
-        s += SUM_TERM(z, e[c]);
+    /* max is exact, so the lanes' order cannot change it; NaN is never taken (the sum that
+     * follows carries it) */
+    T lane[ONNXL_ROW_LANES];
+    ptrdiff_t c0 = 0;
+    ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) lane[l] = -INFINITY;
+    for (; c0 + ONNXL_ROW_LANES <= C; c0 += ONNXL_ROW_LANES)
+        ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++)
+            lane[l] = x[c0 + l] > lane[l] ? x[c0 + l] : lane[l];
+    const ptrdiff_t r = C - c0;
+    ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) {
+        const T v = l < r ? x[c0 + l] : -INFINITY;        /* reads only the row */
+        lane[l] = v > lane[l] ? v : lane[l];
     }
-    return s;
+#define ONNXL_MAX_HALVES(n) \
+    ONNXL_SIMD for (int l = 0; l < (n); l++) lane[l] = lane[l + (n)] > lane[l] ? lane[l + (n)] : lane[l];
+    ONNXL_ROW_HALVES(ONNXL_MAX_HALVES)
+#undef ONNXL_MAX_HALVES
+    return lane[0];
 }
+/* e (length C) receives the exponentials, or is NULL (a forward pass: then the sum's
+ * exponential skips the subnormal path, EXP_SUM; the terms are the same).  The sum order is
+ * the same either way.  The tail's padding lanes exponentiate -inf: they add 0. */
+static ONNXL_CLONES ONNXL_CONTRACT T ONNXL_FN(row_sumexp)(const T *x, ptrdiff_t C, T m, T *restrict e) {
+    T lane[ONNXL_ROW_LANES];
+    ptrdiff_t c0 = 0;
+    ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) lane[l] = 0;
+    const ptrdiff_t full = C - C % ONNXL_ROW_LANES, r = C - full;
+    if (e == NULL) {
+        for (; c0 < full; c0 += ONNXL_ROW_LANES)
+            ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) lane[l] += EXP_SUM(x[c0 + l] - m);
+        if (r)
+            ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++)
+                lane[l] += EXP_SUM(l < r ? x[c0 + l] - m : -INFINITY);
+    } else {
+        for (; c0 < full; c0 += ONNXL_ROW_LANES)
+            ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) {
+                const T z = x[c0 + l] - m;
+                const T v = EXP(z);
+                e[c0 + l] = v;
+                lane[l] += SUM_TERM(z, v);
+            }
+        if (r)
+            ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) {
+                const T z = l < r ? x[c0 + l] - m : -INFINITY;
+                const T v = EXP(z);
+                if (l < r) e[c0 + l] = v;
+                lane[l] += SUM_TERM(z, v);
+            }
+    }
+#define ONNXL_SUM_HALVES(n) ONNXL_SIMD for (int l = 0; l < (n); l++) lane[l] += lane[l + (n)];
+    ONNXL_ROW_HALVES(ONNXL_SUM_HALVES)
+#undef ONNXL_SUM_HALVES
+    return lane[0];
+}
+#undef ONNXL_ROW_LANES
+#undef ONNXL_ROW_HALVES
 static ONNXL_CLONES double ONNXL_FN(row_wdot)(const T *x, ptrdiff_t C, const double *w) {
     double acc = 0;
     _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t c = 0; c < C; c++) {

@@ -411,3 +411,29 @@ def test_formula_reference_agrees_with_torch():
         ref_v, _ = _torch_ref(x, t, w, 255, reduction, 0.2)
         np.testing.assert_allclose(cross_entropy_ref(x, t, w, 255, reduction, 0.2), ref_v,
                                    rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_loops_every_tail_length_matches_torch(dtype):
+    """(N, C) rows with C from 32 (the row loops) up: every count of classes left over after
+    the last whole vector (0 to 15 floats, 0 to 7 doubles), with the row's max, a NaN or a
+    -inf among those last classes.  Per-row losses and the gradient against PyTorch; the
+    forward's value is the value-and-gradient's, bit for bit."""
+    rng = np.random.default_rng(77)
+    for C in list(range(32, 49)) + [100]:
+        x = (rng.standard_normal((5, C)) * 3).astype(dtype)
+        x[1, -1] = 40.0                # the max in the last partial vector
+        x[2, -2] = np.nan              # NaN there: that row's loss and gradient are NaN
+        x[3, -3:] = -np.inf            # exponentials 0, the loss finite
+        t = rng.integers(0, C - 3, 5)
+        loss = CrossEntropyLoss(reduction="none")
+        value, grad = loss.value_and_grad(x, t)
+        ref_v, ref_g = _torch_ref(x, t, None, -100, "none", 0.0, grad_output=np.ones(5))
+        assert np.isnan(value[2]) and np.isnan(grad[2]).all()
+        keep = [0, 1, 3, 4]
+        _close(value[keep], ref_v[keep], dtype)
+        _close(grad[keep], ref_g[keep], dtype)
+        assert np.array_equal(loss(x, t), value, equal_nan=True)
+        mean = CrossEntropyLoss()
+        ok = np.delete(x, 2, axis=0), np.delete(t, 2)
+        assert mean(*ok).tobytes() == mean.value_and_grad(*ok)[0].tobytes()
