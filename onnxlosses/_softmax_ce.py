@@ -7,12 +7,13 @@ call whose arrays are used as they are replays what the general path decided for
 of the same headers (a _Plan, by _boundary.header_key), checking again only what depends
 on the arrays' values (the target scan) and places (out's memory); the scalars are Python
 floats (stats.ieee_divide), not NumPy scalars under an error-state context; the kernel
-gets no more threads than tiles."""
+gets no more threads than tiles, and one for little work (PARALLEL_MIN_WORK)."""
 import math
 
 import numpy as np
 
-from . import _boundary, _checks, _cross_entropy, _gradient_stores, _target_scan
+from . import (_boundary, _checks, _cross_entropy, _gradient_stores, _index_targets,
+               _target_scan)
 from ._layout import element_strides, exact_copy, remember, small, walk, writable_in_place
 from ._threads import get_num_threads
 from .stats import ieee_divide
@@ -23,6 +24,14 @@ ROW_TILE = 64
 # positions.  Measured on channels-last batches, one thread: C = 21 (S1) gathered 107 ms vs
 # rows 191 ms; C = 32 even; C = 64 and up rows win (7.1 vs 9.7 ms at (4, 64, 128, 128)).
 ROWS_MIN_CLASSES = 32
+# A call gets one thread per this much work (elements of the logits, an NLL forward's
+# positions counting NLL_POSITION_WORK each: one gathered entry, a cache line per row), and
+# no more threads than tiles: a parallel region's start, about 2 us here, outweighs the
+# second thread below it.  Measured on (N, C) rows, one thread vs two: cross-entropy
+# (256, 40) 8.7 vs 9.1 us, (512, 40) 16.1 vs 12.5 us; NLL (1024, 100) 3.9 vs 4.6 us,
+# (4096, 100) 11.8 vs 8.6 us.  Threads never change a value (the tiles fix every bit).
+PARALLEL_MIN_WORK = 8192
+NLL_POSITION_WORK = 4
 
 
 def _tile_for(C):
@@ -118,9 +127,10 @@ class _Plan:
     key for calls whose arrays need no conversion (see evaluate)."""
 
     __slots__ = ("C", "pos_shape", "loss_shape", "unbatched", "hard", "input_dtype",
-                 "direct", "walk", "target_walk", "rows", "tile", "n_tiles", "stream")
+                 "direct", "walk", "target_walk", "rows", "tile", "n_tiles", "stream",
+                 "max_threads", "launch", "scan_walk")
 
-    def __init__(self, call, grad, loss_out, direct):
+    def __init__(self, call, grad, loss_out, direct, log_probs, focal):
         self.C, self.pos_shape, self.loss_shape = call.C, call.pos_shape, call.loss_shape
         self.unbatched, self.hard, self.input_dtype = call.unbatched, call.hard, call.input_dtype
         self.direct = direct
@@ -143,6 +153,19 @@ class _Plan:
         w = self.walk
         self.n_tiles = len(w.offsets[0]) * -(-w.inner // self.tile) if w is not None else 0
         self.stream = _gradient_stores.stream_gradient(grad)
+        nll_forward = log_probs and call.hard and grad is None and loss_out is None
+        positions = math.prod(call.pos_shape)
+        work = positions * (NLL_POSITION_WORK if nll_forward else call.C)
+        self.max_threads = max(1, min(self.n_tiles, work // PARALLEL_MIN_WORK))
+        hard = call.hard
+        self.launch = _cross_entropy.Launch(
+            w, call.x, call.target if hard else None, None if hard else call.target,
+            call.mask, grad, go, loss_out, self.tile, self.rows, log_probs, focal,
+            self.stream) if w is not None else None
+        tw = self.target_walk
+        # _index_targets.scan's layout arguments, in its order
+        self.scan_walk = (tw.offsets[0], tw.strides[0], tw.offsets[1], tw.strides[1],
+                          tw.inner) if tw is not None else None
 
 
 def _positions(strides):
@@ -173,7 +196,7 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
         header = _boundary.header_key(input, target, out)
         if header is not None:
             weight = config["weight"]
-            key = (header, want_grad, log_probs or focal, reduction,
+            key = (header, want_grad, log_probs, focal, reduction,
                    None if weight is None else weight.shape[0], config["ignore_index"] >= 0)
             plan = _plans.get(key)
             if plan is not None:
@@ -193,7 +216,7 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
             writable_in_place(out, call.grad_output, call.mask)
         grad = (out[None] if call.unbatched else out) if direct else np.empty_like(x)
     loss_out = np.empty(call.pos_shape, dtype=x.dtype) if reduction == "none" else None
-    plan = _Plan(call, grad, loss_out, direct)
+    plan = _Plan(call, grad, loss_out, direct, log_probs, focal)
     if key is not None and x is input and call.target is target and small(plan.walk):
         remember(_plans, key, plan, PLAN_CACHE_SIZE)
     return _run(plan, config, x, call.target, call.mask, call.grad_output, call.g0, out,
@@ -214,11 +237,20 @@ def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_pro
         go = grad_output
     else:
         go = None
+    ignore_index, weight = config["ignore_index"], config["weight"]
+    threads = get_num_threads()
 
     # Pass 1: targets only.  Validates, and gives the mean's denominator before any logit.
     if plan.hard:
-        count, weight_total = _target_scan.scan(target, mask, C, config["ignore_index"],
-                                                config["weight"], walk=plan.target_walk)
+        if plan.scan_walk is None:
+            count, weight_total = 0, 0.0
+        else:
+            t_off, t_ps, m_off, m_ps, inner = plan.scan_walk
+            count, weight_total, n_bad, first_bad = _index_targets.scan(
+                target, t_off, t_ps, mask, m_off, m_ps, inner, _target_scan.SCAN_TILE, C,
+                ignore_index, weight, threads)
+            if n_bad:
+                _target_scan.raise_out_of_range(n_bad, first_bad, C, ignore_index)
     else:
         count = int(np.count_nonzero(mask)) if mask is not None else \
             math.prod(plan.pos_shape)
@@ -231,15 +263,12 @@ def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_pro
     scale = ieee_divide(g0, denom) if reduction == "mean" else g0
 
     # Pass 2: the fused kernel.
-    if plan.walk is not None:
-        total_sum = _cross_entropy.run(
-            plan.walk, x, target if plan.hard else None, None if plan.hard else target,
-            mask, grad, go, loss_out, tile=plan.tile, rows=plan.rows,
-            ignore_index=config["ignore_index"], weight=config["weight"],
-            eps=config.get("label_smoothing", 0.0), scale=scale, nll=log_probs,
-            # no more threads than tiles (the tiles, not the threads, fix every bit)
-            nthreads=min(get_num_threads(), plan.n_tiles), focal_gamma=focal_gamma,
-            stream=plan.stream)
+    if plan.launch is not None:
+        hard = plan.hard
+        total_sum = plan.launch.run(
+            x, target if hard else None, None if hard else target, mask, grad, go, loss_out,
+            ignore_index, weight, config.get("label_smoothing", 0.0), scale,
+            0.0 if focal_gamma is None else focal_gamma, min(threads, plan.max_threads))
     else:
         total_sum = 0.0
         if grad is not None:

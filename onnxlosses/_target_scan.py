@@ -37,9 +37,14 @@ def scan(target, mask, C, ignore_index, weight=None, *, walk=None):
         target, w.offsets[0], w.strides[0], mask, w.offsets[1], w.strides[1], w.inner,
         SCAN_TILE, C, ignore_index, weight, get_num_threads())
     if n_bad:
-        other = "" if ignore_index is None else f" other than ignore_index={ignore_index}"
-        hint = " (ignore_index=None: set it to leave a void label out)" \
-            if ignore_index is None else ""
-        raise ValueError(f"target has {n_bad} value{'s' if n_bad > 1 else ''} outside "
-                         f"[0, {C}){other}, e.g. {first_bad}{hint}")
+        raise_out_of_range(n_bad, first_bad, C, ignore_index)
     return count, weight_total
+
+
+def raise_out_of_range(n_bad, first_bad, C, ignore_index):
+    """The ValueError of a scan that found n_bad counted targets outside [0, C)."""
+    other = "" if ignore_index is None else f" other than ignore_index={ignore_index}"
+    hint = " (ignore_index=None: set it to leave a void label out)" \
+        if ignore_index is None else ""
+    raise ValueError(f"target has {n_bad} value{'s' if n_bad > 1 else ''} outside "
+                     f"[0, {C}){other}, e.g. {first_bad}{hint}")

@@ -523,57 +523,88 @@ def run(walk, x, target, prob, mask, grad, grad_output, loss_out, *, Py_ssize_t 
     build gradient tiles in scratch and stream them out (stream_store.h; tiled layouts
     with contiguous positions only, ignored elsewhere).
     """
+    return Launch(walk, x, target, prob, mask, grad, grad_output, loss_out, tile, rows, nll,
+                  focal_gamma is not None, stream).run(
+        x, target, prob, mask, grad, grad_output, loss_out, ignore_index, weight, eps,
+        scale, focal_gamma if focal_gamma is not None else 0.0, nthreads)
+
+
+cdef class Launch:
+    """`run` prepared for arrays of fixed headers: the walk, strides, tiles and scratch size
+    decided once; each `run` sets the arrays' data, the configuration's scalars and the
+    threads.  A driver keeps one per remembered plan (a small batch's call cost more in
+    argument handling than in its kernel).  Every call's arrays must have the headers
+    (dtypes, shapes, strides; present or absent) of the arrays it was made from."""
     cdef Plan p
-    cdef Py_ssize_t n_outer = len(walk.offsets[0]), C = x.shape[1]
-    cdef double total = 0.0
-    cdef Py_ssize_t k
-    tile = fitted_tile(tile, walk.inner)
-    p.C = C
-    p.inner = walk.inner
-    p.tile = tile
-    p.tiles_per_outer = (walk.inner + tile - 1) // tile
-    p.n_tiles = n_outer * p.tiles_per_outer
-    p.x = operand(x, walk.offsets[0], walk.strides[0], _class_stride(x))
-    p.t = operand(target, walk.offsets[1], walk.strides[1])
-    p.t_width = target.itemsize if target is not None else 8
-    p.q = operand(prob, walk.offsets[2], walk.strides[2], _class_stride(prob))
-    p.m = operand(mask, walk.offsets[3], walk.strides[3])
-    p.g = operand(grad, walk.offsets[4], walk.strides[4], _class_stride(grad))
-    p.go = operand(grad_output, walk.offsets[5], walk.strides[5])
-    p.lo = operand(loss_out, walk.offsets[6], walk.strides[6])
-    p.use_ii = ignore_index is not None
-    p.ignore_index = ignore_index if p.use_ii else 0
-    p.weight = <const double *> data_ptr(weight)
-    p.weight_total = float(weight.sum()) if weight is not None else <double> C
-    p.eps = eps
-    p.scale = scale
-    p.nll = nll
-    p.rows = rows
-    p.focal = focal_gamma is not None
-    p.gamma = focal_gamma if focal_gamma is not None else 0.0
-    p.stream = stream and grad is not None and not rows
-    p.scratch_stride = scratch_bytes(C, tile, x.itemsize, rows, grad is not None)
-    # raw memory (a small call's two NumPy arrays cost more than its kernel), which
-    # tracemalloc still sees; the partials of a few tiles on the stack
-    cdef double part_small[SMALL_TILES]
-    cdef double *part = part_small
-    cdef char *block = <char *> PyMem_RawMalloc(max(nthreads, 1) * p.scratch_stride + 64 +
-                                                (p.n_tiles * sizeof(double)
-                                                 if p.n_tiles > SMALL_TILES else 0))
-    if block == NULL:
-        raise MemoryError("no memory for the kernel's scratch")
-    cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
-    if p.n_tiles > SMALL_TILES:
-        part = <double *> (scr + max(nthreads, 1) * p.scratch_stride)
-    cdef bint single = x.itemsize == 4
-    with nogil:
-        # the one dispatch: on the float type (targets are read in any width by targets.h)
-        if single:
-            _run(<const float *> p.x.data, &p, scr, part, nthreads)
-        else:
-            _run(<const double *> p.x.data, &p, scr, part, nthreads)
-        # Fixed order: tile 0, 1, 2, ... whatever thread computed each.
-        for k in range(p.n_tiles):
-            total += part[k]
-        PyMem_RawFree(block)
-    return total
+    cdef object walk            # owns the offsets the operands point into
+    cdef bint single
+
+    def __init__(self, walk, x, target, prob, mask, grad, grad_output, loss_out,
+                 Py_ssize_t tile, bint rows, bint nll, bint focal, bint stream):
+        cdef Plan *p = &self.p
+        cdef Py_ssize_t n_outer = len(walk.offsets[0]), C = x.shape[1]
+        self.walk = walk
+        self.single = x.itemsize == 4
+        tile = fitted_tile(tile, walk.inner)
+        p.C = C
+        p.inner = walk.inner
+        p.tile = tile
+        p.tiles_per_outer = (walk.inner + tile - 1) // tile
+        p.n_tiles = n_outer * p.tiles_per_outer
+        p.x = operand(x, walk.offsets[0], walk.strides[0], _class_stride(x))
+        p.t = operand(target, walk.offsets[1], walk.strides[1])
+        p.t_width = target.itemsize if target is not None else 8
+        p.q = operand(prob, walk.offsets[2], walk.strides[2], _class_stride(prob))
+        p.m = operand(mask, walk.offsets[3], walk.strides[3])
+        p.g = operand(grad, walk.offsets[4], walk.strides[4], _class_stride(grad))
+        p.go = operand(grad_output, walk.offsets[5], walk.strides[5])
+        p.lo = operand(loss_out, walk.offsets[6], walk.strides[6])
+        p.nll = nll
+        p.rows = rows
+        p.focal = focal
+        p.stream = stream and grad is not None and not rows
+        p.scratch_stride = scratch_bytes(C, tile, x.itemsize, rows, grad is not None)
+
+    def run(self, x, target, prob, mask, grad, grad_output, loss_out, ignore_index,
+            cnp.ndarray weight, double eps, double scale, double gamma, int nthreads):
+        """The sum of the counted per-position losses of these arrays (see `run`)."""
+        cdef Plan p = self.p
+        cdef Py_ssize_t k
+        cdef double total = 0.0
+        p.x.data = <char *> data_ptr(x)
+        p.t.data = <char *> data_ptr(target)
+        p.q.data = <char *> data_ptr(prob)
+        p.m.data = <char *> data_ptr(mask)
+        p.g.data = <char *> data_ptr(grad)
+        p.go.data = <char *> data_ptr(grad_output)
+        p.lo.data = <char *> data_ptr(loss_out)
+        p.use_ii = ignore_index is not None
+        p.ignore_index = ignore_index if p.use_ii else 0
+        p.weight = <const double *> data_ptr(weight)
+        p.weight_total = float(weight.sum()) if weight is not None else <double> p.C
+        p.eps = eps
+        p.scale = scale
+        p.gamma = gamma
+        # raw memory (a small call's two NumPy arrays cost more than its kernel), which
+        # tracemalloc still sees; the partials of a few tiles on the stack
+        cdef double part_small[SMALL_TILES]
+        cdef double *part = part_small
+        cdef char *block = <char *> PyMem_RawMalloc(max(nthreads, 1) * p.scratch_stride + 64 +
+                                                    (p.n_tiles * sizeof(double)
+                                                     if p.n_tiles > SMALL_TILES else 0))
+        if block == NULL:
+            raise MemoryError("no memory for the kernel's scratch")
+        cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
+        if p.n_tiles > SMALL_TILES:
+            part = <double *> (scr + max(nthreads, 1) * p.scratch_stride)
+        with nogil:
+            # the one dispatch: on the float type (targets are read in any width by targets.h)
+            if self.single:
+                _run(<const float *> p.x.data, &p, scr, part, nthreads)
+            else:
+                _run(<const double *> p.x.data, &p, scr, part, nthreads)
+            # Fixed order: tile 0, 1, 2, ... whatever thread computed each.
+            for k in range(p.n_tiles):
+                total += part[k]
+            PyMem_RawFree(block)
+        return total

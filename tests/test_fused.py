@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from onnxlosses import (CrossEntropyLoss, DiceLoss, FocalLoss, GeneralizedDiceLoss,
-                        JaccardLoss, TverskyLoss, _cross_entropy, _dice, _fused)
+                        JaccardLoss, TverskyLoss, _cross_entropy, _dice, _fused,
+                        _softmax_ce)
 from onnxlosses import dice as dice_module
 from onnxlosses._registry import LOSSES
 
@@ -61,18 +62,23 @@ def spy(monkeypatch):
     """The kernels a call ran: "fused" for a Dice pass with a softmax term, "dice",
     "cross_entropy"."""
     calls = []
-    dice_run, ce_run = _dice.run, _cross_entropy.run
+    dice_run, ce_launch = _dice.run, _cross_entropy.Launch
 
     def dice(*args, **kwargs):
         calls.append("fused" if kwargs.get("softmax_term") is not None else "dice")
         return dice_run(*args, **kwargs)
 
-    def ce(*args, **kwargs):
-        calls.append("cross_entropy")
-        return ce_run(*args, **kwargs)
+    class Launch:          # the cross-entropy kernel, prepared per plan, runs by Launch.run
+        def __init__(self, *args):
+            self._launch = ce_launch(*args)
+
+        def run(self, *args):
+            calls.append("cross_entropy")
+            return self._launch.run(*args)
 
     monkeypatch.setattr(_dice, "run", dice)
-    monkeypatch.setattr(_cross_entropy, "run", ce)
+    monkeypatch.setattr(_cross_entropy, "Launch", Launch)
+    monkeypatch.setattr(_softmax_ce, "_plans", {})     # plans made before hold real ones
     return calls
 
 

@@ -180,6 +180,25 @@ def test_weights_are_never_taken_from_another_loss():
         gc.collect()
 
 
+def test_losses_sharing_a_driver_never_replay_each_others_plans():
+    """Cross-entropy, NLL and softmax focal share one driver and its plans: on arrays of
+    the same headers, with the same class-weight length and ignore_index, each still gets
+    its own value (what it gives with nothing remembered)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((16, 4))
+    t = rng.integers(0, 4, 16)
+    w = np.array([0.5, 2.0, 1.0, 1.5])
+    losses = [NLLLoss(weight=w, ignore_index=3), FocalLoss(alpha=w, ignore_index=3),
+              CrossEntropyLoss(weight=w, ignore_index=3)]
+    alone = []
+    for loss in losses:
+        forget()
+        alone.append((loss(x, t), loss.value_and_grad(x, t)))
+    for _ in range(2):
+        for loss, want in zip(losses, alone):
+            assert _same((loss(x, t), loss.value_and_grad(x, t)), want)
+
+
 def test_caches_stay_bounded():
     forget()
     loss, bce_loss, dice_loss = CrossEntropyLoss(), BCEWithLogitsLoss(), DiceLoss()
