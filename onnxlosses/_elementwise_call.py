@@ -4,6 +4,7 @@ position walk for all of them, then the kernel."""
 import numpy as np
 
 from . import _checks, _elementwise
+from ._boundary import float_scalar
 from ._layout import element_strides, exact_copy, walk, writable_in_place
 from ._threads import get_num_threads
 from .stats import ieee_divide
@@ -90,5 +91,5 @@ def reduce_value(total, count, reduction, lo, input_dtype):
     if reduction == "none":
         return lo.astype(input_dtype, copy=False)
     if reduction == "sum":
-        return input_dtype.type(total)
-    return input_dtype.type(ieee_divide(float(total), float(count)))
+        return float_scalar(float(total), input_dtype)
+    return float_scalar(ieee_divide(float(total), float(count)), input_dtype)

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import (_boundary, _checks, _cross_entropy, _gradient_stores, _index_targets,
                _target_scan)
+from ._boundary import float_scalar
 from ._layout import element_strides, exact_copy, remember, small, walk, writable_in_place
 from ._threads import get_num_threads
 from .stats import ieee_divide
@@ -282,9 +283,9 @@ def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_pro
     elif reduction == "none":
         value = loss_out.reshape(plan.loss_shape).astype(plan.input_dtype, copy=False)
     elif reduction == "sum":
-        value = out_type(total_sum)
+        value = float_scalar(total_sum, plan.input_dtype)
     else:        # PyTorch's weighted mean over no weight is 0/0, NaN, whatever the sum
-        value = out_type(total_sum / denom if denom != 0 else math.nan)
+        value = float_scalar(total_sum / denom if denom != 0 else math.nan, plan.input_dtype)
 
     if grad is not None:
         if plan.unbatched:

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _boundary, _checks, _dice, _dice_scores, _gradient_stores, _target_scan
 from ._base import Loss, class_axis_size, functional
+from ._boundary import float_scalar
 from ._layout import element_strides, exact_copy, remember, small, walk, writable_in_place
 from ._softmax_ce import _tile_for
 from ._spec import Example, LossSpec, Param, per_class
@@ -418,7 +419,7 @@ class _DiceFamily(Loss):
         if isinstance(value, np.ndarray):
             value = value.astype(d["xin"].dtype)
         else:
-            value = d["xin"].dtype.type(value)
+            value = float_scalar(float(value), d["xin"].dtype)
         if not want_grad:
             return value, None
         return value, self._gradient(d, dI, dP, input, out)

@@ -82,3 +82,18 @@ class _Subclass(np.ndarray):
                          ids=lambda v: type(v).__name__ + str(getattr(v, "dtype", "")))
 def test_anything_but_plain_arrays_has_no_key(value):
     assert _boundary.header_key(np.zeros(3), value) is None
+
+
+@pytest.mark.parametrize("dtype", ["<f2", "<f4", "<f8", ">f4", ">f8"])
+def test_float_scalar_is_numpys_scalar(dtype):
+    """The loss value's scalar: NumPy's constructor's type and bits, NaN, infinities,
+    overflow to inf, subnormals and rounding included, whatever the byte order."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(5)
+    values = list(rng.standard_normal(2000) * 10.0 ** rng.integers(-320, 300, 2000)) + [
+        np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, 1e-45, 7e-46, 65504.0, 65520.0,
+        3.4028235677973366e38, 3.4028236e38, 1e300, 1 + 2.0 ** -24, 1 + 3 * 2.0 ** -25]
+    with np.errstate(over="ignore"):
+        for v in values:
+            got, want = _boundary.float_scalar(v, dtype), dtype.type(v)
+            assert type(got) is type(want) and got.tobytes() == want.tobytes(), v
