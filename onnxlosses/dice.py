@@ -42,10 +42,12 @@ _ACT = _dice.onnxl_activation     # how the kernel turns the input into probabil
 
 # What _prepare decided for arrays it uses as they are (plain ndarrays of the compute
 # dtype, walkable, no mask; class indices, or dense targets without ignore_index): C, the
-# positions' shape, the activation and the target scan's walk, by the arrays' header key
-# and the configuration's mode, from_logits, ignore_index and _target_channel.
+# positions' shape, the activation, the target scan's walk and the kernel's walks (by what
+# the key leaves open, see _walk), by the arrays' header key and the configuration's mode,
+# from_logits, ignore_index and _target_channel.
 PLAN_CACHE_SIZE = 64
 _prepared = {}
+PLAN_WALKS = 8           # walks a plan keeps (by configuration and gradient layout)
 
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
@@ -242,14 +244,14 @@ class _DiceFamily(Loss):
                 if plan is not None:
                     # the arrays are used as they are, and every check of their headers
                     # passed when the plan was made; class indices are scanned every call
-                    C, pos, act, target_walk = plan
+                    C, pos, act, target_walk, walks = plan
                     index = target_walk is not None
                     if index:
                         _target_scan.scan(target, None, C, cfg["ignore_index"],
                                           walk=target_walk)
                     return dict(xin=input, x=input, t=target if index else None,
                                 y=None if index else target, mask=None, C=C, pos=pos,
-                                act=act, ii=cfg["ignore_index"], post_mask=None)
+                                act=act, ii=cfg["ignore_index"], post_mask=None, walks=walks)
         xin = _checks.float_array("input", input)
         if xin.ndim == 0:
             raise ValueError("input must be (N, C, d1, ...) (binary mode: (N, ...)), got a "
@@ -325,11 +327,27 @@ class _DiceFamily(Loss):
                 (t is target if index else y is target and ii is None):
             target_walk = _target_scan.target_walk(t, None) if index else None
             if small(target_walk):
-                remember(_prepared, key, (C, pos, act, target_walk), PLAN_CACHE_SIZE)
+                remember(_prepared, key, (C, pos, act, target_walk, {}), PLAN_CACHE_SIZE)
         return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
                     ii=ii, post_mask=post_mask)
 
     def _walk(self, d, grad=None):
+        walks = d.get("walks")      # a replayed plan's: its arrays' headers are the plan's
+        if walks is None:
+            return self._new_walk(d, grad)
+        x = d["x"]
+        # what the plan's key leaves open: per_image (configuration), x converted to
+        # float64 (_in_float64), the gradient's layout
+        key = (self._config["per_image"], x.strides, x.itemsize,
+               None if grad is None else (grad.strides, grad.itemsize))
+        w = walks.get(key)
+        if w is None:
+            w = self._new_walk(d, grad)
+            if small(w) and len(walks) < PLAN_WALKS:
+                walks[key] = w
+        return w
+
+    def _new_walk(self, d, grad):
         x, t, y, mask = d["x"], d["t"], d["y"], d["mask"]
         pos = lambda s: (s[0],) + s[2:]
         strides = [pos(element_strides(x)),

@@ -199,6 +199,29 @@ def test_losses_sharing_a_driver_never_replay_each_others_plans():
             assert _same((loss(x, t), loss.value_and_grad(x, t)), want)
 
 
+def test_dice_plans_keep_walks_per_pooling_and_gradient_layout():
+    """Dice's plans are keyed by the arrays' headers and mode, not by per_image or where the
+    gradient goes; the walks they keep must be told apart by those: pooled and per-image
+    losses alternate on one batch, the gradient into `out` of two memory orders."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4, 5, 2)).astype(np.float32)
+    t = rng.integers(0, 4, (3, 5, 2))
+    outs = [np.empty_like(x), np.empty_like(x, order="F")]
+    losses = [DiceLoss(), DiceLoss(per_image=True)]
+    alone = {}
+    for i, loss in enumerate(losses):
+        for j, out in enumerate(outs):
+            forget()
+            alone[i, j] = (loss(x, t),) + tuple(
+                np.copy(a) for a in loss.value_and_grad(x, t, out=out))
+    for _ in range(2):
+        for i, loss in enumerate(losses):
+            for j, out in enumerate(outs):
+                got = (loss(x, t),) + tuple(
+                    np.copy(a) for a in loss.value_and_grad(x, t, out=out))
+                assert _same(got, alone[i, j])
+
+
 def test_caches_stay_bounded():
     forget()
     loss, bce_loss, dice_loss = CrossEntropyLoss(), BCEWithLogitsLoss(), DiceLoss()
