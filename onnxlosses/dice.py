@@ -42,12 +42,12 @@ _ACT = _dice.onnxl_activation     # how the kernel turns the input into probabil
 
 # What _prepare decided for arrays it uses as they are (plain ndarrays of the compute
 # dtype, walkable, no mask; class indices, or dense targets without ignore_index): C, the
-# positions' shape, the activation, the target scan's walk and the kernel's walks (by what
-# the key leaves open, see _walk), by the arrays' header key and the configuration's mode,
-# from_logits, ignore_index and _target_channel.
+# positions' shape, the activation, the target scan's walk and the prepared kernels (by
+# what the key leaves open, see _kernel), by the arrays' header key and the configuration's
+# mode, from_logits, ignore_index and _target_channel.
 PLAN_CACHE_SIZE = 64
 _prepared = {}
-PLAN_WALKS = 8           # walks a plan keeps (by configuration and gradient layout)
+PLAN_WALKS = 8           # prepared kernels a plan keeps (see DiceLoss._kernel)
 
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
@@ -331,21 +331,26 @@ class _DiceFamily(Loss):
         return dict(xin=xin, x=x, t=t, y=y, mask=mask, C=C, pos=pos, act=act,
                     ii=ii, post_mask=post_mask)
 
-    def _walk(self, d, grad=None):
-        walks = d.get("walks")      # a replayed plan's: its arrays' headers are the plan's
-        if walks is None:
-            return self._new_walk(d, grad)
-        x = d["x"]
-        # what the plan's key leaves open: per_image (configuration), x converted to
-        # float64 (_in_float64), the gradient's layout
-        key = (self._config["per_image"], x.strides, x.itemsize,
-               None if grad is None else (grad.strides, grad.itemsize))
-        w = walks.get(key)
-        if w is None:
-            w = self._new_walk(d, grad)
-            if small(w) and len(walks) < PLAN_WALKS:
-                walks[key] = w
-        return w
+    def _kernel(self, d, grad=None, term=False):
+        """The Dice kernel prepared for d's arrays (and `grad`; `term`: with a softmax
+        term), a _dice.Launch; a replayed plan keeps it (d["walks"])."""
+        cfg, x = self._config, d["x"]
+        walks, key = d.get("walks"), None
+        if walks is not None:      # a replayed plan's: its arrays' headers are the plan's
+            # what the plan's key leaves open: the configuration's per_image and squared,
+            # x converted to float64 (_in_float64), the gradient's layout, the term
+            key = (cfg["per_image"], cfg["squared"], term, x.strides, x.itemsize,
+                   None if grad is None else (grad.strides, grad.itemsize))
+            launch = walks.get(key)
+            if launch is not None:
+                return launch
+        w = self._new_walk(d, grad)
+        launch = _dice.Launch(w, self._groups(d), x, d["t"], d["y"], _mask_bytes(d), grad,
+                              d["act"], cfg["squared"], _tile_for(d["C"]),
+                              _gradient_stores.stream_gradient(grad), term)
+        if key is not None and small(w) and len(walks) < PLAN_WALKS:
+            walks[key] = launch
+        return launch
 
     def _new_walk(self, d, grad):
         x, t, y, mask = d["x"], d["t"], d["y"], d["mask"]
@@ -372,12 +377,9 @@ class _DiceFamily(Loss):
             rows = self._groups(d)
             empty = np.zeros((rows, d["C"], 3)), np.zeros(rows, np.int64)
             return empty if softmax_term is None else empty + (0.0,)
-        w = self._walk(d)
-        return _dice.run(w, self._groups(d), x, d["t"], d["y"],
-                         None if d["mask"] is None else d["mask"].view(np.uint8), None,
-                         act=d["act"], squared=self._config["squared"], ignore_index=d["ii"],
-                         A=None, B=None, tile=_tile_for(d["C"]), nthreads=get_num_threads(),
-                         softmax_term=softmax_term)
+        return self._kernel(d, None, softmax_term is not None).run(
+            x, d["t"], d["y"], _mask_bytes(d), None, d["ii"], None, None, get_num_threads(),
+            softmax_term)
 
     # -- evaluation ---------------------------------------------------------------------
     @property
@@ -458,13 +460,10 @@ class _DiceFamily(Loss):
             grad = np.zeros_like(x) if x.size == 0 else np.empty_like(x)
         if x.size:
             rows = self._groups(d)     # pooled: every sample's row is the same, pass one
-            _dice.run(self._walk(d, grad), rows, x, d["t"], d["y"],
-                      None if d["mask"] is None else d["mask"].view(np.uint8), grad,
-                      act=d["act"], squared=self._config["squared"], ignore_index=d["ii"],
-                      A=np.ascontiguousarray(dI[:rows], np.float64),
-                      B=np.ascontiguousarray(dP[:rows], np.float64), tile=_tile_for(d["C"]),
-                      nthreads=get_num_threads(),
-                      stream=_gradient_stores.stream_gradient(grad), softmax_term=softmax_term)
+            self._kernel(d, grad, softmax_term is not None).run(
+                x, d["t"], d["y"], _mask_bytes(d), grad, d["ii"],
+                np.ascontiguousarray(dI[:rows], np.float64),
+                np.ascontiguousarray(dP[:rows], np.float64), get_num_threads(), softmax_term)
         if d["post_mask"] is not None:
             grad = np.where(d["post_mask"], grad, 0).astype(x.dtype)
         if direct:
@@ -608,7 +607,7 @@ class _DiceFamily(Loss):
         if sums is None:
             return None
         total, weight_sum, count = sums
-        total = np.float64(total)
+        total = float(total)    # Python floats (made NumPy's at the end: float_scalar)
         norm = {"sum": weight_sum, "count": count,
                 "all": G * C}[cfg.get("_weight_mean", "sum")]
         if norm_override is not None:
@@ -619,14 +618,16 @@ class _DiceFamily(Loss):
             value, dv_kind = total, _dice_scores.DV_SUM
         else:
             # a mean over no scored class is NaN, and no class has a say: a zero gradient
-            value = np.float64(ieee_divide(float(total), float(norm)))
+            value = ieee_divide(total, float(norm))
             dv_kind = _dice_scores.DV_MEAN if count else _dice_scores.DV_ZERO
         gamma_on, gamma, factor = False, 1.0, 1.0
         if cfg.get("_gamma_after_mean", False) and cfg.get("gamma", 1.0) != 1.0:
             gamma = cfg["gamma"]
-            base = max(value, 0.0)
+            base = max(np.float64(value), 0.0)      # NumPy's power: inf, not OverflowError
             gamma_on, factor = True, float(base ** (gamma - 1) if base > 0 else 0.0)
             value = base ** gamma
+        else:
+            value = float_scalar(value, _FLOAT64)     # the NumPy path's type
         if not want_grad:
             return value, None, None
         dI, dP = np.empty((G, C)), np.empty((G, C))
@@ -697,6 +698,12 @@ def _fits_float32(dI, dP):
 
 
 _FLOAT32_BOUND = float(np.finfo(np.float32).max / 8)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _mask_bytes(d):
+    """The prepared mask as the kernel reads it (uint8), or None."""
+    return None if d["mask"] is None else d["mask"].view(np.uint8)
 
 
 def _in_float64(d):

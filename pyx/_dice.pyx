@@ -361,97 +361,131 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
     statistics pass then returns (stats, counts, sum of the term's per-position losses)
     and the gradient pass adds the term's gradient.
     """
+    return Launch(walk, n_samples, x, target, dense, mask, grad, act, squared, tile, stream,
+                  softmax_term is not None).run(
+        x, target, dense, mask, grad, ignore_index, A, B, nthreads, softmax_term)
+
+
+cdef class Launch:
+    """`run` prepared for arrays of fixed headers: the walk, chunks, strides and scratch
+    size decided once; each `run` sets the arrays' data, ignore_index, the coefficients,
+    the softmax term's scalars and the threads.  Every call's arrays must have the headers
+    (dtypes, shapes, strides; present or absent) of the arrays it was made from."""
     cdef Plan p
-    cdef cnp.ndarray term_w = None
-    cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0])
-    tile = fitted_tile(tile, walk.inner)
-    p.C = C
-    p.inner = walk.inner
-    p.tile = tile
-    p.tiles_per_outer = (walk.inner + tile - 1) // tile
-    p.chunk_tiles = max(CHUNK_MIN_TILES, (CHUNK_MIN_POSITIONS + tile - 1) // tile)
-    p.chunks_per_outer = (p.tiles_per_outer + p.chunk_tiles - 1) // p.chunk_tiles
-    p.n_chunks = n_outer * p.chunks_per_outer
-    p.per_sample = n_outer // n_samples
-    p.act = act
-    p.k = 2 if squared else 1
-    p.x = operand(x, walk.offsets[0], walk.strides[0], _class_stride(x))
-    p.t = operand(target, walk.offsets[1], walk.strides[1])
-    p.t_width = target.itemsize if target is not None else 8
-    p.y = operand(dense, walk.offsets[2], walk.strides[2], _class_stride(dense))
-    p.m = operand(mask, walk.offsets[3], walk.strides[3])
-    p.g = operand(grad, walk.offsets[4], walk.strides[4], _class_stride(grad))
-    p.stream = stream and grad is not None
-    p.use_ii = ignore_index is not None
-    p.ignore_index = ignore_index if p.use_ii else 0
-    p.A = <const double *> data_ptr(A)
-    p.B = <const double *> data_ptr(B)
-    p.term.on = softmax_term is not None
-    p.term.w = NULL
-    p.term.W = C
-    p.term.eps = 0.0
-    p.term.focal = False
-    p.term.gamma = 0.0
-    p.term.scale = 0.0
-    if p.term.on:
-        if act != ONNXL_ACT_SOFTMAX or target is None:
+    cdef object walk            # owns the offsets the operands point into
+    cdef Py_ssize_t n_samples, n_outer
+    cdef bint single
+
+    def __init__(self, walk, Py_ssize_t n_samples, x, target, dense, mask, grad, int act,
+                 bint squared, Py_ssize_t tile, bint stream, bint term):
+        cdef Plan *p = &self.p
+        cdef Py_ssize_t C = x.shape[1], n_outer = len(walk.offsets[0])
+        cdef Scratch sizing
+        if term and (act != ONNXL_ACT_SOFTMAX or target is None):
             raise ValueError("a softmax term needs the softmax activation and class indices")
-        weight, eps, gamma, scale = softmax_term
-        if weight is not None:
-            term_w = np.ascontiguousarray(weight, dtype=np.float64)
-            if term_w.shape[0] != C:
-                raise ValueError(f"the softmax term's weight has {term_w.shape[0]} entries "
-                                 f"for {C} classes")
-            p.term.w = <const double *> cnp.PyArray_DATA(term_w)
-            p.term.W = float(term_w.sum())
-        p.term.eps = eps
-        p.term.focal = gamma is not None
-        p.term.gamma = gamma if gamma is not None else 0.0
-        p.term.scale = scale
-    # no more threads than chunks: a small call starts no thread that would find no work
-    # (the chunks, not the threads, fix every bit)
-    nthreads = max(1, min(nthreads, p.n_chunks))
-    cdef Scratch sizing
-    p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, p.term.on, &sizing)
-    # one softmax-term partial per tile, statistics pass only
-    cdef Py_ssize_t n_tiles = n_outer * p.tiles_per_outer \
-        if p.term.on and grad is None else 0
-    # one [C][3] slot per chunk, statistics pass only (the gradient pass writes none)
-    cdef cnp.ndarray part = np.zeros((p.n_chunks if grad is None else 0, C, 3),
-                                     dtype=np.float64)
-    cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
-    cdef double *ps = <double *> cnp.PyArray_DATA(part)
-    cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
-    # raw memory for the threads' scratch and the term's partials (a small call's NumPy
-    # arrays cost more than its kernel), which tracemalloc still sees
-    cdef char *block = <char *> PyMem_RawMalloc(nthreads * p.scratch_stride + 64 +
-                                                n_tiles * sizeof(double))
-    if block == NULL:
-        raise MemoryError("no memory for the kernel's scratch")
-    cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
-    cdef double *tp = <double *> (scr + nthreads * p.scratch_stride)
-    cdef double term_total = 0.0
-    cdef Py_ssize_t k
-    cdef bint single = x.itemsize == 4
-    with nogil:
-        # the one dispatch: on the float type (targets are read in any width by targets.h)
-        if single:
-            _run(<const float *> p.x.data, &p, scr, ps, pn, tp, nthreads)
+        self.walk = walk
+        self.n_samples = n_samples
+        self.n_outer = n_outer
+        self.single = x.itemsize == 4
+        tile = fitted_tile(tile, walk.inner)
+        p.C = C
+        p.inner = walk.inner
+        p.tile = tile
+        p.tiles_per_outer = (walk.inner + tile - 1) // tile
+        p.chunk_tiles = max(CHUNK_MIN_TILES, (CHUNK_MIN_POSITIONS + tile - 1) // tile)
+        p.chunks_per_outer = (p.tiles_per_outer + p.chunk_tiles - 1) // p.chunk_tiles
+        p.n_chunks = n_outer * p.chunks_per_outer
+        p.per_sample = n_outer // n_samples
+        p.act = act
+        p.k = 2 if squared else 1
+        p.x = operand(x, walk.offsets[0], walk.strides[0], _class_stride(x))
+        p.t = operand(target, walk.offsets[1], walk.strides[1])
+        p.t_width = target.itemsize if target is not None else 8
+        p.y = operand(dense, walk.offsets[2], walk.strides[2], _class_stride(dense))
+        p.m = operand(mask, walk.offsets[3], walk.strides[3])
+        p.g = operand(grad, walk.offsets[4], walk.strides[4], _class_stride(grad))
+        p.stream = stream and grad is not None
+        p.term.on = term
+        p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, term, &sizing)
+
+    def run(self, x, target, dense, mask, grad, ignore_index, A, B, int nthreads,
+            softmax_term):
+        """The statistics, or the gradient written (see `run`), of these arrays."""
+        cdef Plan p = self.p
+        cdef Py_ssize_t C = p.C, n_samples = self.n_samples
+        cdef cnp.ndarray term_w = None
+        p.x.data = <char *> data_ptr(x)
+        p.t.data = <char *> data_ptr(target)
+        p.y.data = <char *> data_ptr(dense)
+        p.m.data = <char *> data_ptr(mask)
+        p.g.data = <char *> data_ptr(grad)
+        p.use_ii = ignore_index is not None
+        p.ignore_index = ignore_index if p.use_ii else 0
+        p.A = <const double *> data_ptr(A)
+        p.B = <const double *> data_ptr(B)
+        p.term.w = NULL
+        p.term.W = C
+        p.term.eps = 0.0
+        p.term.focal = False
+        p.term.gamma = 0.0
+        p.term.scale = 0.0
+        if (softmax_term is not None) != p.term.on:
+            raise ValueError("a softmax term must be asked for when the launch is made")
+        if p.term.on:
+            weight, eps, gamma, scale = softmax_term
+            if weight is not None:
+                term_w = np.ascontiguousarray(weight, dtype=np.float64)
+                if term_w.shape[0] != C:
+                    raise ValueError(f"the softmax term's weight has {term_w.shape[0]} "
+                                     f"entries for {C} classes")
+                p.term.w = <const double *> cnp.PyArray_DATA(term_w)
+                p.term.W = float(term_w.sum())
+            p.term.eps = eps
+            p.term.focal = gamma is not None
+            p.term.gamma = gamma if gamma is not None else 0.0
+            p.term.scale = scale
+        # no more threads than chunks: a small call starts no thread that would find no
+        # work (the chunks, not the threads, fix every bit)
+        nthreads = max(1, min(nthreads, p.n_chunks))
+        # one softmax-term partial per tile, statistics pass only
+        cdef Py_ssize_t n_tiles = self.n_outer * p.tiles_per_outer \
+            if p.term.on and grad is None else 0
+        # one [C][3] slot per chunk, statistics pass only (the gradient pass writes none)
+        cdef cnp.ndarray part = np.zeros((p.n_chunks if grad is None else 0, C, 3),
+                                         dtype=np.float64)
+        cdef cnp.ndarray part_n = np.zeros(p.n_chunks, dtype=np.int64)
+        cdef double *ps = <double *> cnp.PyArray_DATA(part)
+        cdef int64_t *pn = <int64_t *> cnp.PyArray_DATA(part_n)
+        # raw memory for the threads' scratch and the term's partials (a small call's NumPy
+        # arrays cost more than its kernel), which tracemalloc still sees
+        cdef char *block = <char *> PyMem_RawMalloc(nthreads * p.scratch_stride + 64 +
+                                                    n_tiles * sizeof(double))
+        if block == NULL:
+            raise MemoryError("no memory for the kernel's scratch")
+        cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
+        cdef double *tp = <double *> (scr + nthreads * p.scratch_stride)
+        cdef double term_total = 0.0
+        cdef Py_ssize_t k
+        with nogil:
+            # the one dispatch: on the float type (targets are read in any width by
+            # targets.h)
+            if self.single:
+                _run(<const float *> p.x.data, &p, scr, ps, pn, tp, nthreads)
+            else:
+                _run(<const double *> p.x.data, &p, scr, ps, pn, tp, nthreads)
+            # fixed order: tile 0, 1, 2, ... (as _cross_entropy.run adds its tiles)
+            for k in range(n_tiles):
+                term_total += tp[k]
+            PyMem_RawFree(block)
+        if grad is not None:
+            return None
+        # chunks of one sample are consecutive; numpy adds them in a fixed (pairwise) order
+        cdef Py_ssize_t per = p.per_sample * p.chunks_per_outer
+        if per == 1:    # one chunk per sample: the slots are the statistics (no N*C copy)
+            stats, counts = part.reshape(n_samples, C, 3), part_n
         else:
-            _run(<const double *> p.x.data, &p, scr, ps, pn, tp, nthreads)
-        # fixed order: tile 0, 1, 2, ... (as _cross_entropy.run adds its tiles)
-        for k in range(n_tiles):
-            term_total += tp[k]
-        PyMem_RawFree(block)
-    if grad is not None:
-        return None
-    # chunks of one sample are consecutive; numpy adds them in a fixed (pairwise) order
-    cdef Py_ssize_t per = p.per_sample * p.chunks_per_outer
-    if per == 1:       # one chunk per sample: the slots are the statistics (no N*C copy)
-        stats, counts = part.reshape(n_samples, C, 3), part_n
-    else:
-        stats = part.reshape(n_samples, per, C, 3).sum(axis=1)
-        counts = part_n.reshape(n_samples, per).sum(axis=1)
-    if p.term.on:
-        return stats, counts, term_total
-    return stats, counts
+            stats = part.reshape(n_samples, per, C, 3).sum(axis=1)
+            counts = part_n.reshape(n_samples, per).sum(axis=1)
+        if p.term.on:
+            return stats, counts, term_total
+        return stats, counts

@@ -62,13 +62,10 @@ def spy(monkeypatch):
     """The kernels a call ran: "fused" for a Dice pass with a softmax term, "dice",
     "cross_entropy"."""
     calls = []
-    dice_run, ce_launch = _dice.run, _cross_entropy.Launch
+    ce_launch, dice_launch = _cross_entropy.Launch, _dice.Launch
 
-    def dice(*args, **kwargs):
-        calls.append("fused" if kwargs.get("softmax_term") is not None else "dice")
-        return dice_run(*args, **kwargs)
-
-    class Launch:          # the cross-entropy kernel, prepared per plan, runs by Launch.run
+    # the kernels are prepared per plan (Launch) and run by Launch.run
+    class CrossEntropyLaunch:
         def __init__(self, *args):
             self._launch = ce_launch(*args)
 
@@ -76,9 +73,19 @@ def spy(monkeypatch):
             calls.append("cross_entropy")
             return self._launch.run(*args)
 
-    monkeypatch.setattr(_dice, "run", dice)
-    monkeypatch.setattr(_cross_entropy, "Launch", Launch)
-    monkeypatch.setattr(_softmax_ce, "_plans", {})     # plans made before hold real ones
+    class DiceLaunch:
+        def __init__(self, *args):
+            self._launch = dice_launch(*args)
+
+        def run(self, *args):
+            calls.append("fused" if args[-1] is not None else "dice")   # softmax_term
+            return self._launch.run(*args)
+
+    monkeypatch.setattr(_cross_entropy, "Launch", CrossEntropyLaunch)
+    monkeypatch.setattr(_dice, "Launch", DiceLaunch)
+    # plans made before hold real ones
+    monkeypatch.setattr(_softmax_ce, "_plans", {})
+    monkeypatch.setattr(dice_module, "_prepared", {})
     return calls
 
 
