@@ -19,7 +19,11 @@ from ._layout import element_strides, exact_copy, remember, small, walk, writabl
 from ._threads import get_num_threads
 from .stats import ieee_divide
 
+# Rows per tile of the row loops: up to 64, fewer for wide rows so that a tile's
+# exponentials (kept for the gradient pass) stay within ROW_TILE_ELEMENTS (64 KB of float):
+# a thread's scratch is then bounded whatever C, not 64 rows of a 50,000-class vocabulary.
 ROW_TILE = 64
+ROW_TILE_ELEMENTS = 16384
 # Classes contiguous (channels-last, (N, C)): at least this many classes run row by row,
 # vectorised over classes; fewer are gathered into [C][tile] blocks, vectorised over
 # positions.  Measured on channels-last batches, one thread: C = 21 (S1) gathered 107 ms vs
@@ -33,6 +37,11 @@ ROWS_MIN_CLASSES = 32
 # (4096, 100) 11.8 vs 8.6 us.  Threads never change a value (the tiles fix every bit).
 PARALLEL_MIN_WORK = 8192
 NLL_POSITION_WORK = 4
+
+
+def _row_tile_for(C):
+    """Rows per tile of the row loops (see ROW_TILE)."""
+    return max(1, min(ROW_TILE, ROW_TILE_ELEMENTS // C))
 
 
 def _tile_for(C):
@@ -150,7 +159,7 @@ class _Plan:
         self.target_walk = _target_scan.target_walk(call.target, call.mask) \
             if call.hard else None
         self.rows = xs[1] == 1 and call.C >= ROWS_MIN_CLASSES
-        self.tile = ROW_TILE if self.rows else _tile_for(call.C)
+        self.tile = _row_tile_for(call.C) if self.rows else _tile_for(call.C)
         w = self.walk
         self.n_tiles = len(w.offsets[0]) * -(-w.inner // self.tile) if w is not None else 0
         self.stream = _gradient_stores.stream_gradient(grad)

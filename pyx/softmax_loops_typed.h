@@ -268,26 +268,67 @@ static ONNXL_CLONES ONNXL_CONTRACT T ONNXL_FN(row_sumexp)(const T *x, ptrdiff_t 
 }
 #undef ONNXL_ROW_LANES
 #undef ONNXL_ROW_HALVES
+/* Dot products over one row's classes, in double: 32 lanes (four 8-double vectors, so
+ * that four additions are in flight, not one chain per row), class c in lane c % 32, the
+ * last C % 32 classes one masked step, the lanes added pairwise: a fixed order whatever the
+ * clone.  A class whose coefficient is exactly 0 adds nothing (0 * -inf stays out). */
+#define ONNXL_DOT_LANES 32
+#define ONNXL_DOT_HALVES(acc) \
+    ONNXL_SIMD for (int l = 0; l < 16; l++) acc[l] += acc[l + 16]; \
+    ONNXL_SIMD for (int l = 0; l < 8; l++) acc[l] += acc[l + 8]; \
+    ONNXL_SIMD for (int l = 0; l < 4; l++) acc[l] += acc[l + 4]; \
+    ONNXL_SIMD for (int l = 0; l < 2; l++) acc[l] += acc[l + 2]; \
+    acc[0] += acc[1];
+/* sum_c k_c x_c with k_c = w[c] (1 when w == NULL): the label-smoothing term */
 static ONNXL_CLONES double ONNXL_FN(row_wdot)(const T *x, ptrdiff_t C, const double *w) {
-    double acc = 0;
-    _Pragma("omp simd reduction(+:acc)") for (ptrdiff_t c = 0; c < C; c++) {
-        const double k = w ? w[c] : 1.0;
-        acc += k != 0 ? k * (double)x[c] : 0.0;
-    }
-    return acc;
+    double acc[ONNXL_DOT_LANES];
+    ptrdiff_t c0 = 0;
+    ONNXL_SIMD for (int l = 0; l < ONNXL_DOT_LANES; l++) acc[l] = 0;
+    for (; c0 + ONNXL_DOT_LANES <= C; c0 += ONNXL_DOT_LANES)
+        ONNXL_SIMD for (int l = 0; l < ONNXL_DOT_LANES; l++) {
+            const double k = w ? w[c0 + l] : 1.0;
+            acc[l] += k != 0 ? k * (double)x[c0 + l] : 0.0;
+        }
+    const ptrdiff_t r = C - c0;
+    if (r)
+        ONNXL_SIMD for (int l = 0; l < ONNXL_DOT_LANES; l++) {
+            const double k = l < r ? (w ? w[c0 + l] : 1.0) : 0.0;       /* reads only the row */
+            const double v = l < r ? (double)x[c0 + l] : 0.0;
+            acc[l] += k != 0 ? k * v : 0.0;
+        }
+    ONNXL_DOT_HALVES(acc)
+    return acc[0];
 }
+/* kx = sum_c k_c x_c and k = sum_c k_c with k_c = w_c (qa q_c + qb): probability targets */
 static ONNXL_CLONES void ONNXL_FN(row_qdot)(const T *x, const T *q, ptrdiff_t qcs, ptrdiff_t C,
                                         const double *w, double qa, double qb,
                                         double *kx_out, double *k_out) {
-    double kx = 0, k = 0;
-    _Pragma("omp simd reduction(+:kx, k)") for (ptrdiff_t c = 0; c < C; c++) {
-        const double kc = (w ? w[c] : 1.0) * (qa * (double)q[c * qcs] + qb);
-        k += kc;
-        kx += kc != 0 ? kc * (double)x[c] : 0.0;
-    }
-    *kx_out = kx;
-    *k_out = k;
+    double kx[ONNXL_DOT_LANES], k[ONNXL_DOT_LANES];
+    ptrdiff_t c0 = 0;
+    ONNXL_SIMD for (int l = 0; l < ONNXL_DOT_LANES; l++) kx[l] = k[l] = 0;
+    for (; c0 + ONNXL_DOT_LANES <= C; c0 += ONNXL_DOT_LANES)
+        ONNXL_SIMD for (int l = 0; l < ONNXL_DOT_LANES; l++) {
+            const ptrdiff_t c = c0 + l;
+            const double kc = (w ? w[c] : 1.0) * (qa * (double)q[c * qcs] + qb);
+            k[l] += kc;
+            kx[l] += kc != 0 ? kc * (double)x[c] : 0.0;
+        }
+    const ptrdiff_t r = C - c0;
+    if (r)
+        ONNXL_SIMD for (int l = 0; l < ONNXL_DOT_LANES; l++) {
+            const ptrdiff_t c = c0 + l;
+            const double kc = l < r ? (w ? w[c] : 1.0) * (qa * (double)q[c * qcs] + qb) : 0.0;
+            const double v = l < r ? (double)x[c] : 0.0;
+            k[l] += kc;
+            kx[l] += kc != 0 ? kc * v : 0.0;
+        }
+    ONNXL_DOT_HALVES(kx)
+    ONNXL_DOT_HALVES(k)
+    *kx_out = kx[0];
+    *k_out = k[0];
 }
+#undef ONNXL_DOT_LANES
+#undef ONNXL_DOT_HALVES
 static ONNXL_CLONES void ONNXL_FN(row_grad)(const T *e, ptrdiff_t C, T a, T b, int kind,
                                         const double *w, const T *q, ptrdiff_t qcs,
                                         double qa, double qb, T *out, ptrdiff_t ocs) {

@@ -8,7 +8,7 @@ import pytest
 
 from onnxlosses import CrossEntropyLoss, NLLLoss, cross_entropy, nll_loss
 
-from onnxlosses.references import torch_reference
+from onnxlosses.references import numpy_reference, torch_reference
 
 from helpers import LAYOUTS, central_difference, cross_entropy_ref, relayout
 
@@ -413,27 +413,42 @@ def test_formula_reference_agrees_with_torch():
                                    rtol=1e-12)
 
 
+@pytest.mark.parametrize("config", ["plain", "smoothing weight", "probabilities"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_row_loops_every_tail_length_matches_torch(dtype):
+def test_row_loops_every_tail_length_matches_torch(dtype, config):
     """(N, C) rows with C from 32 (the row loops) up: every count of classes left over after
-    the last whole vector (0 to 15 floats, 0 to 7 doubles), with the row's max, a NaN or a
-    -inf among those last classes.  Per-row losses and the gradient against PyTorch; the
-    forward's value is the value-and-gradient's, bit for bit."""
+    the last whole vector (the sums' 16 floats or 8 doubles, the dot products' 32 doubles),
+    with the row's max, a NaN or a -inf among those last classes (there with weight 0 and
+    label smoothing: 0 * -inf must stay out).  Per-row losses and the gradient against
+    PyTorch; the forward's value is the value-and-gradient's, bit for bit."""
     rng = np.random.default_rng(77)
-    for C in list(range(32, 49)) + [100]:
+    for C in list(range(32, 66)) + [100]:
         x = (rng.standard_normal((5, C)) * 3).astype(dtype)
         x[1, -1] = 40.0                # the max in the last partial vector
         x[2, -2] = np.nan              # NaN there: that row's loss and gradient are NaN
         x[3, -3:] = -np.inf            # exponentials 0, the loss finite
         t = rng.integers(0, C - 3, 5)
-        loss = CrossEntropyLoss(reduction="none")
+        weight, eps = None, 0.0
+        if config == "smoothing weight":
+            weight, eps = rng.uniform(0.5, 2.0, C), 0.1
+            weight[-3:] = 0.0          # the -inf classes weigh nothing
+        if config == "probabilities":
+            t = rng.dirichlet(np.ones(C), 5).astype(dtype)
+            t[3, -3:] = 0.0
+            t[3] /= t[3].sum()
+        loss = CrossEntropyLoss(reduction="none", weight=weight, label_smoothing=eps)
         value, grad = loss.value_and_grad(x, t)
-        ref_v, ref_g = _torch_ref(x, t, None, -100, "none", 0.0, grad_output=np.ones(5))
+        ref_v, ref_g = _torch_ref(x, t, weight, -100, "none", eps, grad_output=np.ones(5))
         assert np.isnan(value[2]) and np.isnan(grad[2]).all()
+        if config != "plain":
+            # PyTorch multiplies the 0 weights (targets) by -inf: NaN; ours leave the
+            # class out, as the NumPy reference from the formula does
+            ref_v[3], ref_g[3] = (a[3] for a in numpy_reference(
+                loss, x.astype(np.float64), t, grad_output=np.ones(5)))
         keep = [0, 1, 3, 4]
         _close(value[keep], ref_v[keep], dtype)
         _close(grad[keep], ref_g[keep], dtype)
         assert np.array_equal(loss(x, t), value, equal_nan=True)
-        mean = CrossEntropyLoss()
-        ok = np.delete(x, 2, axis=0), np.delete(t, 2)
+        mean = CrossEntropyLoss(weight=weight, label_smoothing=eps)
+        ok = np.delete(x, 2, axis=0), np.delete(t, 2, axis=0)
         assert mean(*ok).tobytes() == mean.value_and_grad(*ok)[0].tobytes()
