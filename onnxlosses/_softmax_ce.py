@@ -12,8 +12,7 @@ import math
 
 import numpy as np
 
-from . import (_boundary, _checks, _cross_entropy, _gradient_stores, _index_targets,
-               _target_scan)
+from . import _boundary, _checks, _cross_entropy, _gradient_stores, _target_scan
 from ._boundary import float_scalar
 from ._layout import element_strides, exact_copy, remember, small, walk, writable_in_place
 from ._threads import get_num_threads
@@ -137,8 +136,8 @@ class _Plan:
     key for calls whose arrays need no conversion (see evaluate)."""
 
     __slots__ = ("C", "pos_shape", "loss_shape", "unbatched", "hard", "input_dtype",
-                 "direct", "walk", "target_walk", "rows", "tile", "n_tiles", "stream",
-                 "max_threads", "launch", "scan_walk")
+                 "direct", "walk", "rows", "tile", "n_tiles", "stream", "max_threads",
+                 "launch")
 
     def __init__(self, call, grad, loss_out, direct, log_probs, focal):
         self.C, self.pos_shape, self.loss_shape = call.C, call.pos_shape, call.loss_shape
@@ -156,8 +155,6 @@ class _Plan:
             element_strides(loss_out) if loss_out is not None else None,
         ]
         self.walk = walk(call.pos_shape, strides) if math.prod(call.pos_shape) else None
-        self.target_walk = _target_scan.target_walk(call.target, call.mask) \
-            if call.hard else None
         self.rows = xs[1] == 1 and call.C >= ROWS_MIN_CLASSES
         self.tile = _row_tile_for(call.C) if self.rows else _tile_for(call.C)
         w = self.walk
@@ -172,10 +169,6 @@ class _Plan:
             w, call.x, call.target if hard else None, None if hard else call.target,
             call.mask, grad, go, loss_out, self.tile, self.rows, log_probs, focal,
             self.stream) if w is not None else None
-        tw = self.target_walk
-        # _index_targets.scan's layout arguments, in its order
-        self.scan_walk = (tw.offsets[0], tw.strides[0], tw.offsets[1], tw.strides[1],
-                          tw.inner) if tw is not None else None
 
 
 def _positions(strides):
@@ -248,41 +241,47 @@ def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_pro
     else:
         go = None
     ignore_index, weight = config["ignore_index"], config["weight"]
-    threads = get_num_threads()
-
-    # Pass 1: targets only.  Validates, and gives the mean's denominator before any logit.
-    if plan.hard:
-        if plan.scan_walk is None:
-            count, weight_total = 0, 0.0
+    threads = min(get_num_threads(), plan.max_threads)
+    mean = reduction == "mean"
+    launch = plan.launch
+    hard = plan.hard
+    if launch is None:          # no positions
+        count, weight_total, total_sum = 0, 0.0, 0.0
+        if grad is not None:
+            grad.fill(0)
+    elif hard:
+        # the kernel scans the targets first (the only range check of class indices)
+        # and takes the mean's denominator from the scan where it is the weight total
+        # (cross-entropy, NLL) or the count (focal: positions, or elements x C)
+        if total is not None or not mean:
+            denom, factor = _cross_entropy.DENOM_NONE, 1.0
+            g = g0 if not mean else ieee_divide(g0, float(total.parts["weight"]))
+        elif focal_gamma is None:
+            denom, factor, g = _cross_entropy.DENOM_WEIGHT, 1.0, g0
         else:
-            t_off, t_ps, m_off, m_ps, inner = plan.scan_walk
-            count, weight_total, n_bad, first_bad = _index_targets.scan(
-                target, t_off, t_ps, mask, m_off, m_ps, inner, _target_scan.SCAN_TILE, C,
-                ignore_index, weight, threads)
-            if n_bad:
-                _target_scan.raise_out_of_range(n_bad, first_bad, C, ignore_index)
+            denom, factor, g = _cross_entropy.DENOM_COUNT, \
+                float(C if config.get("mean_over") == "elements" else 1), g0
+        total_sum, count, weight_total, n_bad, first_bad = launch.run(
+            x, target, None, mask, grad, go, loss_out, ignore_index, weight,
+            config.get("label_smoothing", 0.0), 0.0 if focal_gamma is None else focal_gamma,
+            threads, g, denom, factor)
+        if n_bad:
+            _target_scan.raise_out_of_range(n_bad, first_bad, C, ignore_index)
     else:
+        # probability targets: the mean is over counted positions
         count = int(np.count_nonzero(mask)) if mask is not None else \
             math.prod(plan.pos_shape)
-        weight_total = float(count)  # probability targets: the mean is over positions
+        weight_total = float(count)
+        d = weight_total if total is None else float(total.parts["weight"])
+        total_sum = launch.run(
+            x, None, target, mask, grad, go, loss_out, ignore_index, weight,
+            config.get("label_smoothing", 0.0), 0.0, threads,
+            ieee_divide(g0, d) if mean else g0, _cross_entropy.DENOM_NONE, 1.0)[0]
 
     if focal_gamma is not None:
         # focal's mean is over positions (or elements: positions x C), not alpha-weighted
         weight_total = float(count) * (C if config.get("mean_over") == "elements" else 1)
     denom = float(weight_total if total is None else total.parts["weight"])
-    scale = ieee_divide(g0, denom) if reduction == "mean" else g0
-
-    # Pass 2: the fused kernel.
-    if plan.launch is not None:
-        hard = plan.hard
-        total_sum = plan.launch.run(
-            x, target if hard else None, None if hard else target, mask, grad, go, loss_out,
-            ignore_index, weight, config.get("label_smoothing", 0.0), scale,
-            0.0 if focal_gamma is None else focal_gamma, min(threads, plan.max_threads))
-    else:
-        total_sum = 0.0
-        if grad is not None:
-            grad.fill(0)
 
     if stats_only:
         return {"loss": total_sum, "weight": weight_total}
@@ -294,7 +293,7 @@ def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_pro
     elif reduction == "sum":
         value = float_scalar(total_sum, plan.input_dtype)
     else:        # PyTorch's weighted mean over no weight is 0/0, NaN, whatever the sum
-        value = float_scalar(total_sum / denom if denom != 0 else math.nan, plan.input_dtype)
+        value = float_scalar(total_sum / denom if denom else math.nan, plan.input_dtype)
 
     if grad is not None:
         if plan.unbatched:

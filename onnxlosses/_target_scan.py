@@ -1,5 +1,6 @@
 """The target scan that every loss with class-index targets runs before its kernel reads a
-logit: the only place class indices are range-checked, so no kernel can skip it.
+logit: the only place class indices are range-checked, so no kernel can skip it (the
+softmax family's kernel runs the same loop, targets.h, itself: _cross_entropy.Launch.run).
 
 A position is counted when its mask (if any) is set and its target differs from
 ignore_index; every counted target must lie in [0, C), and values at positions that are

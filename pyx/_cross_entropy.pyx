@@ -22,8 +22,13 @@ of softmax_loops.h (onnxl_ce_index, onnxl_ce_probabilities, onnxl_focal_index), 
 tile, row and general loops cannot disagree.  Operands are described by one struct each
 (kernel_common.pxd: Operand); per-thread scratch is laid out by _scratch_layout alone.
 
-The caller guarantees: every counted target lies in [0, C) (checked by _index_targets), all
-offsets and strides address inside their arrays, `scale` is the gradient of the reduction.
+Targets.  Launch.run scans the class-index targets before the kernel reads a logit (the one
+range check of class indices, targets.h, over the kernel's own tiles): with a counted target
+outside [0, C) it reports it and the kernel does not run.  The scan's counts give the mean's
+denominator, so the gradient's scale is known before the fused pass.
+
+The caller guarantees: all offsets and strides address inside their arrays, `scale` (or
+Launch.run's g0) is the gradient of the reduction.
 """
 import numpy as np
 cimport numpy as cnp
@@ -41,7 +46,7 @@ from softmax_loops cimport (
     onnxl_focal_index, onnxl_focal_index_fix, onnxl_grad_kind, ONNXL_GRAD_PLAIN,
     ONNXL_GRAD_SMOOTHED, ONNXL_GRAD_PROBABILITIES,
 )
-from targets cimport onnxl_targets_tile
+from targets cimport onnxl_targets_tile, onnxl_targets_scan
 from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
 from kernel_common cimport (
     Operand, operand, at, Carver, carve, data_ptr, fitted_tile,
@@ -51,6 +56,7 @@ cnp.import_array()
 
 cdef enum:
     SMALL_TILES = 16      # per-tile partials of up to this many tiles live on the stack
+    SCAN_PARALLEL_MIN = 16384
 
 cdef struct Plan:
     Py_ssize_t C, inner, tile, tiles_per_outer, n_tiles, scratch_stride
@@ -218,7 +224,9 @@ cdef inline double _positions(const floating *xt, Py_ssize_t xcs, const Scratch 
 
 
 cdef enum:
-    PREFETCH_ROWS = 24
+    # how far ahead NLL's row loop asks for a row's entry: measured 8 vs 24, one thread,
+    # interleaved builds: (65536, 1000) 484 vs 550 us, (256, 100) 2.61 vs 2.76 us a call
+    PREFETCH_ROWS = 8
 
 
 # NLL's forward over rows reads one target a row and nothing else: there, and only there, the
@@ -526,7 +534,41 @@ def run(walk, x, target, prob, mask, grad, grad_output, loss_out, *, Py_ssize_t 
     return Launch(walk, x, target, prob, mask, grad, grad_output, loss_out, tile, rows, nll,
                   focal_gamma is not None, stream).run(
         x, target, prob, mask, grad, grad_output, loss_out, ignore_index, weight, eps,
-        scale, focal_gamma if focal_gamma is not None else 0.0, nthreads)
+        focal_gamma if focal_gamma is not None else 0.0, nthreads, scale, DENOM_NONE, 1.0)[0]
+
+
+cpdef enum:
+    # how Launch.run scales the gradient (see there)
+    DENOM_NONE = 0
+    DENOM_WEIGHT = 1
+    DENOM_COUNT = 2
+
+
+cdef inline void _scan_tile(const Plan *p, Py_ssize_t k, int64_t *cn, int64_t *bd,
+                            int64_t *fb, double *ws) noexcept nogil:
+    """The target scan of kernel tile k into its slots (targets.h)."""
+    cdef Py_ssize_t o = k // p.tiles_per_outer
+    cdef Py_ssize_t j0 = (k - o * p.tiles_per_outer) * p.tile
+    cdef const uint8_t *mb = NULL
+    if p.m.data != NULL:
+        mb = <const uint8_t *> p.m.data + at(&p.m, o, j0)
+    onnxl_targets_scan(p.t.data, p.t_width, at(&p.t, o, j0), p.t.ps, mb, p.m.ps,
+                       min(p.tile, p.inner - j0), p.use_ii, p.ignore_index, p.C, p.weight,
+                       &cn[k], &bd[k], &fb[k], &ws[k])
+
+
+cdef void _scan(const Plan *p, int64_t *cn, int64_t *bd, int64_t *fb, double *ws,
+                int nthreads) noexcept nogil:
+    cdef Py_ssize_t k
+    # a target costs a fraction of a nanosecond: below SCAN_PARALLEL_MIN targets a parallel
+    # region's start costs more than the scan
+    if nthreads <= 1 or p.n_tiles // p.tiles_per_outer * p.inner < SCAN_PARALLEL_MIN:
+        for k in range(p.n_tiles):
+            _scan_tile(p, k, cn, bd, fb, ws)
+        return
+    with parallel(num_threads=nthreads):
+        for k in prange(p.n_tiles, schedule="static"):
+            _scan_tile(p, k, cn, bd, fb, ws)
 
 
 cdef class Launch:
@@ -566,11 +608,21 @@ cdef class Launch:
         p.scratch_stride = scratch_bytes(C, tile, x.itemsize, rows, grad is not None)
 
     def run(self, x, target, prob, mask, grad, grad_output, loss_out, ignore_index,
-            cnp.ndarray weight, double eps, double scale, double gamma, int nthreads):
-        """The sum of the counted per-position losses of these arrays (see `run`)."""
+            cnp.ndarray weight, double eps, double gamma, int nthreads, double g0,
+            int denom, double factor):
+        """Scan the class-index targets (if any), then run the kernel; returns
+        (sum of the counted per-position losses, counted positions, their weight total,
+        number of bad targets, the first bad one or None).  With bad targets the kernel does
+        not run (the sum is 0.0).
+
+        The gradient's scale: g0 with denom DENOM_NONE; g0 / (the scanned weight total)
+        with DENOM_WEIGHT (a weighted mean); g0 / (counted positions x factor) with
+        DENOM_COUNT (focal's mean).  The scan's tiles are the kernel's, in tile order, so
+        the counts and totals do not depend on the threads."""
         cdef Plan p = self.p
-        cdef Py_ssize_t k
-        cdef double total = 0.0
+        cdef Py_ssize_t k, n = p.n_tiles
+        cdef double total = 0.0, weight_total = 0.0
+        cdef int64_t count = 0, n_bad = 0, first_bad = 0
         p.x.data = <char *> data_ptr(x)
         p.t.data = <char *> data_ptr(target)
         p.q.data = <char *> data_ptr(prob)
@@ -583,28 +635,50 @@ cdef class Launch:
         p.weight = <const double *> data_ptr(weight)
         p.weight_total = float(weight.sum()) if weight is not None else <double> p.C
         p.eps = eps
-        p.scale = scale
         p.gamma = gamma
-        # raw memory (a small call's two NumPy arrays cost more than its kernel), which
-        # tracemalloc still sees; the partials of a few tiles on the stack
-        cdef double part_small[SMALL_TILES]
+        # raw memory (a small call's NumPy arrays cost more than its kernel), which
+        # tracemalloc still sees: the threads' scratch, then per tile a loss partial and the
+        # scan's four slots; a few tiles' partials on the stack
+        cdef double part_small[5 * SMALL_TILES]
         cdef double *part = part_small
         cdef char *block = <char *> PyMem_RawMalloc(max(nthreads, 1) * p.scratch_stride + 64 +
-                                                    (p.n_tiles * sizeof(double)
-                                                     if p.n_tiles > SMALL_TILES else 0))
+                                                    (5 * n * sizeof(double)
+                                                     if n > SMALL_TILES else 0))
         if block == NULL:
             raise MemoryError("no memory for the kernel's scratch")
         cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
-        if p.n_tiles > SMALL_TILES:
+        if n > SMALL_TILES:
             part = <double *> (scr + max(nthreads, 1) * p.scratch_stride)
+        cdef double *ws = part + n
+        cdef int64_t *cn = <int64_t *> (part + 2 * n)
+        cdef int64_t *bd = cn + n
+        cdef int64_t *fb = bd + n
         with nogil:
-            # the one dispatch: on the float type (targets are read in any width by targets.h)
-            if self.single:
-                _run(<const float *> p.x.data, &p, scr, part, nthreads)
+            if p.t.data != NULL:
+                # Pass 1, targets only: the only place class indices are range-checked;
+                # the counts give the mean's denominator before any logit is read
+                _scan(&p, cn, bd, fb, ws, nthreads)
+                for k in range(n):          # tile order: the total and the first bad one
+                    weight_total += ws[k]
+                    count += cn[k]
+                    if bd[k] and n_bad == 0:
+                        first_bad = fb[k]
+                    n_bad += bd[k]
+            if denom == DENOM_WEIGHT:
+                p.scale = g0 / weight_total
+            elif denom == DENOM_COUNT:
+                p.scale = g0 / (<double> count * factor)
             else:
-                _run(<const double *> p.x.data, &p, scr, part, nthreads)
-            # Fixed order: tile 0, 1, 2, ... whatever thread computed each.
-            for k in range(p.n_tiles):
-                total += part[k]
+                p.scale = g0
+            if n_bad == 0:
+                # Pass 2, the fused kernel; the one dispatch: on the float type (targets
+                # are read in any width by targets.h)
+                if self.single:
+                    _run(<const float *> p.x.data, &p, scr, part, nthreads)
+                else:
+                    _run(<const double *> p.x.data, &p, scr, part, nthreads)
+                # Fixed order: tile 0, 1, 2, ... whatever thread computed each.
+                for k in range(n):
+                    total += part[k]
             PyMem_RawFree(block)
-        return total
+        return total, count, weight_total, n_bad, first_bad if n_bad else None
