@@ -23,7 +23,7 @@ tile, row and general loops cannot disagree.  Operands are described by one stru
 (kernel_common.pxd: Operand); per-thread scratch is laid out by _scratch_layout alone.
 
 Targets.  Launch.run scans the class-index targets before the kernel reads a logit (the one
-range check of class indices, targets.h, over the kernel's own tiles): with a counted target
+range check of class indices, targets.h, along the kernel's walk): with a counted target
 outside [0, C) it reports it and the kernel does not run.  The scan's counts give the mean's
 denominator, so the gradient's scale is known before the fused pass.
 
@@ -56,6 +56,7 @@ cnp.import_array()
 
 cdef enum:
     SMALL_TILES = 16      # per-tile partials of up to this many tiles live on the stack
+    SCAN_TILE = 4096      # targets per scan tile (the kernel's tiles are too short for it)
     SCAN_PARALLEL_MIN = 16384
 
 cdef struct Plan:
@@ -224,9 +225,11 @@ cdef inline double _positions(const floating *xt, Py_ssize_t xcs, const Scratch 
 
 
 cdef enum:
-    # how far ahead NLL's row loop asks for a row's entry: measured 8 vs 24, one thread,
-    # interleaved builds: (65536, 1000) 484 vs 550 us, (256, 100) 2.61 vs 2.76 us a call
-    PREFETCH_ROWS = 8
+    # how far ahead NLL's row loop asks for a row's entry.  8 looked better on one thread,
+    # but at two threads, interleaved builds, 24 (with the first rows of a tile asked for
+    # up front) was faster: (2097152, 21) 5.5-6.3 ms against 6.7-7.8 without those,
+    # and against 7.2 at 8 rows
+    PREFETCH_ROWS = 24
 
 
 # NLL's forward over rows reads one target a row and nothing else: there, and only there, the
@@ -544,31 +547,32 @@ cpdef enum:
     DENOM_COUNT = 2
 
 
-cdef inline void _scan_tile(const Plan *p, Py_ssize_t k, int64_t *cn, int64_t *bd,
-                            int64_t *fb, double *ws) noexcept nogil:
-    """The target scan of kernel tile k into its slots (targets.h)."""
-    cdef Py_ssize_t o = k // p.tiles_per_outer
-    cdef Py_ssize_t j0 = (k - o * p.tiles_per_outer) * p.tile
+cdef inline void _scan_tile(const Plan *p, Py_ssize_t k, Py_ssize_t per_outer, int64_t *cn,
+                            int64_t *bd, int64_t *fb, double *ws) noexcept nogil:
+    """The target scan of scan tile k (SCAN_TILE positions of the kernel's walk, never
+    across outer indices) into its slots (targets.h)."""
+    cdef Py_ssize_t o = k // per_outer
+    cdef Py_ssize_t j0 = (k - o * per_outer) * SCAN_TILE
     cdef const uint8_t *mb = NULL
     if p.m.data != NULL:
         mb = <const uint8_t *> p.m.data + at(&p.m, o, j0)
     onnxl_targets_scan(p.t.data, p.t_width, at(&p.t, o, j0), p.t.ps, mb, p.m.ps,
-                       min(p.tile, p.inner - j0), p.use_ii, p.ignore_index, p.C, p.weight,
-                       &cn[k], &bd[k], &fb[k], &ws[k])
+                       min(<Py_ssize_t> SCAN_TILE, p.inner - j0), p.use_ii, p.ignore_index,
+                       p.C, p.weight, &cn[k], &bd[k], &fb[k], &ws[k])
 
 
-cdef void _scan(const Plan *p, int64_t *cn, int64_t *bd, int64_t *fb, double *ws,
-                int nthreads) noexcept nogil:
+cdef void _scan(const Plan *p, Py_ssize_t per_outer, Py_ssize_t n, int64_t *cn, int64_t *bd,
+                int64_t *fb, double *ws, int nthreads) noexcept nogil:
     cdef Py_ssize_t k
     # a target costs a fraction of a nanosecond: below SCAN_PARALLEL_MIN targets a parallel
     # region's start costs more than the scan
-    if nthreads <= 1 or p.n_tiles // p.tiles_per_outer * p.inner < SCAN_PARALLEL_MIN:
-        for k in range(p.n_tiles):
-            _scan_tile(p, k, cn, bd, fb, ws)
+    if nthreads <= 1 or n // per_outer * p.inner < SCAN_PARALLEL_MIN:
+        for k in range(n):
+            _scan_tile(p, k, per_outer, cn, bd, fb, ws)
         return
     with parallel(num_threads=nthreads):
-        for k in prange(p.n_tiles, schedule="static"):
-            _scan_tile(p, k, cn, bd, fb, ws)
+        for k in prange(n, schedule="static"):
+            _scan_tile(p, k, per_outer, cn, bd, fb, ws)
 
 
 cdef class Launch:
@@ -617,10 +621,13 @@ cdef class Launch:
 
         The gradient's scale: g0 with denom DENOM_NONE; g0 / (the scanned weight total)
         with DENOM_WEIGHT (a weighted mean); g0 / (counted positions x factor) with
-        DENOM_COUNT (focal's mean).  The scan's tiles are the kernel's, in tile order, so
-        the counts and totals do not depend on the threads."""
+        DENOM_COUNT (focal's mean).  The scan's tiles (SCAN_TILE positions of the kernel's
+        walk) are added in tile order, so the counts and totals do not depend on the
+        threads."""
         cdef Plan p = self.p
         cdef Py_ssize_t k, n = p.n_tiles
+        cdef Py_ssize_t scan_per_outer = (p.inner + SCAN_TILE - 1) // SCAN_TILE
+        cdef Py_ssize_t ns = p.n_tiles // p.tiles_per_outer * scan_per_outer
         cdef double total = 0.0, weight_total = 0.0
         cdef int64_t count = 0, n_bad = 0, first_bad = 0
         p.x.data = <char *> data_ptr(x)
@@ -637,28 +644,29 @@ cdef class Launch:
         p.eps = eps
         p.gamma = gamma
         # raw memory (a small call's NumPy arrays cost more than its kernel), which
-        # tracemalloc still sees: the threads' scratch, then per tile a loss partial and the
-        # scan's four slots; a few tiles' partials on the stack
+        # tracemalloc still sees: the threads' scratch, then a loss partial per tile and
+        # the scan's four slots per scan tile; a few tiles' on the stack
         cdef double part_small[5 * SMALL_TILES]
         cdef double *part = part_small
+        cdef bint small = n <= SMALL_TILES and ns <= SMALL_TILES
         cdef char *block = <char *> PyMem_RawMalloc(max(nthreads, 1) * p.scratch_stride + 64 +
-                                                    (5 * n * sizeof(double)
-                                                     if n > SMALL_TILES else 0))
+                                                    (0 if small else
+                                                     (n + 4 * ns) * sizeof(double)))
         if block == NULL:
             raise MemoryError("no memory for the kernel's scratch")
         cdef char *scr = block + (64 - (<size_t> block) % 64) % 64
-        if n > SMALL_TILES:
+        if not small:
             part = <double *> (scr + max(nthreads, 1) * p.scratch_stride)
-        cdef double *ws = part + n
-        cdef int64_t *cn = <int64_t *> (part + 2 * n)
-        cdef int64_t *bd = cn + n
-        cdef int64_t *fb = bd + n
+        cdef double *ws = part + (n if not small else SMALL_TILES)
+        cdef int64_t *cn = <int64_t *> (ws + ns)
+        cdef int64_t *bd = cn + ns
+        cdef int64_t *fb = bd + ns
         with nogil:
             if p.t.data != NULL:
                 # Pass 1, targets only: the only place class indices are range-checked;
                 # the counts give the mean's denominator before any logit is read
-                _scan(&p, cn, bd, fb, ws, nthreads)
-                for k in range(n):          # tile order: the total and the first bad one
+                _scan(&p, scan_per_outer, ns, cn, bd, fb, ws, nthreads)
+                for k in range(ns):         # tile order: the total and the first bad one
                     weight_total += ws[k]
                     count += cn[k]
                     if bd[k] and n_bad == 0:
