@@ -133,12 +133,12 @@ class _Call:
 
 class _Plan:
     """What a call decides from its arrays' headers and the configuration: the shapes, the
-    gradient's destination, the kernel's walk, tiles and loop shape.  Remembered per header
+    gradient's destination, the kernel's walk and threads, and the kernel prepared with its
+    tiles and loop shape (_cross_entropy.Launch).  Remembered per header
     key for calls whose arrays need no conversion (see evaluate)."""
 
     __slots__ = ("C", "pos_shape", "loss_shape", "unbatched", "hard", "input_dtype",
-                 "direct", "walk", "rows", "tile", "n_tiles", "stream", "max_threads",
-                 "launch")
+                 "direct", "walk", "max_threads", "launch")
 
     def __init__(self, call, grad, loss_out, direct, log_probs, focal):
         self.C, self.pos_shape, self.loss_shape = call.C, call.pos_shape, call.loss_shape
@@ -155,21 +155,18 @@ class _Plan:
             element_strides(go) if go is not None else None,
             element_strides(loss_out) if loss_out is not None else None,
         ]
-        self.walk = walk(call.pos_shape, strides) if math.prod(call.pos_shape) else None
-        self.rows = xs[1] == 1 and call.C >= ROWS_MIN_CLASSES
-        self.tile = _row_tile_for(call.C) if self.rows else _tile_for(call.C)
-        w = self.walk
-        self.n_tiles = len(w.offsets[0]) * -(-w.inner // self.tile) if w is not None else 0
-        self.stream = _gradient_stores.stream_gradient(grad)
+        w = self.walk = walk(call.pos_shape, strides) if math.prod(call.pos_shape) else None
+        rows = xs[1] == 1 and call.C >= ROWS_MIN_CLASSES
+        tile = _row_tile_for(call.C) if rows else _tile_for(call.C)
+        n_tiles = len(w.offsets[0]) * -(-w.inner // tile) if w is not None else 0
         nll_forward = log_probs and call.hard and grad is None and loss_out is None
-        positions = math.prod(call.pos_shape)
-        work = positions * (NLL_POSITION_WORK if nll_forward else call.C)
-        self.max_threads = max(1, min(self.n_tiles, work // PARALLEL_MIN_WORK))
+        work = math.prod(call.pos_shape) * (NLL_POSITION_WORK if nll_forward else call.C)
+        self.max_threads = max(1, min(n_tiles, work // PARALLEL_MIN_WORK))
         hard = call.hard
         self.launch = _cross_entropy.Launch(
             w, call.x, call.target if hard else None, None if hard else call.target,
-            call.mask, grad, go, loss_out, self.tile, self.rows, log_probs, focal,
-            self.stream) if w is not None else None
+            call.mask, grad, go, loss_out, tile, rows, log_probs, focal,
+            _gradient_stores.stream_gradient(grad)) if w is not None else None
 
 
 def _positions(strides):
@@ -209,7 +206,7 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
                 if out is not None:
                     _checks.gradient_out_memory(out, input, target)
                 return _run(plan, config, input, target, None, None, 1.0, out, want_grad,
-                            log_probs, focal_gamma, None, False)
+                            focal_gamma, None, False)
     call = _Call(config, input, target, mask, log_probs or focal, want_grad, grad_output, out,
                  focal)
     x = call.x
@@ -224,11 +221,11 @@ def evaluate(config, input, target, mask, *, log_probs, want_grad, grad_output, 
     if key is not None and x is input and call.target is target and small(plan.walk):
         remember(_plans, key, plan, PLAN_CACHE_SIZE)
     return _run(plan, config, x, call.target, call.mask, call.grad_output, call.g0, out,
-                want_grad, log_probs, focal_gamma, total, stats_only, grad, loss_out)
+                want_grad, focal_gamma, total, stats_only, grad, loss_out)
 
 
-def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_probs,
-         focal_gamma, total, stats_only, grad=None, loss_out=None):
+def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, focal_gamma, total,
+         stats_only, grad=None, loss_out=None):
     """The target scan, the kernel and the reduction of a checked call laid out by `plan`
     (`grad` and `loss_out`: the arrays the plan was made with, or None to allocate them
     alike)."""
@@ -244,28 +241,31 @@ def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_pro
     ignore_index, weight = config["ignore_index"], config["weight"]
     threads = min(get_num_threads(), plan.max_threads)
     mean = reduction == "mean"
+    # the mean's denominator when the statistics of all the data are given
+    total_weight = None if total is None else float(total.parts["weight"])
+    # focal's mean is over positions (or elements: positions x C), not alpha-weighted
+    focal_factor = None if focal_gamma is None else \
+        float(C if config.get("mean_over") == "elements" else 1)
     launch = plan.launch
-    hard = plan.hard
     if launch is None:          # no positions
         count, weight_total, total_sum = 0, 0.0, 0.0
         if grad is not None:
             grad.fill(0)
-    elif hard:
-        # the kernel scans the targets first (the only range check of class indices)
-        # and takes the mean's denominator from the scan where it is the weight total
-        # (cross-entropy, NLL) or the count (focal: positions, or elements x C)
-        if total is not None or not mean:
-            denom, factor = _cross_entropy.DENOM_NONE, 1.0
-            g = g0 if not mean else ieee_divide(g0, float(total.parts["weight"]))
-        elif focal_gamma is None:
-            denom, factor, g = _cross_entropy.DENOM_WEIGHT, 1.0, g0
+    elif plan.hard:
+        # the kernel scans the targets first (the only range check of class indices) and
+        # takes the mean's denominator from the scan: the weight total (cross-entropy,
+        # NLL) or the count times focal_factor
+        if total_weight is not None or not mean:
+            denom_kind = _cross_entropy.DENOM_NONE
+            g = ieee_divide(g0, total_weight) if mean else g0
         else:
-            denom, factor, g = _cross_entropy.DENOM_COUNT, \
-                float(C if config.get("mean_over") == "elements" else 1), g0
+            denom_kind = _cross_entropy.DENOM_WEIGHT if focal_gamma is None else \
+                _cross_entropy.DENOM_COUNT
+            g = g0
         total_sum, count, weight_total, n_bad, first_bad = launch.run(
             x, target, None, mask, grad, go, loss_out, ignore_index, weight,
             config.get("label_smoothing", 0.0), 0.0 if focal_gamma is None else focal_gamma,
-            threads, g, denom, factor)
+            threads, g, denom_kind, focal_factor or 1.0)
         if n_bad:
             _target_scan.raise_out_of_range(n_bad, first_bad, C, ignore_index)
     else:
@@ -273,22 +273,21 @@ def _run(plan, config, x, target, mask, grad_output, g0, out, want_grad, log_pro
         count = int(np.count_nonzero(mask)) if mask is not None else \
             math.prod(plan.pos_shape)
         weight_total = float(count)
-        d = weight_total if total is None else float(total.parts["weight"])
+        g = ieee_divide(g0, weight_total if total_weight is None else total_weight) \
+            if mean else g0
         total_sum = launch.run(
             x, None, target, mask, grad, go, loss_out, ignore_index, weight,
-            config.get("label_smoothing", 0.0), 0.0, threads,
-            ieee_divide(g0, d) if mean else g0, _cross_entropy.DENOM_NONE, 1.0)[0]
+            config.get("label_smoothing", 0.0), 0.0, threads, g, _cross_entropy.DENOM_NONE,
+            1.0)[0]
 
-    if focal_gamma is not None:
-        # focal's mean is over positions (or elements: positions x C), not alpha-weighted
-        weight_total = float(count) * (C if config.get("mean_over") == "elements" else 1)
-    denom = float(weight_total if total is None else total.parts["weight"])
+    if focal_factor is not None:
+        weight_total = float(count) * focal_factor
+    denom = weight_total if total_weight is None else total_weight
 
     if stats_only:
         return {"loss": total_sum, "weight": weight_total}
-    out_type = plan.input_dtype.type
     if total is not None:
-        value = out_type(total.value())
+        value = plan.input_dtype.type(total.value())
     elif reduction == "none":
         value = loss_out.reshape(plan.loss_shape).astype(plan.input_dtype, copy=False)
     elif reduction == "sum":

@@ -47,7 +47,7 @@ _ACT = _dice.onnxl_activation     # how the kernel turns the input into probabil
 # mode, from_logits, ignore_index and _target_channel.
 PLAN_CACHE_SIZE = 64
 _prepared = {}
-PLAN_WALKS = 8           # prepared kernels a plan keeps (see DiceLoss._kernel)
+PLAN_LAUNCHES = 8        # prepared kernels a plan keeps (see _DiceFamily._kernel)
 
 MODES = ("binary", "multiclass", "multilabel")
 ABSENT = ("keep", "zero", "skip")
@@ -244,14 +244,15 @@ class _DiceFamily(Loss):
                 if plan is not None:
                     # the arrays are used as they are, and every check of their headers
                     # passed when the plan was made; class indices are scanned every call
-                    C, pos, act, target_walk, walks = plan
+                    C, pos, act, target_walk, launches = plan
                     index = target_walk is not None
                     if index:
                         _target_scan.scan(target, None, C, cfg["ignore_index"],
                                           walk=target_walk)
                     return dict(xin=input, x=input, t=target if index else None,
                                 y=None if index else target, mask=None, C=C, pos=pos,
-                                act=act, ii=cfg["ignore_index"], post_mask=None, walks=walks)
+                                act=act, ii=cfg["ignore_index"], post_mask=None,
+                                launches=launches)
         xin = _checks.float_array("input", input)
         if xin.ndim == 0:
             raise ValueError("input must be (N, C, d1, ...) (binary mode: (N, ...)), got a "
@@ -333,23 +334,23 @@ class _DiceFamily(Loss):
 
     def _kernel(self, d, grad=None, term=False):
         """The Dice kernel prepared for d's arrays (and `grad`; `term`: with a softmax
-        term), a _dice.Launch; a replayed plan keeps it (d["walks"])."""
+        term), a _dice.Launch; a replayed plan keeps it (d["launches"])."""
         cfg, x = self._config, d["x"]
-        walks, key = d.get("walks"), None
-        if walks is not None:      # a replayed plan's: its arrays' headers are the plan's
+        launches, key = d.get("launches"), None
+        if launches is not None:   # a replayed plan's: its arrays' headers are the plan's
             # what the plan's key leaves open: the configuration's per_image and squared,
             # x converted to float64 (_in_float64), the gradient's layout, the term
             key = (cfg["per_image"], cfg["squared"], term, x.strides, x.itemsize,
                    None if grad is None else (grad.strides, grad.itemsize))
-            launch = walks.get(key)
+            launch = launches.get(key)
             if launch is not None:
                 return launch
         w = self._new_walk(d, grad)
         launch = _dice.Launch(w, self._groups(d), x, d["t"], d["y"], _mask_bytes(d), grad,
                               d["act"], cfg["squared"], _tile_for(d["C"]),
                               _gradient_stores.stream_gradient(grad), term)
-        if key is not None and small(w) and len(walks) < PLAN_WALKS:
-            walks[key] = launch
+        if key is not None and small(w) and len(launches) < PLAN_LAUNCHES:
+            launches[key] = launch
         return launch
 
     def _new_walk(self, d, grad):
@@ -371,7 +372,7 @@ class _DiceFamily(Loss):
 
     def _statistics(self, d, softmax_term=None):
         """(stats (G, C, 3), counts (G,)); with softmax_term (the kernel's tuple, see
-        _dice.run) also the sum of that term's per-position losses."""
+        _dice.Launch) also the sum of that term's per-position losses."""
         x = d["x"]
         if x.size == 0:
             rows = self._groups(d)
@@ -446,7 +447,7 @@ class _DiceFamily(Loss):
 
     def _gradient(self, d, dI, dP, input, out, softmax_term=None):
         """The gradient pass: dL/dinput from dL/dI and dL/dP (N, C), into `out` when given,
-        plus a softmax term's gradient (the kernel's tuple, see _dice.run)."""
+        plus a softmax term's gradient (the kernel's tuple, see _dice.Launch)."""
         if d["x"].dtype == np.float32 and not _fits_float32(dI, dP):
             d = _in_float64(d)
         x = d["x"]

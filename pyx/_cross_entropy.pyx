@@ -27,8 +27,8 @@ range check of class indices, targets.h, along the kernel's walk): with a counte
 outside [0, C) it reports it and the kernel does not run.  The scan's counts give the mean's
 denominator, so the gradient's scale is known before the fused pass.
 
-The caller guarantees: all offsets and strides address inside their arrays, `scale` (or
-Launch.run's g0) is the gradient of the reduction.
+The caller guarantees: all offsets and strides address inside their arrays, and
+Launch.run's g0 is the gradient of the reduction.
 """
 import numpy as np
 cimport numpy as cnp
@@ -519,27 +519,6 @@ cdef inline Py_ssize_t _class_stride(arr):
     return arr.strides[1] // arr.itemsize if arr is not None else 0
 
 
-def run(walk, x, target, prob, mask, grad, grad_output, loss_out, *, Py_ssize_t tile,
-        bint rows, ignore_index, weight, double eps, double scale, bint nll, int nthreads,
-        focal_gamma=None, bint stream=False):
-    """Run the fused kernel; returns the sum of the counted per-position losses (float64).
-
-    The operands come in `walk`'s order (it describes their positions): logits `x`, integer
-    `target` or probability targets `prob` (the other one None), `mask`, `grad`,
-    `grad_output` (per position: reduction "none"), `loss_out`; None for an absent one.
-    Arrays with a class axis have it at axis 1.  `x`, `prob`, `grad`, `grad_output` and
-    `loss_out` share one float dtype; `target` is uint8/int16/int32/int64; `mask` is
-    uint8.  `weight` is float64 of length C or None.  With `focal_gamma` the loss is the
-    softmax focal loss, `weight` holding alpha (index targets, no smoothing).  `stream`:
-    build gradient tiles in scratch and stream them out (stream_store.h; tiled layouts
-    with contiguous positions only, ignored elsewhere).
-    """
-    return Launch(walk, x, target, prob, mask, grad, grad_output, loss_out, tile, rows, nll,
-                  focal_gamma is not None, stream).run(
-        x, target, prob, mask, grad, grad_output, loss_out, ignore_index, weight, eps,
-        focal_gamma if focal_gamma is not None else 0.0, nthreads, scale, DENOM_NONE, 1.0)[0]
-
-
 cpdef enum:
     # how Launch.run scales the gradient (see there)
     DENOM_NONE = 0
@@ -576,11 +555,24 @@ cdef void _scan(const Plan *p, Py_ssize_t per_outer, Py_ssize_t n, int64_t *cn, 
 
 
 cdef class Launch:
-    """`run` prepared for arrays of fixed headers: the walk, strides, tiles and scratch size
-    decided once; each `run` sets the arrays' data, the configuration's scalars and the
-    threads.  A driver keeps one per remembered plan (a small batch's call cost more in
-    argument handling than in its kernel).  Every call's arrays must have the headers
-    (dtypes, shapes, strides; present or absent) of the arrays it was made from."""
+    """The fused kernel prepared for arrays of fixed headers: the walk, strides, tiles and
+    scratch size decided once (`Launch(walk, x, target, prob, mask, grad, grad_output,
+    loss_out, tile, rows, nll, focal, stream)`); each `run` sets the arrays' data, the
+    configuration's scalars and the threads.  A driver keeps one per remembered plan (a
+    small batch's call cost more in argument handling than in its kernel).  Every call's
+    arrays must have the headers (dtypes, shapes, strides; present or absent) of the arrays
+    it was made from.
+
+    The operands come in `walk`'s order (it describes their positions): logits `x`, integer
+    `target` or probability targets `prob` (the other one None), `mask`, `grad`,
+    `grad_output` (per position: reduction "none"), `loss_out`; None for an absent one.
+    Arrays with a class axis have it at axis 1.  `x`, `prob`, `grad`, `grad_output` and
+    `loss_out` share one float dtype; `target` is uint8/int16/int32/int64; `mask` is
+    uint8.  `rows`: the row loops (classes contiguous).  `nll`: x holds log-probabilities.
+    `focal`: the softmax focal loss (each run's weight holds alpha; index targets, no
+    smoothing).  `stream`: build gradient tiles in scratch and stream them out
+    (stream_store.h; tiled layouts with contiguous positions only, ignored elsewhere).
+    """
     cdef Plan p
     cdef object walk            # owns the offsets the operands point into
     cdef bint single

@@ -340,12 +340,18 @@ cdef inline Py_ssize_t _class_stride(arr):
     return arr.strides[1] // arr.itemsize if arr is not None else 0
 
 
-def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bint squared,
-        ignore_index, A, B, Py_ssize_t tile, int nthreads, bint stream=False,
-        softmax_term=None):
-    """Statistics (grad is None): returns (stats (G, C, 3) float64 [I, P, T], counts (G,))
-    for G = n_samples groups (the samples, or 1 when pooled).
-    Gradient (grad given, A and B float64 (G, C)): writes grad, returns None.
+cdef class Launch:
+    """The Dice kernel prepared for arrays of fixed headers: the walk, chunks, strides and
+    scratch size decided once (`Launch(walk, n_samples, x, target, dense, mask, grad, act,
+    squared, tile, stream, term)`); each `run` sets the arrays' data, ignore_index, the
+    coefficients, the softmax term's scalars and the threads.  Every call's arrays must have
+    the headers (dtypes, shapes, strides; present or absent) of the arrays it was made from:
+    a driver keeps one per remembered plan.
+
+    `run(x, target, dense, mask, grad, ignore_index, A, B, nthreads, softmax_term)`:
+    statistics (grad None): returns (stats (G, C, 3) float64 [I, P, T], counts (G,)) for
+    G = n_samples groups (the samples, or 1 when pooled); gradient (grad given, A and B
+    float64 (G, C) dL/dI and dL/dP): writes grad, returns None.
 
     `walk` describes x, target, dense, mask, grad (positions only, in that order; None for
     an absent one); its outer indices split evenly into the G groups, in order (per image:
@@ -355,22 +361,12 @@ def run(walk, Py_ssize_t n_samples, x, target, dense, mask, grad, *, int act, bi
     ignore_index None ignores nothing.  `act`: ONNXL_ACT_IDENTITY, _SOFTMAX or _SIGMOID.
     `stream`: gradient tiles are built in scratch and streamed out (stream_store.h).
 
-    `softmax_term` (act softmax, class-index targets): a softmax loss beside the Dice
-    statistics, (weight, label_smoothing, focal_gamma, scale): weight float64 (C,) or None
-    (focal: alpha), focal_gamma None for cross-entropy, scale the gradient's factor.  The
-    statistics pass then returns (stats, counts, sum of the term's per-position losses)
-    and the gradient pass adds the term's gradient.
+    `term` (act softmax, class-index targets): a softmax loss beside the Dice statistics,
+    whose `softmax_term` each run gives as (weight, label_smoothing, focal_gamma, scale):
+    weight float64 (C,) or None (focal: alpha), focal_gamma None for cross-entropy, scale
+    the gradient's factor.  The statistics pass then returns (stats, counts, sum of the
+    term's per-position losses) and the gradient pass adds the term's gradient.
     """
-    return Launch(walk, n_samples, x, target, dense, mask, grad, act, squared, tile, stream,
-                  softmax_term is not None).run(
-        x, target, dense, mask, grad, ignore_index, A, B, nthreads, softmax_term)
-
-
-cdef class Launch:
-    """`run` prepared for arrays of fixed headers: the walk, chunks, strides and scratch
-    size decided once; each `run` sets the arrays' data, ignore_index, the coefficients,
-    the softmax term's scalars and the threads.  Every call's arrays must have the headers
-    (dtypes, shapes, strides; present or absent) of the arrays it was made from."""
     cdef Plan p
     cdef object walk            # owns the offsets the operands point into
     cdef Py_ssize_t n_samples, n_outer
@@ -410,7 +406,7 @@ cdef class Launch:
 
     def run(self, x, target, dense, mask, grad, ignore_index, A, B, int nthreads,
             softmax_term):
-        """The statistics, or the gradient written (see `run`), of these arrays."""
+        """The statistics, or the gradient written (see the class), of these arrays."""
         cdef Plan p = self.p
         cdef Py_ssize_t C = p.C, n_samples = self.n_samples
         cdef cnp.ndarray term_w = None
@@ -473,7 +469,7 @@ cdef class Launch:
                 _run(<const float *> p.x.data, &p, scr, ps, pn, tp, nthreads)
             else:
                 _run(<const double *> p.x.data, &p, scr, ps, pn, tp, nthreads)
-            # fixed order: tile 0, 1, 2, ... (as _cross_entropy.run adds its tiles)
+            # fixed order: tile 0, 1, 2, ... (as _cross_entropy.Launch.run adds its tiles)
             for k in range(n_tiles):
                 term_total += tp[k]
             PyMem_RawFree(block)

@@ -221,10 +221,11 @@ static ONNXL_CLONES T ONNXL_FN(row_max)(const T *x, ptrdiff_t C) {
         ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++)
             lane[l] = x[c0 + l] > lane[l] ? x[c0 + l] : lane[l];
     const ptrdiff_t r = C - c0;
-    ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) {
-        const T v = l < r ? x[c0 + l] : -INFINITY;        /* reads only the row */
-        lane[l] = v > lane[l] ? v : lane[l];
-    }
+    if (r)
+        ONNXL_SIMD for (int l = 0; l < ONNXL_ROW_LANES; l++) {
+            const T v = l < r ? x[c0 + l] : -INFINITY;    /* reads only the row */
+            lane[l] = v > lane[l] ? v : lane[l];
+        }
 #define ONNXL_MAX_HALVES(n) \
     ONNXL_SIMD for (int l = 0; l < (n); l++) lane[l] = lane[l + (n)] > lane[l] ? lane[l + (n)] : lane[l];
     ONNXL_ROW_HALVES(ONNXL_MAX_HALVES)
