@@ -64,7 +64,8 @@ def scalar_or_array_grad_output(grad_output, reduction, shape, dtype, scale):
         if grad_output is None:
             return np.broadcast_to(np.asarray(scale, dtype=dtype), shape)
         go = exact_copy(_checks.array_grad_output(grad_output, shape).astype(dtype, copy=False))
-        return go * dtype.type(scale) if scale != 1 else go
+        # asarray: a 0-d array times a scalar is a NumPy scalar, which no kernel takes
+        return np.asarray(go * dtype.type(scale)) if scale != 1 else go
     g = _checks.scalar_grad_output(grad_output, reduction)
     return np.broadcast_to(np.asarray(g * scale, dtype=dtype), shape)
 

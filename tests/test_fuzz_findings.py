@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import onnxlosses as ol
+from onnxlosses.references import numpy_reference
 
 
 def gap(reason):
@@ -324,3 +325,17 @@ def test_exported_cross_entropy_label_smoothing_zero_total_weight():
     sess = ort.InferenceSession(loss.to_onnx(ndim=2).SerializeToString(),
                                 providers=["CPUExecutionProvider"])
     assert np.isnan(sess.run(None, {"input": x, "target": t})[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalized_sigmoid_focal_of_a_scalar_with_grad_output(dtype):
+    """reduction "none" with normalized=True scales grad_output by 1/F: on a 0-d input that
+    product was a NumPy scalar, which the kernel refused with a TypeError naming nothing."""
+    loss = ol.SigmoidFocalLoss(reduction="none", normalized=True)
+    x, y, go = (np.array(v, dtype) for v in (0.3, 1.0, 0.5))
+    value, grad = loss.value_and_grad(x, y, go)
+    want_value, want_grad = numpy_reference(loss, x.astype(np.float64), y.astype(np.float64),
+                                            grad_output=go.astype(np.float64))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(value, want_value, rtol=rtol)
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol)
