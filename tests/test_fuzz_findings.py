@@ -128,15 +128,6 @@ def test_sigmoid_focal_normalized_nan_logit_makes_the_normalizer_nan():
     assert np.isnan(loss(np.array([np.nan, 0.1]), np.array([0.0, 1.0]))).all()
 
 
-@gap("SigmoidFocalLoss(normalized=True).value_and_grad on a 0-d input with a 0-d array "
-     "grad_output: TypeError 'Cannot convert numpy.float64 to numpy.ndarray' from the "
-     "kernel glue (the grad_output became a NumPy scalar)")
-def test_sigmoid_focal_normalized_zero_d_input_with_array_grad_output():
-    loss = ol.SigmoidFocalLoss(gamma=0.5, normalized=True)
-    value, grad = loss.value_and_grad(np.array(0.1), np.array(0.0), np.array(1.0))
-    assert grad.shape == ()
-
-
 def test_dice_mean_over_no_scored_class_has_a_zero_gradient():
     loss = ol.DiceLoss(mode="multilabel", from_logits=False, absent="skip")
     value, grad = loss.value_and_grad(np.zeros((1, 1)), np.zeros((1, 1)))
@@ -203,6 +194,22 @@ def test_nan_probability_in_a_zero_weight_class_is_nan():
 
 
 # -- found by the fuzzer, fixed on main ------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_focal_normalized_zero_d_input_with_array_grad_output(dtype):
+    """normalized=True scales a reduction "none" grad_output by 1/F: on a 0-d input that
+    product was a NumPy scalar, which the kernel glue refused with a TypeError ('Cannot
+    convert numpy.float64 to numpy.ndarray')."""
+    loss = ol.SigmoidFocalLoss(gamma=0.5, normalized=True, reduction="none")
+    x, y, go = (np.array(v, dtype) for v in (0.1, 0.0, 0.5))
+    value, grad = loss.value_and_grad(x, y, go)
+    assert grad.shape == ()
+    want_value, want_grad = numpy_reference(loss, x.astype(np.float64), y.astype(np.float64),
+                                            grad_output=go.astype(np.float64))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(value, want_value, rtol=rtol)
+    np.testing.assert_allclose(grad, want_grad, rtol=rtol)
 
 
 @pytest.mark.parametrize("n, dtype", [(1, np.uint8), (0, np.int16)])
@@ -326,16 +333,3 @@ def test_exported_cross_entropy_label_smoothing_zero_total_weight():
                                 providers=["CPUExecutionProvider"])
     assert np.isnan(sess.run(None, {"input": x, "target": t})[0])
 
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_normalized_sigmoid_focal_of_a_scalar_with_grad_output(dtype):
-    """reduction "none" with normalized=True scales grad_output by 1/F: on a 0-d input that
-    product was a NumPy scalar, which the kernel refused with a TypeError naming nothing."""
-    loss = ol.SigmoidFocalLoss(reduction="none", normalized=True)
-    x, y, go = (np.array(v, dtype) for v in (0.3, 1.0, 0.5))
-    value, grad = loss.value_and_grad(x, y, go)
-    want_value, want_grad = numpy_reference(loss, x.astype(np.float64), y.astype(np.float64),
-                                            grad_output=go.astype(np.float64))
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(value, want_value, rtol=rtol)
-    np.testing.assert_allclose(grad, want_grad, rtol=rtol)
