@@ -120,6 +120,67 @@ ONNXL_INLINE double onnxl_focal_index_fix(double g, double w_t, double c) { retu
 
 #define ONNXL_SUM_TERM_F64(z, v) (v)
 
+/* One class row of tile_grad's plain kind (class-index targets, no smoothing) streamed
+ * straight to its destination:
+ *     dst[i] = keep[i] != 0 ? (tf[i] == cf ? a[i] e[i] - fix[i] : a[i] e[i]) : 0
+ * the same operations as tile_grad's loop (a product, then the target's subtraction, then
+ * the select), so the same bits, without the round trip through scratch and a copy.
+ * Positions before the destination's first 64-byte boundary and after its last whole
+ * vector take the scalar form.  Returns 0 (nothing written) where the CPU has no AVX-512
+ * (stream_store.h: the only path that streams). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define ONNXL_GRAD_ROW_STREAM(SFX, T, V, N, LOADU, SET1, SETZERO, MUL, CMP, MASK_SUB,      \
+                              MASKZ, STREAM, MASK_T)                                       \
+    __attribute__((target("avx512f"))) static void grad_row_stream_avx512_##SFX(             \
+            const T *e, const T *a, const T *tf, T cf, const T *fix, const T *keep,        \
+            ptrdiff_t L, T *dst) {                                                         \
+        ptrdiff_t i = 0;                                                                   \
+        for (; i < L && ((uintptr_t)(dst + i) & 63) != 0; i++) {                           \
+            T v = a[i] * e[i];                                                             \
+            v = tf[i] == cf ? v - fix[i] : v;                                              \
+            dst[i] = keep[i] != 0 ? v : (T)0;                                              \
+        }                                                                                  \
+        const V vcf = SET1(cf), zero = SETZERO();                                          \
+        for (; i + N <= L; i += N) {                                                       \
+            V v = MUL(LOADU(a + i), LOADU(e + i));                                         \
+            const MASK_T t = CMP(LOADU(tf + i), vcf, _CMP_EQ_OQ);                          \
+            v = MASK_SUB(v, t, v, LOADU(fix + i));                                         \
+            const MASK_T k = CMP(LOADU(keep + i), zero, _CMP_NEQ_UQ);                      \
+            STREAM(dst + i, MASKZ(k, v));                                                  \
+        }                                                                                  \
+        for (; i < L; i++) {                                                               \
+            T v = a[i] * e[i];                                                             \
+            v = tf[i] == cf ? v - fix[i] : v;                                              \
+            dst[i] = keep[i] != 0 ? v : (T)0;                                              \
+        }                                                                                  \
+    }                                                                                      \
+    static inline int grad_row_stream_##SFX(const T *e, const T *a, const T *tf, T cf,      \
+                                            const T *fix, const T *keep, ptrdiff_t L,      \
+                                            T *dst) {                                      \
+        if (!onnxl_stream_available()) return 0;                                           \
+        grad_row_stream_avx512_##SFX(e, a, tf, cf, fix, keep, L, dst);                     \
+        return 1;                                                                          \
+    }
+ONNXL_GRAD_ROW_STREAM(f32, float, __m512, 16, _mm512_loadu_ps, _mm512_set1_ps,
+                      _mm512_setzero_ps, _mm512_mul_ps, _mm512_cmp_ps_mask,
+                      _mm512_mask_sub_ps, _mm512_maskz_mov_ps, _mm512_stream_ps, __mmask16)
+ONNXL_GRAD_ROW_STREAM(f64, double, __m512d, 8, _mm512_loadu_pd, _mm512_set1_pd,
+                      _mm512_setzero_pd, _mm512_mul_pd, _mm512_cmp_pd_mask,
+                      _mm512_mask_sub_pd, _mm512_maskz_mov_pd, _mm512_stream_pd, __mmask8)
+#undef ONNXL_GRAD_ROW_STREAM
+#else
+static inline int grad_row_stream_f32(const float *e, const float *a, const float *tf,
+                                      float cf, const float *fix, const float *keep,
+                                      ptrdiff_t L, float *dst) {
+    return 0;
+}
+static inline int grad_row_stream_f64(const double *e, const double *a, const double *tf,
+                                      double cf, const double *fix, const double *keep,
+                                      ptrdiff_t L, double *dst) {
+    return 0;
+}
+#endif
+
 /* float: the own exponential (its argument is x - max <= 0) */
 #define T float
 #define SFX f32

@@ -106,6 +106,8 @@ static ONNXL_CLONES void ONNXL_FN(tile_grad)(const T *e, ptrdiff_t C, ptrdiff_t 
         T *oc = out + c * ocs;
         const T wc = (T)(w ? w[c] : 1.0), cf = (T)c;
         if (kind == ONNXL_GRAD_PLAIN) {
+            if (dst && ONNXL_FN(grad_row_stream)(ec, a, tf, cf, fix, keep, L, dst + c * dcs))
+                continue;      /* streamed straight out: no scratch row, no copy */
             ONNXL_SIMD for (ptrdiff_t i = 0; i < L; i++) {
                 T v = a[i] * ec[i];
                 v = tf[i] == cf ? v - fix[i] : v;
