@@ -29,6 +29,14 @@ ROW_TILE_ELEMENTS = 65536
 # positions.  Measured on channels-last batches, one thread: C = 21 (S1) gathered 107 ms vs
 # rows 191 ms; C = 32 even; C = 64 and up rows win (7.1 vs 9.7 ms at (4, 64, 128, 128)).
 ROWS_MIN_CLASSES = 32
+# Class-strided tiles (NCHW logits) keep at least TILE_MIN positions: a class's row of a
+# tile is then 16 cache lines, not the 3 that 8192 // C gave 150 classes, whose short rows
+# starved the prefetchers (one thread, value+grad: (4, 150, 256, 256) 83 -> 41 ms,
+# (2, 300, 182, 182) 80 -> 17 ms; forward (4, 150, 256, 256) 26 -> 18 ms).  Very many
+# classes bound the block instead: (1, 1000, 100, 100) value+grad 26.9 ms at 16 positions,
+# 13.1 at 128, 15.2 at 256.
+TILE_MIN = 256
+TILE_BLOCK_MAX = 131072
 # A call gets one thread per this much work (elements of the logits, an NLL forward's
 # positions counting NLL_POSITION_WORK each: one gathered entry, a cache line per row), and
 # no more threads than tiles: a parallel region's start, about 2 us here, outweighs the
@@ -45,10 +53,11 @@ def _row_tile_for(C):
 
 
 def _tile_for(C):
-    """Positions per tile for the class-strided loops: keep a [C][tile] block of each of the
-    four per-thread buffers in L2, with tile a multiple of the 16-lane vector width."""
-    tile = (8192 // C if C > 1 else 8192) // 16 * 16       # max(16, min(1024, ...)), in
-    return 16 if tile < 16 else 1024 if tile > 1024 else tile    # a fraction of its time
+    """Positions per tile for the class-strided loops, a multiple of the 16-lane vector
+    width: 8192 // C (a [C][tile] block of 32 KB of float), but no fewer than TILE_MIN
+    while a block stays within TILE_BLOCK_MAX elements."""
+    tile = max(8192 // C if C > 1 else 8192, min(TILE_MIN, TILE_BLOCK_MAX // C)) // 16 * 16
+    return 16 if tile < 16 else 1024 if tile > 1024 else tile
 
 
 class _Call:

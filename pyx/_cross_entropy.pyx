@@ -80,6 +80,7 @@ cdef struct Plan:
     bint focal               # softmax focal loss: weight holds alpha
     double gamma
     bint stream              # gradient tiles built in scratch, streamed out (stream_store.h)
+    bint buf_e, buf_x, buf_q, buf_g    # the [C][tile] scratch blocks this plan uses
 
 
 cdef struct Scratch:
@@ -105,12 +106,16 @@ cdef struct Scratch:
     char *gbuf               # gradient before it is scattered
 
 
-cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, bint rows,
-                                bint grad, Py_ssize_t isz, Scratch *sc) noexcept nogil:
-    """Carve one thread's scratch block (base NULL: only size it); returns its size.  Rows
-    keep every row's exponentials of a tile for the gradient pass, none without one."""
+cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, Py_ssize_t isz,
+                                bint e, bint xbuf, bint qbuf, bint gbuf,
+                                Scratch *sc) noexcept nogil:
+    """Carve one thread's scratch block (base NULL: only size it); returns its size.  The
+    [C][tile] blocks (rows: e is [tile][C]) only where the plan uses them: e, the
+    exponentials kept for a gradient; xbuf, qbuf, logits and probability targets gathered
+    from a layout whose positions are not contiguous; gbuf, a gradient built before it is
+    scattered or streamed (a forward's scratch stays O(tile), not O(C x tile))."""
     cdef Carver c
-    cdef Py_ssize_t block = C * tile * isz if grad or not rows else 0
+    cdef Py_ssize_t block = C * tile * isz
     c.base = base
     c.used = 0
     sc.m = carve(&c, tile * isz)
@@ -126,10 +131,10 @@ cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, bint 
     sc.lse = <double *> carve(&c, tile * 8)
     sc.tt = <int64_t *> carve(&c, tile * 8)
     sc.cnt = <uint8_t *> carve(&c, tile)
-    sc.e = carve(&c, block)
-    sc.xbuf = carve(&c, 0 if rows else block)
-    sc.qbuf = carve(&c, 0 if rows else block)
-    sc.gbuf = carve(&c, 0 if rows else block)
+    sc.e = carve(&c, block if e else 0)
+    sc.xbuf = carve(&c, block if xbuf else 0)
+    sc.qbuf = carve(&c, block if qbuf else 0)
+    sc.gbuf = carve(&c, block if gbuf else 0)
     return c.used
 
 
@@ -137,15 +142,8 @@ cdef Scratch _thread_scratch(const Plan *p, char *block, Py_ssize_t isz) noexcep
     """A thread's buffers, carved once per call (the row tiles are short: carving per tile
     showed in NLL's forward on (65536, 1000))."""
     cdef Scratch sc
-    _scratch_layout(block, p.C, p.tile, p.rows, p.g.data != NULL, isz, &sc)
+    _scratch_layout(block, p.C, p.tile, isz, p.buf_e, p.buf_x, p.buf_q, p.buf_g, &sc)
     return sc
-
-
-def scratch_bytes(Py_ssize_t C, Py_ssize_t tile, Py_ssize_t itemsize, bint rows=False,
-                  bint grad=True):
-    """Bytes of per-thread scratch the kernel uses."""
-    cdef Scratch sc
-    return _scratch_layout(NULL, C, tile, rows, grad, itemsize, &sc)
 
 
 cdef void _counted(const Plan *p, Py_ssize_t o, Py_ssize_t j0, Py_ssize_t L,
@@ -601,7 +599,13 @@ cdef class Launch:
         p.rows = rows
         p.focal = focal
         p.stream = stream and grad is not None and not rows
-        p.scratch_stride = scratch_bytes(C, tile, x.itemsize, rows, grad is not None)
+        p.buf_e = grad is not None and not nll
+        p.buf_x = not rows and p.x.ps != 1
+        p.buf_q = not rows and prob is not None and p.q.ps != 1
+        p.buf_g = not rows and grad is not None and (p.g.ps != 1 or (p.stream and nll))
+        cdef Scratch sc
+        p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, p.buf_e, p.buf_x,
+                                           p.buf_q, p.buf_g, &sc)
 
     def run(self, x, target, prob, mask, grad, grad_output, loss_out, ignore_index,
             cnp.ndarray weight, double eps, double gamma, int nthreads, double g0,

@@ -99,6 +99,7 @@ cdef struct Plan:
     Operand m                 # mask (uint8)
     Operand g                 # gradient (data NULL: the statistics pass)
     bint stream               # gradient tiles streamed out from scratch (stream_store.h)
+    bint buf_on, gb_on        # whether the plan uses Scratch.buf, Scratch.gb
     bint use_ii               # ignore_index is not None
     int64_t ignore_index
     const double *A           # (N, C) dL/dI, gradient pass only
@@ -134,15 +135,17 @@ cdef struct Scratch:
 
 
 cdef Py_ssize_t _scratch_layout(char *base, Py_ssize_t C, Py_ssize_t tile, Py_ssize_t isz,
-                                bint term, Scratch *sc) noexcept nogil:
-    """Carve one thread's scratch block (base NULL: only size it); returns its size."""
+                                bint term, bint buf, bint gb, Scratch *sc) noexcept nogil:
+    """Carve one thread's scratch block (base NULL: only size it); returns its size.  buf
+    and gb only where the plan uses them (logits gathered or dense targets; a gradient
+    scattered or streamed)."""
     cdef Carver c
     cdef Py_ssize_t tl = tile if term else 0
     c.base = base
     c.used = 0
     sc.prob = carve(&c, C * tile * isz)
-    sc.buf = carve(&c, C * tile * isz)
-    sc.gb = carve(&c, C * tile * isz)
+    sc.buf = carve(&c, C * tile * isz if buf else 0)
+    sc.gb = carve(&c, C * tile * isz if gb else 0)
     sc.m = carve(&c, tile * isz)
     sc.s = carve(&c, tile * isz)
     sc.keep = carve(&c, tile * isz)
@@ -243,7 +246,7 @@ cdef void _chunk(const floating *x, const Plan *p, char *scr, Py_ssize_t o, Py_s
     count, and each tile's softmax term into term_part[tile] (term_part is indexed by the
     tile's number o * tiles_per_outer + kt), or (p.g given) the gradient."""
     cdef Scratch sc
-    _scratch_layout(scr, p.C, p.tile, sizeof(floating), p.term.on, &sc)
+    _scratch_layout(scr, p.C, p.tile, sizeof(floating), p.term.on, p.buf_on, p.gb_on, &sc)
     cdef floating *ones = <floating *> sc.ones
     cdef Py_ssize_t C = p.C, c, i, j0, L, kt
     cdef floating *prob = <floating *> sc.prob
@@ -402,7 +405,10 @@ cdef class Launch:
         p.g = operand(grad, walk.offsets[4], walk.strides[4], _class_stride(grad))
         p.stream = stream and grad is not None
         p.term.on = term
-        p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, term, &sizing)
+        p.buf_on = p.x.ps != 1 or dense is not None
+        p.gb_on = grad is not None and (p.g.ps != 1 or p.stream)
+        p.scratch_stride = _scratch_layout(NULL, C, tile, x.itemsize, term, p.buf_on, p.gb_on,
+                                           &sizing)
 
     def run(self, x, target, dense, mask, grad, ignore_index, A, B, int nthreads,
             softmax_term):
