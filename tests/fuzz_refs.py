@@ -18,6 +18,8 @@ import torch
 
 torch.set_default_dtype(torch.float64)
 F = torch.nn.functional
+_TORCH_FLOATS = {np.dtype(np.float16): torch.float16, np.dtype(np.float32): torch.float32,
+                 np.dtype(np.float64): torch.float64}
 
 
 class Refused(Exception):
@@ -367,12 +369,14 @@ def _sigmoid64(x):
 
 # -- Dice family --------------------------------------------------------------------------
 
-def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
+def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False, p_dtype=None):
     """variant: "dice", "jaccard", "tversky", "generalized".  From the README's "Dice
     family": per (sample or pooled batch, class) I = sum p t, P = sum p^k, T = sum t^k over
     counted pixels, then the variant's score, loss, class average (Tversky: 1 - s at
     gamma = 1, else max(1 - s, 0)^gamma).  scale=True: also max |d value / d p| (p the
-    activations), the size float32 rounding of the gradient is relative to."""
+    activations), the size float32 rounding of the gradient is relative to.  p_dtype: the
+    activations rounded to this NumPy float type (what an input of that type can hold:
+    a sigmoid of -700 is 0 in float32), the statistics still in float64."""
     x = np.asarray(x, np.float64)
     t = np.asarray(t)
     mode = cfg["mode"]
@@ -439,6 +443,8 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False):
             p = torch.sigmoid(xe)
     else:
         p = xe
+    if p_dtype is not None:
+        p = p.to(_TORCH_FLOATS[np.dtype(p_dtype)]).to(torch.float64)
     Y = torch.where(cm, _t(y), torch.zeros(()))
     if elem is not None:
         E = torch.as_tensor(np.array(elem, order="C"))
