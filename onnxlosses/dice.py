@@ -505,7 +505,9 @@ class _DiceFamily(Loss):
         active = den_raw >= eps                     # the clamp passes the gradient
         with np.errstate(divide="ignore", invalid="ignore"):
             score = num / den
-            ds_dI = np.where(active, (a * den - num * c) / den ** 2, a / den)
+            # a den - num c without its c I terms, which cancel (see _dice_scores)
+            ds_dI = np.where(active, (a * (bP * P + bT * T + s_dr) - s_nr * c) / den ** 2,
+                             a / den)
             ds_dP = np.where(active, -num * bP / den ** 2, 0.0)
             if cfg["log_loss"]:
                 clamped = np.maximum(score, eps)

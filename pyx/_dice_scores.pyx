@@ -127,7 +127,10 @@ def class_terms(S, work, double a, double bP, double bT, double c, double s_nr,
             den = den_raw if den_raw > eps else eps          # np.maximum(den_raw, eps)
             score = num / den
             if den_raw >= eps:                                # the clamp passes the gradient
-                wk[DS_DI * n + e] = (a * den - num * c) / (den * den)
+                # a den - num c with the c I terms taken out (they cancel exactly): a
+                # Tversky score with alpha = beta = 0 is (I + s_nr) / (I + s_dr), whose
+                # slope (s_dr - s_nr) / den^2 the difference lost to rounding
+                wk[DS_DI * n + e] = (a * ((bP * P + bT * T) + s_dr) - s_nr * c) / (den * den)
                 wk[DS_DP * n + e] = (-num * bP) / (den * den)
             else:
                 wk[DS_DI * n + e] = a / den

@@ -522,6 +522,11 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False, p_dtype=Non
     num = torch.where(live, a * I + s_nr, one)
     den = torch.where(live, torch.clamp(bP * P + bT * T + c * I + s_dr, min=eps), one)
     score = num / den
+    # dL/dI = dL/ds (a / den - num c / den^2), two terms that can cancel (alpha = beta = 0
+    # leaves (s_dr - s_nr) / den^2): its rounding is relative to their size (scale=True)
+    with torch.no_grad():
+        terms_I = ((abs(a) + torch.abs(num * c) / den) / den).numpy()
+    sums = ((score, terms_I), P)
     if cfg["log_loss"]:
         loss = -torch.log(torch.clamp(score, min=eps))
     else:
@@ -555,7 +560,8 @@ def dice_family(variant, cfg, x, t, mask=None, go=None, scale=False, p_dtype=Non
 def _dice_out(value, X, sums, go, shape, scale, differentiate=None, zero_grad=False):
     """(value, d sum(go value) / dX [, max |dL/dI| + max |dL/dP|]): the gradient is
     dL/dI t + dL/dP k p^(k-1) through the activation, terms that can cancel, so its float32
-    rounding is relative to their size."""
+    rounding is relative to their size.  An entry of `sums` may be (tensor, factor): its
+    term is max |dL/dtensor * factor| (dL/ds times the size of ds/dI's terms)."""
     v = value if differentiate is None else differentiate
     grad = _grad_of(v, X, go, retain=scale)
     if zero_grad:
@@ -565,7 +571,10 @@ def _dice_out(value, X, sums, go, shape, scale, differentiate=None, zero_grad=Fa
         return out
     total = 0.0
     for s in sums:
+        s, factor = s if isinstance(s, tuple) else (s, 1.0)
         g = _grad_of(v, s, go, retain=True) if s.requires_grad else np.zeros(s.shape)
+        with np.errstate(invalid="ignore", over="ignore"):
+            g = g * factor
         g = np.abs(g[np.isfinite(g)])
         total += float(g.max()) if g.size else 0.0
     return out + (total,)

@@ -468,3 +468,23 @@ def test_gradient_into_out_allocates_nothing_input_sized():
     ob = np.empty_like(xb)
     DiceLoss(mode="binary").value_and_grad(xb, yb, out=ob)
     np.testing.assert_array_equal(ob, DiceLoss(mode="binary").value_and_grad(xb, yb)[1])
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_tversky_slope_without_cancellation(kernel, monkeypatch):
+    """alpha = beta = 0: s = I / (I + s_dr) (smooth 0), whose slope ds/dI = s_dr / (I +
+    s_dr)^2 is tiny beside the terms a / den and num c / den^2 it is the difference of (that
+    difference lost about eps I / s_dr of it).  Against the closed form, float64; both the
+    compiled scores and the NumPy reduction (every configuration's fallback)."""
+    if not kernel:
+        monkeypatch.setattr(onnxlosses.dice._DiceFamily, "_reduce_compiled",
+                            lambda self, *args: None)
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.2, 0.9, (1, 1, 64))
+    t = (rng.random((1, 1, 64)) < 0.5).astype(np.float64)
+    loss = TverskyLoss(mode="binary", from_logits=False, alpha=0.0, beta=0.0, smooth=0.0,
+                       smooth_dr=1e-5)
+    _, g = loss.value_and_grad(p, t)
+    I = float((p * t).sum())
+    want = -1e-5 / (I + 1e-5) ** 2 * t            # d(1 - s)/dp = -ds/dI t
+    np.testing.assert_allclose(g, want, rtol=1e-13, atol=0)
