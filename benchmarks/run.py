@@ -306,6 +306,12 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true",
                         help="also print docs/benchmarks.md's tables (every thread count)")
     args = parser.parse_args(argv)
+    if args.plot:
+        try:        # before the timing: an hour's run must not lose its plot at the end
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib (pip install matplotlib; `make bench` "
+                         "installs it)")
     import latency
     import report
     if args.compare:
