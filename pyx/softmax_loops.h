@@ -129,17 +129,21 @@ ONNXL_INLINE double onnxl_focal_index_fix(double g, double w_t, double c) { retu
  * vector take the scalar form.  Returns 0 (nothing written) where the CPU has no AVX-512
  * (stream_store.h: the only path that streams). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* one position, scalar: the unaligned head and the tail */
+#define ONNXL_GRAD_ONE(T, i)                                                               \
+    do {                                                                                   \
+        T v_ = a[i] * e[i];                                                                \
+        v_ = tf[i] == cf ? v_ - fix[i] : v_;                                               \
+        dst[i] = keep[i] != 0 ? v_ : (T)0;                                                 \
+    } while (0)
 #define ONNXL_GRAD_ROW_STREAM(SFX, T, V, N, LOADU, SET1, SETZERO, MUL, CMP, MASK_SUB,      \
                               MASKZ, STREAM, MASK_T)                                       \
     __attribute__((target("avx512f"))) static void grad_row_stream_avx512_##SFX(             \
             const T *e, const T *a, const T *tf, T cf, const T *fix, const T *keep,        \
             ptrdiff_t L, T *dst) {                                                         \
         ptrdiff_t i = 0;                                                                   \
-        for (; i < L && ((uintptr_t)(dst + i) & 63) != 0; i++) {                           \
-            T v = a[i] * e[i];                                                             \
-            v = tf[i] == cf ? v - fix[i] : v;                                              \
-            dst[i] = keep[i] != 0 ? v : (T)0;                                              \
-        }                                                                                  \
+        for (; i < L && ((uintptr_t)(dst + i) & 63) != 0; i++)                             \
+            ONNXL_GRAD_ONE(T, i);                                                          \
         const V vcf = SET1(cf), zero = SETZERO();                                          \
         for (; i + N <= L; i += N) {                                                       \
             V v = MUL(LOADU(a + i), LOADU(e + i));                                         \
@@ -148,11 +152,7 @@ ONNXL_INLINE double onnxl_focal_index_fix(double g, double w_t, double c) { retu
             const MASK_T k = CMP(LOADU(keep + i), zero, _CMP_NEQ_UQ);                      \
             STREAM(dst + i, MASKZ(k, v));                                                  \
         }                                                                                  \
-        for (; i < L; i++) {                                                               \
-            T v = a[i] * e[i];                                                             \
-            v = tf[i] == cf ? v - fix[i] : v;                                              \
-            dst[i] = keep[i] != 0 ? v : (T)0;                                              \
-        }                                                                                  \
+        for (; i < L; i++) ONNXL_GRAD_ONE(T, i);                                          \
     }                                                                                      \
     static inline int grad_row_stream_##SFX(const T *e, const T *a, const T *tf, T cf,      \
                                             const T *fix, const T *keep, ptrdiff_t L,      \
@@ -168,6 +168,7 @@ ONNXL_GRAD_ROW_STREAM(f64, double, __m512d, 8, _mm512_loadu_pd, _mm512_set1_pd,
                       _mm512_setzero_pd, _mm512_mul_pd, _mm512_cmp_pd_mask,
                       _mm512_mask_sub_pd, _mm512_maskz_mov_pd, _mm512_stream_pd, __mmask8)
 #undef ONNXL_GRAD_ROW_STREAM
+#undef ONNXL_GRAD_ONE
 #else
 static inline int grad_row_stream_f32(const float *e, const float *a, const float *tf,
                                       float cf, const float *fix, const float *keep,
